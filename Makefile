@@ -1,0 +1,38 @@
+# The three commands of DESIGN.md §1. One build directory, reused; ccache underneath.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= 2
+CONFIG ?= configs/quickstart.json
+
+.PHONY: all setup build run test test-fast bench format clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: setup $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	$(BUILD_DIR)/bin/ottava --config $(CONFIG)
+
+# Every label: unit, integration, e2e (and redis/kafka as they arrive).
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+# Only the fast unit tests.
+test-fast: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L unit
+
+bench: build
+	bash test/bench/run.sh $(BUILD_DIR)
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)

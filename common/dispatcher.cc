@@ -1,0 +1,160 @@
+#include "common/dispatcher.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
+
+#include "common/assert.h"
+
+namespace ottava {
+namespace {
+
+timeval ToTimeval(std::chrono::milliseconds delay) {
+  if (delay.count() < 0) {
+    delay = std::chrono::milliseconds(0);
+  }
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(delay.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((delay.count() % 1000) * 1000);
+  return tv;
+}
+
+class LibeventTimer : public Timer {
+ public:
+  LibeventTimer(event_base* base, Dispatcher::Closure callback) : callback_(std::move(callback)) {
+    event_ = evtimer_new(base, &LibeventTimer::OnFire, this);
+    OTTAVA_RELEASE_ASSERT(event_ != nullptr, "evtimer_new failed");
+  }
+  ~LibeventTimer() override { event_free(event_); }
+
+  void Enable(std::chrono::milliseconds delay) override {
+    timeval tv = ToTimeval(delay);
+    evtimer_add(event_, &tv);
+  }
+  void Disable() override { evtimer_del(event_); }
+  bool Enabled() const override { return evtimer_pending(event_, nullptr) != 0; }
+
+ private:
+  static void OnFire(evutil_socket_t, short, void* arg) {
+    static_cast<LibeventTimer*>(arg)->callback_();
+  }
+
+  Dispatcher::Closure callback_;
+  event* event_;
+};
+
+// Lets libevent lock its internals so event_active may be called from other threads.
+void UseThreads() {
+  static const bool initialised = [] {
+    evthread_use_pthreads();
+    return true;
+  }();
+  (void)initialised;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name) {
+  UseThreads();
+  event_base* base = event_base_new();
+  if (base == nullptr) {
+    return absl::InternalError("event_base_new failed for dispatcher " + name);
+  }
+  return std::unique_ptr<Dispatcher>(new Dispatcher(std::move(name), base));
+}
+
+Dispatcher::Dispatcher(std::string name, event_base* base) : name_(std::move(name)), base_(base) {
+  wakeup_ = event_new(
+      base_, -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); }, this);
+  OTTAVA_RELEASE_ASSERT(wakeup_ != nullptr, "event_new failed");
+  // A persistent event with no fd and no timeout would not keep the loop alive; an add with a huge
+  // timeout does, so the loop runs until Stop().
+  timeval forever{.tv_sec = 86400 * 365, .tv_usec = 0};
+  event_add(wakeup_, &forever);
+}
+
+Dispatcher::~Dispatcher() {
+  Stop();
+  event_free(wakeup_);
+  event_base_free(base_);
+}
+
+void Dispatcher::Start() {
+  OTTAVA_RELEASE_ASSERT(!thread_.joinable(), "dispatcher started twice");
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+    event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  });
+  loop_thread_id_ = thread_.get_id();
+}
+
+void Dispatcher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) {
+      return;
+    }
+  }
+  if (thread_.joinable()) {
+    // Run what was posted before the stop, then leave the loop.
+    Post([this] { event_base_loopbreak(base_); });
+    thread_.join();
+  }
+  std::vector<Closure> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    dropped.swap(posted_);
+  }
+}
+
+void Dispatcher::Post(Closure closure) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) {
+      return;
+    }
+    posted_.push_back(std::move(closure));
+  }
+  event_active(wakeup_, EV_TIMEOUT, 0);
+}
+
+void Dispatcher::PostDelayed(std::chrono::milliseconds delay, Closure closure) {
+  Post([this, delay, closure = std::move(closure)]() mutable {
+    struct Once {
+      Closure closure;
+    };
+    auto* once = new Once{std::move(closure)};
+    timeval tv = ToTimeval(delay);
+    int rc = event_base_once(
+        base_, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* arg) {
+          std::unique_ptr<Once> owned(static_cast<Once*>(arg));
+          owned->closure();
+        },
+        once, &tv);
+    if (rc != 0) {
+      delete once;
+    }
+  });
+}
+
+TimerPtr Dispatcher::CreateTimer(Closure callback) {
+  return std::make_unique<LibeventTimer>(base_, std::move(callback));
+}
+
+bool Dispatcher::IsLoopThread() const { return std::this_thread::get_id() == loop_thread_id_; }
+
+void Dispatcher::RunPosted() {
+  std::vector<Closure> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    batch.swap(posted_);
+  }
+  for (auto& closure : batch) {
+    closure();
+  }
+}
+
+}  // namespace ottava

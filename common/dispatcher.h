@@ -1,0 +1,78 @@
+#pragma once
+
+// An event loop on its own thread, over libevent (as Envoy's Dispatcher). Components that do
+// I/O or need timers own one; everything they touch from the loop belongs to the loop's thread.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+struct event_base;
+struct event;
+
+namespace ottava {
+
+/// A re-armable one-shot timer. Created, armed and destroyed on its dispatcher's thread only.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  /// Fires the callback once after `delay`; re-arming replaces the previous deadline.
+  virtual void Enable(std::chrono::milliseconds delay) = 0;
+  /// Cancels a pending firing.
+  virtual void Disable() = 0;
+  /// Whether a firing is pending.
+  virtual bool Enabled() const = 0;
+};
+using TimerPtr = std::unique_ptr<Timer>;
+
+class Dispatcher {
+ public:
+  using Closure = std::function<void()>;
+
+  /// Creates a stopped dispatcher; `name` names its thread (at most 15 characters are kept).
+  static absl::StatusOr<std::unique_ptr<Dispatcher>> Create(std::string name);
+  ~Dispatcher();
+
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  /// Starts the loop thread. Called once, from the owner's thread.
+  void Start();
+  /// Runs what is already posted, stops the loop and joins its thread. Idempotent. Closures posted
+  /// afterwards are dropped (and destroyed on the caller's thread).
+  void Stop();
+
+  /// Runs `closure` on the loop thread, in posting order. Any thread.
+  void Post(Closure closure);
+  /// Runs `closure` on the loop thread after `delay`. Any thread.
+  void PostDelayed(std::chrono::milliseconds delay, Closure closure);
+  /// Creates a timer that runs `callback` on the loop thread. Loop thread only (or before Start).
+  TimerPtr CreateTimer(Closure callback);
+  /// Whether the caller runs on this dispatcher's loop thread.
+  bool IsLoopThread() const;
+
+  const std::string& name() const { return name_; }
+
+ private:
+  Dispatcher(std::string name, event_base* base);
+  void RunPosted();
+
+  const std::string name_;
+  event_base* base_;
+  event* wakeup_ = nullptr;
+  std::thread thread_;
+  std::thread::id loop_thread_id_;
+  absl::Mutex mu_;
+  std::vector<Closure> posted_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+using DispatcherPtr = std::unique_ptr<Dispatcher>;
+
+}  // namespace ottava

@@ -1,0 +1,58 @@
+#pragma once
+
+// Logging: one spdlog logger per module, all writing to stderr. The level is checked before any
+// formatting happens, so a disabled log statement costs one load and one compare.
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace ottava::logging {
+
+enum class Module : int {
+  kRuntime = 0,
+  kGrpc,
+  kApi,
+  kCallback,
+  kComponents,
+  kPubsub,
+  kRedis,
+  kKafka,
+  kMesh,
+  kWasm,
+  kActuator,
+  kCount,
+};
+
+/// Names used by config and the actuator's logger endpoint ("runtime", "grpc", ...).
+std::string_view ModuleName(Module module);
+
+/// The logger of a module; created on first use, lives for the process.
+spdlog::logger& Logger(Module module);
+
+/// Sets every module's level. `level` is trace|debug|info|warn|error|critical|off.
+absl::Status SetAllLevels(std::string_view level);
+
+/// Sets one module's level, by module name.
+absl::Status SetLevel(std::string_view module, std::string_view level);
+
+/// Current level name of a module, or an empty string for an unknown module.
+std::string LevelOf(std::string_view module);
+
+/// Whether `level` names a level.
+bool IsValidLevel(std::string_view level);
+
+}  // namespace ottava::logging
+
+/// OTTAVA_LOG(Runtime, info, "started {} components", n)
+#define OTTAVA_LOG(module, level, ...)                                                   \
+  do {                                                                                   \
+    auto& ottava_logger_ = ::ottava::logging::Logger(::ottava::logging::Module::k##module); \
+    if (ottava_logger_.should_log(::spdlog::level::level)) {                             \
+      ottava_logger_.log(::spdlog::level::level, __VA_ARGS__);                           \
+    }                                                                                    \
+  } while (false)

@@ -1,0 +1,198 @@
+#include "common/stats.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "common/assert.h"
+
+namespace ottava::stats {
+namespace {
+
+std::atomic<size_t> next_shard{0};
+
+std::string FormatDouble(double v) {
+  if (std::isinf(v)) {
+    return v > 0 ? "+Inf" : "-Inf";
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+// Appends extra labels (such as `le`) to an already formatted label set.
+std::string WithLabel(const std::string& formatted, const std::string& extra) {
+  if (formatted.empty()) {
+    return "{" + extra + "}";
+  }
+  return formatted.substr(0, formatted.size() - 1) + "," + extra + "}";
+}
+
+}  // namespace
+
+size_t ShardIndex() {
+  thread_local size_t index = next_shard.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return index;
+}
+
+uint64_t Counter::Value() const {
+  uint64_t total = 0;
+  for (const auto& cell : cells_) {
+    total += cell.value.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
+  for (auto& shard : shards_) {
+    shard.buckets = std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1);
+  }
+}
+
+void Histogram::Record(double value) {
+  size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) {
+    ++i;
+  }
+  Shard& shard = shards_[ShardIndex()];
+  shard.buckets[i].fetch_add(1, std::memory_order_relaxed);
+  shard.sum.fetch_add(value, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::Take() const {
+  Snapshot snap;
+  snap.bounds = bounds_;
+  snap.cumulative.assign(bounds_.size() + 1, 0);
+  for (const auto& shard : shards_) {
+    for (size_t i = 0; i <= bounds_.size(); ++i) {
+      snap.cumulative[i] += shard.buckets[i].load(std::memory_order_relaxed);
+    }
+    snap.sum += shard.sum.load(std::memory_order_relaxed);
+  }
+  for (size_t i = 1; i < snap.cumulative.size(); ++i) {
+    snap.cumulative[i] += snap.cumulative[i - 1];
+  }
+  snap.count = snap.cumulative.back();
+  return snap;
+}
+
+std::vector<double> Histogram::LatencyBounds() {
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+          0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,    5,    10};
+}
+
+std::string FormatLabels(const Labels& labels) {
+  if (labels.empty()) {
+    return "";
+  }
+  std::string out = "{";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    out += labels[i].first;
+    out += "=\"";
+    for (char c : labels[i].second) {
+      if (c == '\\' || c == '"') {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else {
+        out += c;
+      }
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+Store::Family& Store::FamilyFor(const std::string& name, const std::string& help, Type type) {
+  auto [it, inserted] = families_.try_emplace(name);
+  if (inserted) {
+    it->second.type = type;
+    it->second.help = help;
+  }
+  OTTAVA_RELEASE_ASSERT(it->second.type == type, "metric registered twice with different types");
+  return it->second;
+}
+
+Counter& Store::CounterFor(const std::string& name, const std::string& help, const Labels& labels) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = FamilyFor(name, help, Type::kCounter).counters[FormatLabels(labels)];
+  if (!slot) {
+    slot = std::make_unique<Counter>();
+  }
+  return *slot;
+}
+
+Gauge& Store::GaugeFor(const std::string& name, const std::string& help, const Labels& labels) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = FamilyFor(name, help, Type::kGauge).gauges[FormatLabels(labels)];
+  if (!slot) {
+    slot = std::make_unique<Gauge>();
+  }
+  return *slot;
+}
+
+Histogram& Store::HistogramFor(const std::string& name,
+                               const std::string& help,
+                               const Labels& labels,
+                               std::vector<double> bounds) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = FamilyFor(name, help, Type::kHistogram).histograms[FormatLabels(labels)];
+  if (!slot) {
+    slot = std::make_unique<Histogram>(std::move(bounds));
+  }
+  return *slot;
+}
+
+void Store::CallbackGauge(const std::string& name,
+                          const std::string& help,
+                          const Labels& labels,
+                          std::function<double()> read) {
+  absl::MutexLock lock(&mu_);
+  FamilyFor(name, help, Type::kGauge).callbacks[FormatLabels(labels)] = std::move(read);
+}
+
+std::string Store::RenderPrometheus() const {
+  absl::MutexLock lock(&mu_);
+  std::string out;
+  out.reserve(4096);
+  for (const auto& [name, family] : families_) {
+    out += "# HELP " + name + " " + family.help + "\n";
+    switch (family.type) {
+      case Type::kCounter:
+        out += "# TYPE " + name + " counter\n";
+        for (const auto& [labels, counter] : family.counters) {
+          out += name + labels + " " + std::to_string(counter->Value()) + "\n";
+        }
+        break;
+      case Type::kGauge:
+        out += "# TYPE " + name + " gauge\n";
+        for (const auto& [labels, gauge] : family.gauges) {
+          out += name + labels + " " + std::to_string(gauge->Value()) + "\n";
+        }
+        for (const auto& [labels, read] : family.callbacks) {
+          out += name + labels + " " + FormatDouble(read()) + "\n";
+        }
+        break;
+      case Type::kHistogram:
+        out += "# TYPE " + name + " histogram\n";
+        for (const auto& [labels, histogram] : family.histograms) {
+          auto snap = histogram->Take();
+          for (size_t i = 0; i < snap.cumulative.size(); ++i) {
+            double bound = i < snap.bounds.size() ? snap.bounds[i] : INFINITY;
+            out += name + "_bucket" + WithLabel(labels, "le=\"" + FormatDouble(bound) + "\"") +
+                   " " + std::to_string(snap.cumulative[i]) + "\n";
+          }
+          out += name + "_sum" + labels + " " + FormatDouble(snap.sum) + "\n";
+          out += name + "_count" + labels + " " + std::to_string(snap.count) + "\n";
+        }
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace ottava::stats

@@ -1,0 +1,122 @@
+#pragma once
+
+// Metrics: counters, gauges and histograms rendered as Prometheus text.
+//
+// Threading: a metric's Inc/Add/Record may be called from any thread without locks; each metric
+// keeps per-shard cells (one per hardware thread slot, cache-line aligned) summed on scrape.
+// Creating a metric takes the store's mutex, so callers create once and keep the reference; a
+// reference stays valid for the life of the Store.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace ottava::stats {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+inline constexpr size_t kShards = 8;
+
+/// Index of the calling thread's shard.
+size_t ShardIndex();
+
+struct alignas(64) PaddedU64 {
+  std::atomic<uint64_t> value{0};
+};
+
+/// A monotonically increasing count.
+class Counter {
+ public:
+  void Inc(uint64_t n = 1) { cells_[ShardIndex()].value.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t Value() const;
+
+ private:
+  std::array<PaddedU64, kShards> cells_;
+};
+
+/// A value that goes up and down.
+class Gauge {
+ public:
+  void Add(int64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+  void Sub(int64_t n) { value_.fetch_sub(n, std::memory_order_relaxed); }
+  void Set(int64_t n) { value_.store(n, std::memory_order_relaxed); }
+  int64_t Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+/// A distribution over fixed upper bounds (Prometheus `le` buckets), values in seconds.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void Record(double value);
+
+  struct Snapshot {
+    std::vector<double> bounds;
+    std::vector<uint64_t> cumulative;  // bounds.size() + 1 entries, the last is +Inf
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  Snapshot Take() const;
+
+  /// Default latency buckets, 50 µs to 10 s.
+  static std::vector<double> LatencyBounds();
+
+ private:
+  struct alignas(64) Shard {
+    std::unique_ptr<std::atomic<uint64_t>[]> buckets;
+    std::atomic<double> sum{0};
+  };
+  std::vector<double> bounds_;
+  std::array<Shard, kShards> shards_;
+};
+
+/// Owns every metric of the process and renders them.
+class Store {
+ public:
+  Counter& CounterFor(const std::string& name, const std::string& help, const Labels& labels = {});
+  Gauge& GaugeFor(const std::string& name, const std::string& help, const Labels& labels = {});
+  Histogram& HistogramFor(const std::string& name,
+                          const std::string& help,
+                          const Labels& labels = {},
+                          std::vector<double> bounds = Histogram::LatencyBounds());
+  /// A gauge whose value is read from `read` at scrape time (called on the scraping thread).
+  void CallbackGauge(const std::string& name,
+                     const std::string& help,
+                     const Labels& labels,
+                     std::function<double()> read);
+
+  /// The Prometheus text exposition (version 0.0.4) of every metric.
+  std::string RenderPrometheus() const;
+
+ private:
+  enum class Type { kCounter, kGauge, kHistogram };
+  struct Family {
+    Type type;
+    std::string help;
+    std::map<std::string, std::unique_ptr<Counter>> counters;
+    std::map<std::string, std::unique_ptr<Gauge>> gauges;
+    std::map<std::string, std::function<double()>> callbacks;
+    std::map<std::string, std::unique_ptr<Histogram>> histograms;
+  };
+  Family& FamilyFor(const std::string& name, const std::string& help, Type type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
+};
+
+/// Renders labels as `{a="x",b="y"}` (empty for no labels), escaping values.
+std::string FormatLabels(const Labels& labels);
+
+}  // namespace ottava::stats
