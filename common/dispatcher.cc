@@ -4,6 +4,8 @@
 #include <event2/thread.h>
 #include <pthread.h>
 
+#include <future>
+
 #include "common/assert.h"
 
 namespace ottava {
@@ -82,11 +84,17 @@ Dispatcher::~Dispatcher() {
 
 void Dispatcher::Start() {
   OTTAVA_RELEASE_ASSERT(!thread_.joinable(), "dispatcher started twice");
-  thread_ = std::thread([this] {
+  // The loop thread records its own id before it runs anything, and Start() returns only after
+  // that: assigning thread_.get_id() after the constructor would let closures posted before
+  // Start() run while IsLoopThread() still answered false.
+  std::promise<void> recorded;
+  thread_ = std::thread([this, &recorded] {
+    loop_thread_id_ = std::this_thread::get_id();
+    recorded.set_value();
     pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
     event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
   });
-  loop_thread_id_ = thread_.get_id();
+  recorded.get_future().wait();
 }
 
 void Dispatcher::Stop() {

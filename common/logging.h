@@ -46,13 +46,26 @@ std::string LevelOf(std::string_view module);
 /// Whether `level` names a level.
 bool IsValidLevel(std::string_view level);
 
+/// The level names OTTAVA_LOG accepts: spdlog's own plus `error` and `warning`.
+namespace levels {
+inline constexpr auto trace = spdlog::level::trace;
+inline constexpr auto debug = spdlog::level::debug;
+inline constexpr auto info = spdlog::level::info;
+inline constexpr auto warn = spdlog::level::warn;
+inline constexpr auto warning = spdlog::level::warn;
+inline constexpr auto err = spdlog::level::err;
+inline constexpr auto error = spdlog::level::err;
+inline constexpr auto critical = spdlog::level::critical;
+}  // namespace levels
+
 }  // namespace ottava::logging
 
 /// OTTAVA_LOG(Runtime, info, "started {} components", n)
-#define OTTAVA_LOG(module, level, ...)                                                   \
-  do {                                                                                   \
+// (The level parameter must not be called `level`: it would also replace `spdlog::level`.)
+#define OTTAVA_LOG(module, lvl, ...)                                                        \
+  do {                                                                                      \
     auto& ottava_logger_ = ::ottava::logging::Logger(::ottava::logging::Module::k##module); \
-    if (ottava_logger_.should_log(::spdlog::level::level)) {                             \
-      ottava_logger_.log(::spdlog::level::level, __VA_ARGS__);                           \
-    }                                                                                    \
+    if (ottava_logger_.should_log(::ottava::logging::levels::lvl)) {                        \
+      ottava_logger_.log(::ottava::logging::levels::lvl, __VA_ARGS__);                      \
+    }                                                                                       \
   } while (false)

@@ -1,0 +1,192 @@
+#include "common/dispatcher.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ottava {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr auto kTimeout = std::chrono::seconds(5);
+
+DispatcherPtr Started(const std::string& name = "test-loop") {
+  auto dispatcher = Dispatcher::Create(name);
+  EXPECT_TRUE(dispatcher.ok());
+  (*dispatcher)->Start();
+  return std::move(*dispatcher);
+}
+
+// Waits until everything posted before has run.
+void Drain(Dispatcher& dispatcher) {
+  std::promise<void> done;
+  dispatcher.Post([&] { done.set_value(); });
+  ASSERT_EQ(done.get_future().wait_for(kTimeout), std::future_status::ready);
+}
+
+TEST(DispatcherTest, RunsPostedClosuresInOrderOnTheLoopThread) {
+  auto dispatcher = Started();
+  EXPECT_FALSE(dispatcher->IsLoopThread());
+  std::vector<int> order;
+  std::atomic<bool> all_on_loop{true};
+  for (int i = 0; i < 100; ++i) {
+    dispatcher->Post([&, i] {
+      all_on_loop = all_on_loop && dispatcher->IsLoopThread();
+      order.push_back(i);
+    });
+  }
+  Drain(*dispatcher);
+  ASSERT_EQ(order.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(order[i], i);
+  }
+  EXPECT_TRUE(all_on_loop.load());
+}
+
+TEST(DispatcherTest, NamesItsThreadAndKeepsFifteenCharacters) {
+  auto dispatcher = Started("a-very-long-dispatcher-name");
+  EXPECT_EQ(dispatcher->name(), "a-very-long-dispatcher-name");
+  std::promise<std::string> name;
+  dispatcher->Post([&] {
+    char buf[32] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof(buf));
+    name.set_value(buf);
+  });
+  EXPECT_EQ(name.get_future().get(), "a-very-long-dis");
+}
+
+TEST(DispatcherTest, PostsFromManyThreadsKeepEachThreadsOrder) {
+  constexpr int kThreads = 4;
+  constexpr int kPosts = 1000;
+  auto dispatcher = Started();
+  std::vector<std::vector<int>> seen(kThreads);  // touched on the loop thread only
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPosts; ++i) {
+        dispatcher->Post([&seen, t, i] { seen[t].push_back(i); });
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  Drain(*dispatcher);
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(seen[t].size(), static_cast<size_t>(kPosts));
+    for (int i = 0; i < kPosts; ++i) {
+      ASSERT_EQ(seen[t][i], i);
+    }
+  }
+}
+
+TEST(DispatcherTest, ClosuresPostedBeforeStartRunAfterIt) {
+  auto created = Dispatcher::Create("late-start");
+  ASSERT_TRUE(created.ok());
+  DispatcherPtr dispatcher = std::move(*created);
+  std::promise<bool> ran;
+  dispatcher->Post([&] { ran.set_value(dispatcher->IsLoopThread()); });
+  dispatcher->Start();
+  auto future = ran.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_TRUE(future.get());
+}
+
+TEST(DispatcherTest, PostDelayedWaitsAndOrdersByDeadline) {
+  auto dispatcher = Started();
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::promise<void> both;
+  const auto start = steady_clock::now();
+  std::atomic<int64_t> long_elapsed_ms{0};
+  dispatcher->PostDelayed(milliseconds(80), [&] {
+    long_elapsed_ms = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start).count();
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back("80ms");
+    both.set_value();
+  });
+  dispatcher->PostDelayed(milliseconds(20), [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back("20ms");
+  });
+  ASSERT_EQ(both.get_future().wait_for(kTimeout), std::future_status::ready);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"20ms", "80ms"}));
+  EXPECT_GE(long_elapsed_ms.load(), 75);  // libevent rounds to the millisecond
+}
+
+TEST(DispatcherTest, TimerFiresOnceAndCanBeReArmedAndDisabled) {
+  auto dispatcher = Started();
+  std::atomic<int> fired{0};
+  std::atomic<int> disabled_fired{0};
+  std::promise<void> witness;
+  TimerPtr timer;
+  TimerPtr disabled;
+  TimerPtr witness_timer;
+  std::promise<bool> armed;
+  dispatcher->Post([&] {
+    timer = dispatcher->CreateTimer([&] { fired++; });
+    disabled = dispatcher->CreateTimer([&] { disabled_fired++; });
+    witness_timer = dispatcher->CreateTimer([&] { witness.set_value(); });
+    timer->Enable(std::chrono::seconds(60));
+    timer->Enable(milliseconds(10));  // re-arming replaces the deadline
+    disabled->Enable(milliseconds(20));
+    disabled->Disable();
+    witness_timer->Enable(milliseconds(100));
+    armed.set_value(timer->Enabled() && !disabled->Enabled());
+  });
+  EXPECT_TRUE(armed.get_future().get());
+  ASSERT_EQ(witness.get_future().wait_for(kTimeout), std::future_status::ready);
+  std::promise<bool> enabled_after;
+  dispatcher->Post([&] { enabled_after.set_value(timer->Enabled()); });
+  EXPECT_FALSE(enabled_after.get_future().get());
+  EXPECT_EQ(fired.load(), 1);
+  EXPECT_EQ(disabled_fired.load(), 0);
+  // Timers are destroyed on the loop thread.
+  dispatcher->Post([&] {
+    timer.reset();
+    disabled.reset();
+    witness_timer.reset();
+  });
+  Drain(*dispatcher);
+}
+
+TEST(DispatcherTest, StopRunsWhatWasPostedAndDropsLaterPosts) {
+  auto dispatcher = Started();
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 100; ++i) {
+    dispatcher->Post([&] { ran++; });
+  }
+  dispatcher->Stop();
+  EXPECT_EQ(ran.load(), 100);
+
+  auto token = std::make_shared<int>(0);
+  dispatcher->Post([&ran, token] { ran++; });
+  EXPECT_EQ(token.use_count(), 1) << "a dropped closure must be destroyed, not kept";
+  EXPECT_EQ(ran.load(), 100);
+  dispatcher->Stop();  // idempotent
+}
+
+TEST(DispatcherTest, DestructorStopsTheLoop) {
+  std::atomic<int> ran{0};
+  {
+    auto dispatcher = Started();
+    dispatcher->Post([&] { ran++; });
+  }
+  EXPECT_EQ(ran.load(), 1);
+  // Never started: destroying it is fine too.
+  auto idle = Dispatcher::Create("idle");
+  ASSERT_TRUE(idle.ok());
+}
+
+}  // namespace
+}  // namespace ottava

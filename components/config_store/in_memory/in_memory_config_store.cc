@@ -1,0 +1,277 @@
+#include "components/config_store/in_memory/in_memory_config_store.h"
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "common/dispatcher.h"
+
+namespace ottava::components::config_store {
+
+struct InMemoryConfigStore::Subscription {
+  Selector selector;
+  ChangeHandler handler;
+
+  absl::Mutex mu;
+  std::deque<std::vector<Item>> queue ABSL_GUARDED_BY(mu);
+  bool draining ABSL_GUARDED_BY(mu) = false;
+  bool active ABSL_GUARDED_BY(mu) = true;
+
+  // Held for the whole of each handler call (see the header).
+  absl::Mutex handler_mu ABSL_ACQUIRED_BEFORE(mu);
+
+  bool Selects(const Item& item) const {
+    if (item.group != selector.group || item.label != selector.label) {
+      return false;
+    }
+    return selector.keys.empty() ||
+           std::find(selector.keys.begin(), selector.keys.end(), item.key) != selector.keys.end();
+  }
+};
+
+namespace {
+
+// The subscription whose handler this thread is running, if any; lets a handler unsubscribe itself
+// without waiting for itself.
+thread_local const void* delivering = nullptr;
+
+Item Deleted(const Item& item) {
+  Item deleted;
+  deleted.key = item.key;
+  deleted.group = item.group;
+  deleted.label = item.label;
+  return deleted;
+}
+
+}  // namespace
+
+void InMemoryConfigStore::Drain(Subscription& sub) {
+  for (;;) {
+    std::vector<Item> batch;
+    {
+      absl::MutexLock lock(&sub.mu);
+      if (!sub.active || sub.queue.empty()) {
+        sub.draining = false;
+        return;
+      }
+      batch = std::move(sub.queue.front());
+      sub.queue.pop_front();
+    }
+    absl::MutexLock handler_lock(&sub.handler_mu);
+    bool active = false;
+    {
+      absl::MutexLock lock(&sub.mu);
+      active = sub.active;
+    }
+    if (active) {
+      const void* previous = delivering;
+      delivering = &sub;
+      sub.handler(std::move(batch));
+      delivering = previous;
+    }
+  }
+}
+
+void InMemoryConfigStore::Deactivate(Subscription& sub) {
+  {
+    absl::MutexLock lock(&sub.mu);
+    sub.active = false;
+    sub.queue.clear();
+  }
+  if (delivering == &sub) {
+    return;
+  }
+  // A call already running holds handler_mu; later drain steps see `active` false.
+  absl::MutexLock wait_for_running_call(&sub.handler_mu);
+}
+
+InMemoryConfigStore::InMemoryConfigStore(const ComponentContext& context)
+    : label_(context.Label()), health_(context.health), dispatcher_(context.dispatcher) {}
+
+InMemoryConfigStore::~InMemoryConfigStore() {
+  Shutdown();
+}
+
+absl::Status InMemoryConfigStore::Init() {
+  if (health_ != nullptr) {
+    health_->Set(HealthState::kUp);
+  }
+  return absl::OkStatus();
+}
+
+void InMemoryConfigStore::Shutdown() {
+  std::map<uint64_t, SubscriptionPtr> subscriptions;
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+    subscriptions.swap(subscriptions_);
+  }
+  for (auto& [id, sub] : subscriptions) {
+    Deactivate(*sub);
+  }
+}
+
+Selector InMemoryConfigStore::Normalise(Selector selector) const {
+  if (selector.group.empty()) {
+    selector.group = DefaultGroup();
+  }
+  if (selector.label.empty()) {
+    selector.label = DefaultLabel();
+  }
+  return selector;
+}
+
+void InMemoryConfigStore::Get(Selector selector, ItemsCallback done) {
+  selector = Normalise(std::move(selector));
+  std::vector<Item> found;
+  {
+    absl::MutexLock lock(&mu_);
+    ItemKey key{selector.app_id, selector.group, selector.label, ""};
+    if (selector.keys.empty()) {
+      for (auto it = items_.lower_bound(key);
+           it != items_.end() && it->first.app_id == key.app_id && it->first.group == key.group &&
+           it->first.label == key.label;
+           ++it) {
+        found.push_back(it->second);
+      }
+    } else {
+      for (const std::string& name : selector.keys) {
+        key.key = name;
+        if (auto it = items_.find(key); it != items_.end()) {
+          found.push_back(it->second);
+        }
+      }
+    }
+  }
+  done(std::move(found));
+}
+
+void InMemoryConfigStore::Save(SaveRequest request, DoneCallback done) {
+  for (Item& item : request.items) {
+    if (item.key.empty()) {
+      done(absl::InvalidArgumentError(label_ + ": an item has an empty key"));
+      return;
+    }
+    if (item.group.empty()) {
+      item.group = DefaultGroup();
+    }
+    if (item.label.empty()) {
+      item.label = DefaultLabel();
+    }
+  }
+  std::vector<SubscriptionPtr> to_drain;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Item& item : request.items) {
+      items_[ItemKey{request.app_id, item.group, item.label, item.key}] = item;
+    }
+    to_drain = QueueChanges(request.app_id, request.items);
+  }
+  StartDrains(std::move(to_drain));
+  done(absl::OkStatus());
+}
+
+void InMemoryConfigStore::Delete(Selector selector, DoneCallback done) {
+  selector = Normalise(std::move(selector));
+  std::vector<SubscriptionPtr> to_drain;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Item> deleted;
+    ItemKey key{selector.app_id, selector.group, selector.label, ""};
+    if (selector.keys.empty()) {
+      auto it = items_.lower_bound(key);
+      while (it != items_.end() && it->first.app_id == key.app_id && it->first.group == key.group &&
+             it->first.label == key.label) {
+        deleted.push_back(Deleted(it->second));
+        it = items_.erase(it);
+      }
+    } else {
+      for (const std::string& name : selector.keys) {
+        key.key = name;
+        if (auto it = items_.find(key); it != items_.end()) {
+          deleted.push_back(Deleted(it->second));
+          items_.erase(it);
+        }
+      }
+    }
+    to_drain = QueueChanges(selector.app_id, deleted);
+  }
+  StartDrains(std::move(to_drain));
+  done(absl::OkStatus());
+}
+
+std::vector<InMemoryConfigStore::SubscriptionPtr> InMemoryConfigStore::QueueChanges(
+    const std::string& app_id, const std::vector<Item>& changed) {
+  std::vector<SubscriptionPtr> to_drain;
+  if (changed.empty()) {
+    return to_drain;
+  }
+  for (auto& [id, sub] : subscriptions_) {
+    if (sub->selector.app_id != app_id) {
+      continue;
+    }
+    std::vector<Item> batch;
+    for (const Item& item : changed) {
+      if (sub->Selects(item)) {
+        batch.push_back(item);
+      }
+    }
+    if (batch.empty()) {
+      continue;
+    }
+    absl::MutexLock lock(&sub->mu);
+    sub->queue.push_back(std::move(batch));
+    if (!sub->draining) {
+      sub->draining = true;
+      to_drain.push_back(sub);
+    }
+  }
+  return to_drain;
+}
+
+void InMemoryConfigStore::StartDrains(std::vector<SubscriptionPtr> subscriptions) {
+  for (SubscriptionPtr& sub : subscriptions) {
+    if (dispatcher_ != nullptr) {
+      dispatcher_->Post([sub = std::move(sub)] { Drain(*sub); });
+    } else {
+      Drain(*sub);
+    }
+  }
+}
+
+absl::StatusOr<uint64_t> InMemoryConfigStore::Subscribe(Selector selector, ChangeHandler handler) {
+  if (!handler) {
+    return absl::InvalidArgumentError(label_ + ": subscribe needs a handler");
+  }
+  auto sub = std::make_shared<Subscription>();
+  sub->selector = Normalise(std::move(selector));
+  sub->handler = std::move(handler);
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) {
+    return absl::FailedPreconditionError(label_ + ": the store is shut down");
+  }
+  const uint64_t id = next_subscription_id_++;
+  subscriptions_.emplace(id, std::move(sub));
+  return id;
+}
+
+void InMemoryConfigStore::Unsubscribe(uint64_t subscription_id) {
+  SubscriptionPtr sub;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = subscriptions_.find(subscription_id);
+    if (it == subscriptions_.end()) {
+      return;
+    }
+    sub = std::move(it->second);
+    subscriptions_.erase(it);
+  }
+  Deactivate(*sub);
+}
+
+absl::StatusOr<std::unique_ptr<ConfigStore>> InMemoryConfigStoreFactory::Create(
+    const ComponentContext& context) const {
+  return std::make_unique<InMemoryConfigStore>(context);
+}
+
+}  // namespace ottava::components::config_store

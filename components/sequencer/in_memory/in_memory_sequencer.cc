@@ -1,0 +1,107 @@
+#include "components/sequencer/in_memory/in_memory_sequencer.h"
+
+#include <charconv>
+#include <limits>
+#include <string_view>
+
+namespace ottava::components::sequencer {
+namespace {
+
+constexpr std::string_view kBiggerThanPrefix = "biggerThan.";
+
+}  // namespace
+
+absl::StatusOr<InMemorySequencerSettings> InMemorySequencerSettings::Parse(
+    const Metadata& metadata) {
+  InMemorySequencerSettings settings;
+  for (const auto& [name, text] : metadata) {
+    if (!name.starts_with(kBiggerThanPrefix)) {
+      continue;
+    }
+    std::string key = name.substr(kBiggerThanPrefix.size());
+    if (key.empty()) {
+      return absl::InvalidArgumentError("metadata " + name + ": names no key");
+    }
+    int64_t floor = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), floor);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || floor < 0) {
+      return absl::InvalidArgumentError("metadata " + name +
+                                        ": expected a non-negative integer, got '" + text + "'");
+    }
+    settings.bigger_than[key] = floor;
+  }
+  return settings;
+}
+
+InMemorySequencer::InMemorySequencer(const ComponentContext& context,
+                                     InMemorySequencerSettings settings)
+    : label_(context.Label()), health_(context.health), settings_(std::move(settings)) {}
+
+absl::Status InMemorySequencer::Init() {
+  if (health_ != nullptr) {
+    health_->Set(HealthState::kUp);
+  }
+  return absl::OkStatus();
+}
+
+int64_t InMemorySequencer::FloorOf(const std::string& key) const {
+  if (settings_.bigger_than.empty()) {
+    return 0;
+  }
+  if (auto it = settings_.bigger_than.find(key); it != settings_.bigger_than.end()) {
+    return it->second;
+  }
+  if (size_t pos = key.rfind("||"); pos != std::string::npos) {
+    std::string_view user_key = std::string_view(key).substr(pos + 2);
+    if (auto it = settings_.bigger_than.find(user_key); it != settings_.bigger_than.end()) {
+      return it->second;
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<int64_t> InMemorySequencer::Reserve(const std::string& key, int64_t size) {
+  if (size <= 0) {
+    return absl::InvalidArgumentError(label_ + ": segment size must be positive for key '" + key +
+                                      "', got " + std::to_string(size));
+  }
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = last_issued_.try_emplace(key, 0);
+  if (inserted) {
+    it->second = FloorOf(key);
+  }
+  if (it->second > std::numeric_limits<int64_t>::max() - size) {
+    return absl::OutOfRangeError(label_ + ": ids of key '" + key + "' are exhausted");
+  }
+  const int64_t first = it->second + 1;
+  it->second += size;
+  return first;
+}
+
+void InMemorySequencer::GetNextId(NextIdRequest request,
+                                  std::function<void(absl::StatusOr<int64_t>)> done) {
+  done(Reserve(request.key, 1));
+}
+
+void InMemorySequencer::GetSegment(std::string key,
+                                   int64_t size,
+                                   std::function<void(absl::StatusOr<Segment>)> done) {
+  absl::StatusOr<int64_t> first = Reserve(key, size);
+  if (!first.ok()) {
+    done(first.status());
+    return;
+  }
+  done(Segment{.first = *first, .last = *first + size - 1});
+}
+
+absl::StatusOr<std::unique_ptr<Sequencer>> InMemorySequencerFactory::Create(
+    const ComponentContext& context) const {
+  auto settings = InMemorySequencerSettings::Parse(context.metadata);
+  if (!settings.ok()) {
+    return absl::InvalidArgumentError(context.Label() + ": " +
+                                      std::string(settings.status().message()));
+  }
+  return std::make_unique<InMemorySequencer>(context, std::move(*settings));
+}
+
+}  // namespace ottava::components::sequencer
