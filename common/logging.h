@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace ottava::logging {
 
@@ -59,6 +60,19 @@ inline constexpr auto critical = spdlog::level::critical;
 }  // namespace levels
 
 }  // namespace ottava::logging
+
+#ifndef ABSL_USES_STD_STRING_VIEW
+// Debian's Abseil has its own string_view (what absl::Status::message() returns); let logs print
+// it.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(absl::string_view value, FormatContext& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(value.data(), value.size()),
+                                                    ctx);
+  }
+};
+#endif
 
 /// OTTAVA_LOG(Runtime, info, "started {} components", n)
 // (The level parameter must not be called `level`: it would also replace `spdlog::level`.)

@@ -1,0 +1,215 @@
+#include "runtime/callback/subscriber.h"
+
+#include "common/logging.h"
+#include "runtime/api/cloud_event.h"
+
+namespace ottava::runtime::callback {
+
+namespace v1 = spec::proto::runtime::v1;
+
+struct Subscriber::Delivery {
+  components::pubsub::Message message;
+  std::shared_ptr<const v1::TopicEventRequest> event;
+  std::function<void()> ack;
+  uint32_t redeliveries = 0;
+};
+
+namespace {
+
+stats::Counter& DeliveryCounter(stats::Store* stats,
+                                const SubscriptionOptions& options,
+                                const char* outcome) {
+  return stats->CounterFor(
+      "ottava_pubsub_deliveries_total", "Events handed to the app, by verdict",
+      {{"pubsub", options.pubsub_name}, {"topic", options.topic}, {"outcome", outcome}});
+}
+
+}  // namespace
+
+std::shared_ptr<Subscriber> Subscriber::Create(components::pubsub::PubSub* pubsub,
+                                               SubscriptionOptions options,
+                                               EventSinkPtr sink,
+                                               Dispatcher* dispatcher,
+                                               stats::Store* stats,
+                                               const std::string& app_id) {
+  if (options.consumer_group.empty()) {
+    options.consumer_group = app_id;
+  }
+  return std::shared_ptr<Subscriber>(
+      new Subscriber(pubsub, std::move(options), std::move(sink), dispatcher, stats));
+}
+
+Subscriber::Subscriber(components::pubsub::PubSub* pubsub,
+                       SubscriptionOptions options,
+                       EventSinkPtr sink,
+                       Dispatcher* dispatcher,
+                       stats::Store* stats)
+    : pubsub_(pubsub),
+      options_(std::move(options)),
+      sink_(std::move(sink)),
+      dispatcher_(dispatcher),
+      backoff_(std::chrono::milliseconds(options_.retry_initial_ms),
+               std::chrono::milliseconds(options_.retry_max_ms)),
+      delivered_(DeliveryCounter(stats, options_, "success")),
+      retried_(DeliveryCounter(stats, options_, "retry")),
+      dropped_(DeliveryCounter(stats, options_, "drop")),
+      dead_lettered_(DeliveryCounter(stats, options_, "dead_letter")) {}
+
+absl::Status Subscriber::Start() {
+  components::pubsub::SubscribeRequest request;
+  request.topic = options_.topic;
+  request.consumer_group = options_.consumer_group;
+  request.max_in_flight = static_cast<uint32_t>(options_.concurrency);
+  request.metadata = options_.metadata;
+  std::weak_ptr<Subscriber> weak = weak_from_this();
+  absl::StatusOr<uint64_t> id = pubsub_->Subscribe(
+      std::move(request),
+      [weak](const components::pubsub::Message& message, std::function<void()> ack) {
+        if (auto self = weak.lock()) {
+          self->OnMessage(message, std::move(ack));
+        }
+      });
+  if (!id.ok()) {
+    return id.status();
+  }
+  subscription_id_ = *id;
+  subscribed_ = true;
+  OTTAVA_LOG(Pubsub, info, "subscribed to {}/{} (group {}, concurrency {})", options_.pubsub_name,
+             options_.topic, options_.consumer_group, options_.concurrency);
+  return absl::OkStatus();
+}
+
+void Subscriber::Stop() {
+  if (stopped_.exchange(true)) {
+    return;
+  }
+  if (subscribed_.exchange(false)) {
+    pubsub_->Unsubscribe(subscription_id_);
+  }
+}
+
+void Subscriber::OnMessage(const components::pubsub::Message& message, std::function<void()> ack) {
+  auto delivery = std::make_shared<Delivery>();
+  delivery->message = message;
+  delivery->ack = std::move(ack);
+  api::CloudEvent parsed =
+      api::ParseEnvelope(message.data, message.id, message.topic, options_.pubsub_name);
+  auto event = std::make_shared<v1::TopicEventRequest>();
+  event->set_id(std::move(parsed.id));
+  event->set_source(std::move(parsed.source));
+  event->set_type(std::move(parsed.type));
+  event->set_spec_version(std::move(parsed.spec_version));
+  event->set_data_content_type(std::move(parsed.data_content_type));
+  event->set_data(std::move(parsed.data));
+  // The topic the event was read from, not the envelope's: a dead-lettered envelope still names
+  // its original topic.
+  event->set_topic(message.topic);
+  event->set_pubsub_name(options_.pubsub_name);
+  auto& metadata = *event->mutable_metadata();
+  for (auto& [key, value] : parsed.extensions) {
+    metadata[key] = std::move(value);
+  }
+  for (const auto& [key, value] : message.metadata) {
+    metadata[key] = value;
+  }
+  delivery->event = std::move(event);
+  Attempt(std::move(delivery));
+}
+
+void Subscriber::Attempt(std::shared_ptr<Delivery> delivery) {
+  if (stopped_) {
+    return;
+  }
+  std::weak_ptr<Subscriber> weak = weak_from_this();
+  sink_->Deliver(delivery->event, [weak, delivery](Outcome outcome) {
+    auto self = weak.lock();
+    if (!self || self->stopped_) {
+      return;
+    }
+    self->dispatcher_->Post([weak, delivery, outcome] {
+      if (auto s = weak.lock()) {
+        s->OnVerdict(delivery, outcome);
+      }
+    });
+  });
+}
+
+void Subscriber::OnVerdict(std::shared_ptr<Delivery> delivery, Outcome outcome) {
+  if (stopped_) {
+    return;
+  }
+  switch (outcome) {
+    case Outcome::kSuccess:
+      delivered_.Inc();
+      delivery->ack();
+      return;
+    case Outcome::kDrop:
+      dropped_.Inc();
+      OTTAVA_LOG(Pubsub, warn, "app dropped event {} of {}/{}", delivery->event->id(),
+                 options_.pubsub_name, options_.topic);
+      delivery->ack();
+      return;
+    case Outcome::kRetry:
+      break;
+  }
+  retried_.Inc();
+  if (options_.max_retries >= 0 && delivery->redeliveries >= options_.max_retries) {
+    if (!options_.dead_letter_topic.empty()) {
+      DeadLetter(std::move(delivery));
+    } else {
+      dropped_.Inc();
+      OTTAVA_LOG(
+          Pubsub, warn, "event {} of {}/{} dropped after {} redeliveries (no dead_letter_topic)",
+          delivery->event->id(), options_.pubsub_name, options_.topic, delivery->redeliveries);
+      delivery->ack();
+    }
+    return;
+  }
+  ++delivery->redeliveries;
+  std::weak_ptr<Subscriber> weak = weak_from_this();
+  dispatcher_->PostDelayed(backoff_.Delay(delivery->redeliveries), [weak, delivery] {
+    if (auto self = weak.lock()) {
+      self->Attempt(delivery);
+    }
+  });
+}
+
+// The original envelope moves to the dead-letter topic unchanged; the source message is acked only
+// once the broker has the copy, so a failure here retries instead of losing the event.
+void Subscriber::DeadLetter(std::shared_ptr<Delivery> delivery) {
+  components::pubsub::PublishRequest request;
+  request.topic = options_.dead_letter_topic;
+  request.data = delivery->message.data;
+  request.content_type = "application/cloudevents+json";
+  request.metadata = delivery->message.metadata;
+  std::weak_ptr<Subscriber> weak = weak_from_this();
+  pubsub_->Publish(std::move(request), [weak, delivery](absl::Status status) {
+    auto self = weak.lock();
+    if (!self) {
+      return;
+    }
+    self->dispatcher_->Post([weak, delivery, status] {
+      auto s = weak.lock();
+      if (!s || s->stopped_) {
+        return;
+      }
+      if (status.ok()) {
+        s->dead_lettered_.Inc();
+        OTTAVA_LOG(Pubsub, warn, "event {} of {}/{} moved to dead-letter topic {}",
+                   delivery->event->id(), s->options_.pubsub_name, s->options_.topic,
+                   s->options_.dead_letter_topic);
+        delivery->ack();
+        return;
+      }
+      OTTAVA_LOG(Pubsub, error, "dead-lettering event {} failed: {}; will retry",
+                 delivery->event->id(), status.message());
+      s->dispatcher_->PostDelayed(s->backoff_.Delay(delivery->redeliveries), [weak, delivery] {
+        if (auto again = weak.lock()) {
+          again->DeadLetter(delivery);
+        }
+      });
+    });
+  });
+}
+
+}  // namespace ottava::runtime::callback

@@ -1,0 +1,84 @@
+#pragma once
+
+// One subscription's delivery loop (DESIGN.md §7): takes messages from a pub/sub component, hands
+// them to an EventSink, and acts on the verdict. SUCCESS and DROP ack; RETRY (or an error)
+// redelivers after exponential backoff; after `max_retries` redeliveries the message goes to the
+// dead-letter topic (then acks) when one is set, else it is dropped with a warning. The component
+// limits how many messages are in flight (`concurrency`, 1 = publish order).
+//
+// Threading: all state lives on the component dispatcher's thread; sink verdicts are posted there.
+// Stop() may be called from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/backoff.h"
+#include "common/dispatcher.h"
+#include "common/stats.h"
+#include "components/pubsub/pubsub.h"
+#include "runtime/callback/event_sink.h"
+
+namespace ottava::runtime::callback {
+
+struct SubscriptionOptions {
+  std::string pubsub_name;
+  std::string topic;
+  std::string dead_letter_topic;  // empty: none
+  int64_t max_retries = -1;       // -1: forever
+  int64_t concurrency = 1;
+  int64_t retry_initial_ms = 100;
+  int64_t retry_max_ms = 30000;
+  std::string consumer_group;  // empty: the app id
+  components::Metadata metadata;
+};
+
+class Subscriber : public std::enable_shared_from_this<Subscriber> {
+ public:
+  static std::shared_ptr<Subscriber> Create(components::pubsub::PubSub* pubsub,
+                                            SubscriptionOptions options,
+                                            EventSinkPtr sink,
+                                            Dispatcher* dispatcher,
+                                            stats::Store* stats,
+                                            const std::string& app_id);
+
+  /// Subscribes to the component; deliveries start.
+  absl::Status Start();
+  /// Unsubscribes. Messages not yet acked return to the broker (redelivered to the next subscriber
+  /// of the group); verdicts arriving later are ignored. Idempotent; any thread.
+  void Stop();
+
+  const SubscriptionOptions& options() const { return options_; }
+
+ private:
+  struct Delivery;
+
+  Subscriber(components::pubsub::PubSub* pubsub,
+             SubscriptionOptions options,
+             EventSinkPtr sink,
+             Dispatcher* dispatcher,
+             stats::Store* stats);
+
+  void OnMessage(const components::pubsub::Message& message, std::function<void()> ack);
+  void Attempt(std::shared_ptr<Delivery> delivery);
+  void OnVerdict(std::shared_ptr<Delivery> delivery, Outcome outcome);
+  void DeadLetter(std::shared_ptr<Delivery> delivery);
+
+  components::pubsub::PubSub* pubsub_;
+  const SubscriptionOptions options_;
+  EventSinkPtr sink_;
+  Dispatcher* dispatcher_;
+  Backoff backoff_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> subscription_id_{0};
+  std::atomic<bool> subscribed_{false};
+
+  stats::Counter& delivered_;
+  stats::Counter& retried_;
+  stats::Counter& dropped_;
+  stats::Counter& dead_lettered_;
+};
+
+}  // namespace ottava::runtime::callback

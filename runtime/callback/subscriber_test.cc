@@ -1,0 +1,237 @@
+#include "runtime/callback/subscriber.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "components/pubsub/in_memory/in_memory_pubsub.h"
+#include "runtime/api/cloud_event.h"
+#include "runtime/callback/app_callback.h"
+
+namespace ottava::runtime::callback {
+namespace {
+
+namespace v1 = spec::proto::runtime::v1;
+using components::pubsub::InMemoryPubSub;
+using components::pubsub::InMemoryPubSubSettings;
+
+// A sink that answers from a script (then SUCCESS) and records what it saw.
+class ScriptedSink : public EventSink {
+ public:
+  void Script(std::string data, std::deque<Outcome> outcomes) {
+    absl::MutexLock lock(&mu_);
+    scripts_[std::move(data)] = std::move(outcomes);
+  }
+
+  void Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
+               std::function<void(Outcome)> done) override {
+    Outcome outcome = Outcome::kSuccess;
+    {
+      absl::MutexLock lock(&mu_);
+      seen_.push_back(event->data());
+      auto& script = scripts_[event->data()];
+      if (!script.empty()) {
+        outcome = script.front();
+        script.pop_front();
+      }
+    }
+    done(outcome);
+  }
+
+  std::vector<std::string> Seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+  bool WaitForCount(size_t n, std::chrono::milliseconds timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return seen_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Milliseconds(timeout.count()));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::deque<Outcome>> scripts_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+class SubscriberTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dispatcher_ = *Dispatcher::Create("test");
+    dispatcher_->Start();
+    components::ComponentContext context;
+    context.kind = components::Kind::kPubSub;
+    context.name = "bus";
+    context.type = "in-memory";
+    context.app_id = "app";
+    context.health = &health_;
+    context.dispatcher = dispatcher_.get();
+    context.stats = &stats_;
+    pubsub_ = std::make_unique<InMemoryPubSub>(context, InMemoryPubSubSettings{});
+    ASSERT_TRUE(pubsub_->Init().ok());
+    sink_ = std::make_shared<ScriptedSink>();
+  }
+  void TearDown() override {
+    if (subscriber_) {
+      subscriber_->Stop();
+    }
+    if (dead_letters_) {
+      pubsub_->Unsubscribe(*dead_letters_);
+    }
+    pubsub_->Shutdown();
+    dispatcher_->Stop();
+  }
+
+  void Subscribe(SubscriptionOptions options) {
+    options.pubsub_name = "bus";
+    options.topic = "orders";
+    options.retry_initial_ms = 5;
+    options.retry_max_ms = 20;
+    subscriber_ =
+        Subscriber::Create(pubsub_.get(), options, sink_, dispatcher_.get(), &stats_, "app");
+    ASSERT_TRUE(subscriber_->Start().ok());
+  }
+
+  void Publish(const std::string& data) {
+    absl::Notification published;
+    api::EnvelopeInput input{"id-" + data, "app", "orders", "bus", "text/plain", data, ""};
+    pubsub_->Publish({"orders", api::BuildEnvelope(input), "application/cloudevents+json", {}},
+                     [&published](absl::Status status) {
+                       EXPECT_TRUE(status.ok());
+                       published.Notify();
+                     });
+    published.WaitForNotification();
+  }
+
+  // Collects everything published to the dead-letter topic.
+  void WatchDeadLetters(const std::string& topic) {
+    auto id = pubsub_->Subscribe(
+        {topic, "dlq-watcher", 16, {}},
+        [this](const components::pubsub::Message& message, std::function<void()> ack) {
+          absl::MutexLock lock(&dlq_mu_);
+          dead_lettered_.push_back(
+              api::ParseEnvelope(message.data, message.id, message.topic, "bus").data);
+          ack();
+        });
+    ASSERT_TRUE(id.ok());
+    dead_letters_ = *id;
+  }
+
+  uint64_t Count(const char* outcome) {
+    return stats_
+        .CounterFor("ottava_pubsub_deliveries_total", "",
+                    {{"pubsub", "bus"}, {"topic", "orders"}, {"outcome", outcome}})
+        .Value();
+  }
+
+  stats::Store stats_;
+  components::HealthIndicator health_;
+  DispatcherPtr dispatcher_;
+  std::unique_ptr<InMemoryPubSub> pubsub_;
+  std::shared_ptr<ScriptedSink> sink_;
+  std::shared_ptr<Subscriber> subscriber_;
+  std::optional<uint64_t> dead_letters_;
+  absl::Mutex dlq_mu_;
+  std::vector<std::string> dead_lettered_ ABSL_GUARDED_BY(dlq_mu_);
+};
+
+TEST_F(SubscriberTest, RetryRedeliversUntilSuccessAndKeepsOrder) {
+  Subscribe({});
+  sink_->Script("a", {Outcome::kRetry, Outcome::kRetry});
+  Publish("a");
+  Publish("b");
+  ASSERT_TRUE(sink_->WaitForCount(4, std::chrono::seconds(5)));
+  // With concurrency 1, "b" waits until "a" is acknowledged.
+  EXPECT_EQ(sink_->Seen(), (std::vector<std::string>{"a", "a", "a", "b"}));
+  EXPECT_EQ(Count("retry"), 2u);
+  // The last verdict is counted on the loop after the sink saw the event.
+  for (int i = 0; i < 500 && Count("success") < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(Count("success"), 2u);
+}
+
+TEST_F(SubscriberTest, DropAcksWithoutRedelivery) {
+  Subscribe({});
+  sink_->Script("poison", {Outcome::kDrop});
+  Publish("poison");
+  Publish("next");
+  ASSERT_TRUE(sink_->WaitForCount(2, std::chrono::seconds(5)));
+  EXPECT_EQ(sink_->Seen(), (std::vector<std::string>{"poison", "next"}));
+  EXPECT_EQ(Count("drop"), 1u);
+}
+
+TEST_F(SubscriberTest, ExhaustedRetriesGoToTheDeadLetterTopicOnce) {
+  WatchDeadLetters("orders-dlq");
+  SubscriptionOptions options;
+  options.max_retries = 3;
+  options.dead_letter_topic = "orders-dlq";
+  Subscribe(options);
+  sink_->Script("poison", std::deque<Outcome>(100, Outcome::kRetry));
+  Publish("poison");
+  Publish("after");
+  // 1 delivery + 3 redeliveries of the poison event, then "after".
+  ASSERT_TRUE(sink_->WaitForCount(5, std::chrono::seconds(5)));
+  EXPECT_EQ(sink_->Seen(),
+            (std::vector<std::string>{"poison", "poison", "poison", "poison", "after"}));
+  absl::MutexLock lock(&dlq_mu_);
+  auto landed = [this]() ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return !dead_lettered_.empty(); };
+  ASSERT_TRUE(dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5)));
+  EXPECT_EQ(dead_lettered_, (std::vector<std::string>{"poison"}));
+  EXPECT_EQ(Count("dead_letter"), 1u);
+}
+
+TEST_F(SubscriberTest, ExhaustedRetriesWithoutDeadLetterTopicDrop) {
+  SubscriptionOptions options;
+  options.max_retries = 1;
+  Subscribe(options);
+  sink_->Script("poison", std::deque<Outcome>(100, Outcome::kRetry));
+  Publish("poison");
+  Publish("after");
+  ASSERT_TRUE(sink_->WaitForCount(3, std::chrono::seconds(5)));
+  EXPECT_EQ(sink_->Seen(), (std::vector<std::string>{"poison", "poison", "after"}));
+  EXPECT_EQ(Count("drop"), 1u);
+}
+
+TEST_F(SubscriberTest, StopReturnsUnackedMessagesToTheGroup) {
+  Subscribe({});
+  sink_->Script("a", std::deque<Outcome>(1000, Outcome::kRetry));
+  Publish("a");
+  ASSERT_TRUE(sink_->WaitForCount(1, std::chrono::seconds(5)));
+  subscriber_->Stop();
+  subscriber_.reset();
+  // A new subscriber of the same group gets the message that was never acknowledged.
+  auto second = std::make_shared<ScriptedSink>();
+  SubscriptionOptions options;
+  options.pubsub_name = "bus";
+  options.topic = "orders";
+  auto subscriber =
+      Subscriber::Create(pubsub_.get(), options, second, dispatcher_.get(), &stats_, "app");
+  ASSERT_TRUE(subscriber->Start().ok());
+  EXPECT_TRUE(second->WaitForCount(1, std::chrono::seconds(5)));
+  EXPECT_EQ(second->Seen().front(), "a");
+  subscriber->Stop();
+}
+
+TEST(OutcomeTest, GrpcResultsMapPerDesign) {
+  v1::TopicEventResponse response;
+  response.set_status(v1::TopicEventResponse::SUCCESS);
+  EXPECT_EQ(OutcomeOf(grpc::Status::OK, response), Outcome::kSuccess);
+  response.set_status(v1::TopicEventResponse::RETRY);
+  EXPECT_EQ(OutcomeOf(grpc::Status::OK, response), Outcome::kRetry);
+  response.set_status(v1::TopicEventResponse::DROP);
+  EXPECT_EQ(OutcomeOf(grpc::Status::OK, response), Outcome::kDrop);
+  response.set_status(static_cast<v1::TopicEventResponse::TopicEventResponseStatus>(7));
+  EXPECT_EQ(OutcomeOf(grpc::Status::OK, response), Outcome::kRetry);
+  EXPECT_EQ(OutcomeOf(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), response), Outcome::kDrop);
+  EXPECT_EQ(OutcomeOf(grpc::Status(grpc::StatusCode::UNAVAILABLE, ""), response), Outcome::kRetry);
+  EXPECT_EQ(OutcomeOf(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, ""), response),
+            Outcome::kRetry);
+}
+
+}  // namespace
+}  // namespace ottava::runtime::callback

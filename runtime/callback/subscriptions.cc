@@ -1,0 +1,137 @@
+#include "runtime/callback/subscriptions.h"
+
+#include <charconv>
+
+#include "common/logging.h"
+
+namespace ottava::runtime::callback {
+
+namespace v1 = spec::proto::runtime::v1;
+
+SubscriptionManager::SubscriptionManager(const api::PubSubApi& pubsub,
+                                         std::shared_ptr<AppCallbackClient> app,
+                                         Dispatcher* dispatcher,
+                                         stats::Store* stats,
+                                         std::string app_id)
+    : pubsub_(pubsub),
+      app_(std::move(app)),
+      dispatcher_(dispatcher),
+      stats_(stats),
+      app_id_(std::move(app_id)) {}
+
+absl::Status SubscriptionManager::AddFromConfig(const config::SubscriptionConfig& config) {
+  SubscriptionOptions options;
+  options.pubsub_name = config.pubsub_name;
+  options.topic = config.topic;
+  options.dead_letter_topic = config.dead_letter_topic;
+  options.max_retries = config.max_retries;
+  options.concurrency = config.concurrency;
+  options.retry_initial_ms = config.retry_initial_ms;
+  options.retry_max_ms = config.retry_max_ms;
+  options.metadata = config.metadata;
+  if (auto it = config.metadata.find("consumerID"); it != config.metadata.end()) {
+    options.consumer_group = it->second;
+  }
+  return Add(std::move(options), "config");
+}
+
+absl::Status SubscriptionManager::Add(SubscriptionOptions options, const char* source) {
+  if (!app_) {
+    return absl::FailedPreconditionError("subscription to " + options.pubsub_name + "/" +
+                                         options.topic + " needs app.callback to deliver to");
+  }
+  absl::StatusOr<components::pubsub::PubSub*> pubsub = pubsub_.Find(options.pubsub_name);
+  if (!pubsub.ok()) {
+    return pubsub.status();
+  }
+  absl::MutexLock lock(&mu_);
+  if (stopped_) {
+    return absl::CancelledError("shutting down");
+  }
+  for (const auto& entry : entries_) {
+    if (entry.subscriber->options().pubsub_name == options.pubsub_name &&
+        entry.subscriber->options().topic == options.topic) {
+      // The same topic from the config file and the app: one delivery loop is enough.
+      return absl::OkStatus();
+    }
+  }
+  auto subscriber =
+      Subscriber::Create(*pubsub, std::move(options), app_, dispatcher_, stats_, app_id_);
+  if (absl::Status status = subscriber->Start(); !status.ok()) {
+    return status;
+  }
+  entries_.push_back(Entry{std::move(subscriber), source});
+  return absl::OkStatus();
+}
+
+void SubscriptionManager::DiscoverFromApp() {
+  if (!app_) {
+    return;
+  }
+  app_->ListSubscriptions([this](std::vector<v1::TopicSubscription> subscriptions) {
+    for (const auto& subscription : subscriptions) {
+      SubscriptionOptions options;
+      options.pubsub_name = subscription.pubsub_name();
+      options.topic = subscription.topic();
+      options.metadata.insert(subscription.metadata().begin(), subscription.metadata().end());
+      auto read_int = [&](const char* key, int64_t* out) {
+        auto it = options.metadata.find(key);
+        if (it != options.metadata.end()) {
+          std::from_chars(it->second.data(), it->second.data() + it->second.size(), *out);
+        }
+      };
+      read_int("maxRetries", &options.max_retries);
+      read_int("concurrency", &options.concurrency);
+      if (options.concurrency < 1) {
+        options.concurrency = 1;
+      }
+      if (auto it = options.metadata.find("deadLetterTopic"); it != options.metadata.end()) {
+        options.dead_letter_topic = it->second;
+      }
+      if (auto it = options.metadata.find("consumerID"); it != options.metadata.end()) {
+        options.consumer_group = it->second;
+      }
+      const std::string name = options.pubsub_name + "/" + options.topic;
+      if (absl::Status status = Add(std::move(options), "app"); !status.ok()) {
+        OTTAVA_LOG(Callback, error, "cannot subscribe to {} as the app asked: {}", name,
+                   status.message());
+      }
+    }
+  });
+}
+
+void SubscriptionManager::StopAll() {
+  std::vector<Entry> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    entries.swap(entries_);
+  }
+  if (app_) {
+    app_->Stop();
+  }
+  for (auto& entry : entries) {
+    entry.subscriber->Stop();
+  }
+}
+
+nlohmann::json SubscriptionManager::Describe() const {
+  nlohmann::json out = nlohmann::json::array();
+  absl::MutexLock lock(&mu_);
+  for (const auto& entry : entries_) {
+    const auto& options = entry.subscriber->options();
+    nlohmann::json item{{"pubsub_name", options.pubsub_name},
+                        {"topic", options.topic},
+                        {"source", entry.source},
+                        {"consumer_group", options.consumer_group},
+                        {"concurrency", options.concurrency},
+                        {"max_retries", options.max_retries}};
+    if (!options.dead_letter_topic.empty()) {
+      item["dead_letter_topic"] = options.dead_letter_topic;
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace ottava::runtime::callback

@@ -1,0 +1,281 @@
+#include "runtime/config/bootstrap.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/json_config.h"
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace ottava::runtime::config {
+namespace {
+
+using ottava::config::ConfigError;
+using ottava::config::JoinPointer;
+using ottava::config::ObjectReader;
+
+constexpr components::Kind kKinds[] = {
+    components::Kind::kState,       components::Kind::kLock,   components::Kind::kSequencer,
+    components::Kind::kConfigStore, components::Kind::kPubSub,
+};
+
+absl::Status ReadAddress(ObjectReader& reader, std::string_view key, Address* out) {
+  std::string text;
+  OTTAVA_RETURN_IF_ERROR(reader.String(key, &text));
+  if (text.empty()) {
+    return absl::OkStatus();
+  }
+  OTTAVA_ASSIGN_OR_RETURN(*out, ParseAddress(text, reader.PointerOf(key)));
+  return absl::OkStatus();
+}
+
+absl::Status ParseApp(const nlohmann::json& value, const std::string& pointer, AppConfig* app) {
+  OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(value, pointer));
+  ObjectReader reader(value, pointer);
+  OTTAVA_RETURN_IF_ERROR(reader.String("id", &app->id));
+  if (app->id.empty()) {
+    return ConfigError(reader.PointerOf("id"), "must not be empty");
+  }
+  if (app->id.find("||") != std::string::npos) {
+    return ConfigError(reader.PointerOf("id"), "must not contain '||'");
+  }
+  if (const nlohmann::json* callback = reader.Child("callback");
+      callback != nullptr && !callback->is_null()) {
+    const std::string cb_pointer = reader.PointerOf("callback");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*callback, cb_pointer));
+    ObjectReader cb(*callback, cb_pointer);
+    CallbackConfig config;
+    OTTAVA_RETURN_IF_ERROR(ReadAddress(cb, "address", &config.address));
+    OTTAVA_RETURN_IF_ERROR(cb.String("protocol", &config.protocol));
+    if (config.protocol != "auto" && config.protocol != "grpc") {
+      return ConfigError(cb.PointerOf("protocol"),
+                         "unsupported protocol '" + config.protocol + "' (auto|grpc)");
+    }
+    OTTAVA_RETURN_IF_ERROR(cb.Int("timeout_ms", &config.timeout_ms, 1, 3600 * 1000));
+    OTTAVA_RETURN_IF_ERROR(cb.CheckNoUnknownKeys());
+    app->callback = config;
+  }
+  return reader.CheckNoUnknownKeys();
+}
+
+absl::Status ParseComponents(const nlohmann::json& value,
+                             const std::string& pointer,
+                             std::vector<ComponentConfig>* out) {
+  OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(value, pointer));
+  ObjectReader kinds(value, pointer);
+  for (components::Kind kind : kKinds) {
+    const std::string kind_name(components::KindName(kind));
+    const nlohmann::json* instances = kinds.Child(kind_name);
+    if (instances == nullptr) {
+      continue;
+    }
+    const std::string kind_pointer = kinds.PointerOf(kind_name);
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*instances, kind_pointer));
+    for (const auto& [name, body] : instances->items()) {
+      const std::string instance_pointer = JoinPointer(kind_pointer, name);
+      if (name.empty()) {
+        return ConfigError(instance_pointer, "component names must not be empty");
+      }
+      OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(body, instance_pointer));
+      ObjectReader reader(body, instance_pointer);
+      ComponentConfig config;
+      config.kind = kind;
+      config.name = name;
+      config.pointer = instance_pointer;
+      OTTAVA_RETURN_IF_ERROR(reader.RequiredString("type", &config.type));
+      OTTAVA_RETURN_IF_ERROR(reader.StringMap("metadata", &config.metadata));
+      OTTAVA_RETURN_IF_ERROR(reader.Bool("required", &config.required));
+      OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
+      out->push_back(std::move(config));
+    }
+  }
+  return kinds.CheckNoUnknownKeys();
+}
+
+absl::Status ParseSubscriptions(const nlohmann::json& value,
+                                const std::string& pointer,
+                                const Bootstrap& bootstrap,
+                                std::vector<SubscriptionConfig>* out) {
+  if (!value.is_array()) {
+    return ConfigError(pointer, std::string("expected an array, got ") + value.type_name());
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item_pointer = JoinPointer(pointer, std::to_string(i));
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(value[i], item_pointer));
+    ObjectReader reader(value[i], item_pointer);
+    SubscriptionConfig sub;
+    OTTAVA_RETURN_IF_ERROR(reader.RequiredString("pubsub_name", &sub.pubsub_name));
+    OTTAVA_RETURN_IF_ERROR(reader.RequiredString("topic", &sub.topic));
+    OTTAVA_RETURN_IF_ERROR(reader.String("dead_letter_topic", &sub.dead_letter_topic));
+    OTTAVA_RETURN_IF_ERROR(reader.Int("max_retries", &sub.max_retries, -1, 1000000));
+    OTTAVA_RETURN_IF_ERROR(reader.Int("concurrency", &sub.concurrency, 1, 10000));
+    OTTAVA_RETURN_IF_ERROR(reader.Int("retry_initial_ms", &sub.retry_initial_ms, 1, 3600000));
+    OTTAVA_RETURN_IF_ERROR(reader.Int("retry_max_ms", &sub.retry_max_ms, 1, 3600000));
+    OTTAVA_RETURN_IF_ERROR(reader.StringMap("metadata", &sub.metadata));
+    OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
+    if (sub.retry_max_ms < sub.retry_initial_ms) {
+      return ConfigError(reader.PointerOf("retry_max_ms"), "must be >= retry_initial_ms");
+    }
+    if (!bootstrap.app.callback) {
+      return ConfigError(item_pointer, "subscriptions deliver to the app: set /app/callback");
+    }
+    if (bootstrap.FindComponent(components::Kind::kPubSub, sub.pubsub_name) == nullptr) {
+      return ConfigError(reader.PointerOf("pubsub_name"),
+                         "no pub_subs component named '" + sub.pubsub_name + "'");
+    }
+    if (sub.dead_letter_topic == sub.topic) {
+      return ConfigError(reader.PointerOf("dead_letter_topic"),
+                         "must differ from the subscribed topic");
+    }
+    out->push_back(std::move(sub));
+  }
+  return absl::OkStatus();
+}
+
+// The mesh engine is not built yet: its section is accepted only when it asks for nothing.
+absl::Status ParseMesh(const nlohmann::json& value, const std::string& pointer, Bootstrap* out) {
+  OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(value, pointer));
+  ObjectReader reader(value, pointer);
+  OTTAVA_RETURN_IF_ERROR(reader.Int("workers", &out->mesh_workers, 0, 256));
+  for (const char* key : {"listeners", "routers", "clusters"}) {
+    const nlohmann::json* list = reader.Child(key);
+    if (list == nullptr) {
+      continue;
+    }
+    if (!list->is_array()) {
+      return ConfigError(reader.PointerOf(key),
+                         std::string("expected an array, got ") + list->type_name());
+    }
+    if (!list->empty()) {
+      return ConfigError(JoinPointer(reader.PointerOf(key), "0"),
+                         "the mesh engine is not available in this build yet");
+    }
+  }
+  return reader.CheckNoUnknownKeys();
+}
+
+}  // namespace
+
+std::string Address::ToString() const {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+absl::StatusOr<Address> ParseAddress(std::string_view text, const std::string& pointer) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return ConfigError(pointer, "expected host:port, got '" + std::string(text) + "'");
+  }
+  std::string host(text.substr(0, colon));
+  if (host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string_view port_text = text.substr(colon + 1);
+  uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9' || port > 65535) {
+      return ConfigError(pointer, "invalid port in '" + std::string(text) + "'");
+    }
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port > 65535) {
+    return ConfigError(pointer, "port out of range in '" + std::string(text) + "'");
+  }
+  return Address{std::move(host), static_cast<uint16_t>(port)};
+}
+
+const ComponentConfig* Bootstrap::FindComponent(components::Kind kind,
+                                                std::string_view name) const {
+  for (const auto& component : components) {
+    if (component.kind == kind && component.name == name) {
+      return &component;
+    }
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
+  nlohmann::json root = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) {
+    // Re-parse with exceptions only to get the position of the syntax error.
+    try {
+      nlohmann::json ignored = nlohmann::json::parse(json_text);
+      (void)ignored;
+    } catch (const nlohmann::json::parse_error& e) {
+      return ConfigError("", std::string("invalid JSON: ") + e.what());
+    }
+    return ConfigError("", "invalid JSON");
+  }
+  OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(root, ""));
+  ObjectReader reader(root, "");
+  Bootstrap bootstrap;
+
+  if (const nlohmann::json* app = reader.Child("app")) {
+    OTTAVA_RETURN_IF_ERROR(ParseApp(*app, reader.PointerOf("app"), &bootstrap.app));
+  }
+  if (const nlohmann::json* grpc = reader.Child("grpc")) {
+    const std::string pointer = reader.PointerOf("grpc");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*grpc, pointer));
+    ObjectReader r(*grpc, pointer);
+    OTTAVA_RETURN_IF_ERROR(ReadAddress(r, "address", &bootstrap.grpc_address));
+    OTTAVA_RETURN_IF_ERROR(
+        r.Int("max_message_bytes", &bootstrap.max_message_bytes, 1024, 1024LL * 1024 * 1024));
+    OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
+  if (const nlohmann::json* actuator = reader.Child("actuator")) {
+    const std::string pointer = reader.PointerOf("actuator");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*actuator, pointer));
+    ObjectReader r(*actuator, pointer);
+    OTTAVA_RETURN_IF_ERROR(ReadAddress(r, "address", &bootstrap.actuator_address));
+    OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
+  if (const nlohmann::json* log = reader.Child("log")) {
+    const std::string pointer = reader.PointerOf("log");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*log, pointer));
+    ObjectReader r(*log, pointer);
+    OTTAVA_RETURN_IF_ERROR(r.String("level", &bootstrap.log_level));
+    if (!logging::IsValidLevel(bootstrap.log_level)) {
+      return ConfigError(r.PointerOf("level"), "unknown level '" + bootstrap.log_level +
+                                                   "' (trace|debug|info|warn|error|critical|off)");
+    }
+    OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
+  if (const nlohmann::json* shutdown = reader.Child("shutdown")) {
+    const std::string pointer = reader.PointerOf("shutdown");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*shutdown, pointer));
+    ObjectReader r(*shutdown, pointer);
+    OTTAVA_RETURN_IF_ERROR(r.Int("drain_seconds", &bootstrap.drain_seconds, 0, 3600));
+    OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
+  if (const nlohmann::json* components = reader.Child("components")) {
+    OTTAVA_RETURN_IF_ERROR(
+        ParseComponents(*components, reader.PointerOf("components"), &bootstrap.components));
+  }
+  if (const nlohmann::json* subscriptions = reader.Child("subscriptions")) {
+    OTTAVA_RETURN_IF_ERROR(ParseSubscriptions(*subscriptions, reader.PointerOf("subscriptions"),
+                                              bootstrap, &bootstrap.subscriptions));
+  }
+  if (const nlohmann::json* mesh = reader.Child("mesh")) {
+    OTTAVA_RETURN_IF_ERROR(ParseMesh(*mesh, reader.PointerOf("mesh"), &bootstrap));
+  }
+  OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
+  return bootstrap;
+}
+
+absl::StatusOr<Bootstrap> LoadBootstrap(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(path + ": cannot open the file");
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  absl::StatusOr<Bootstrap> bootstrap = ParseBootstrap(buffer.str());
+  if (!bootstrap.ok()) {
+    return absl::InvalidArgumentError(path + ": " + std::string(bootstrap.status().message()));
+  }
+  return bootstrap;
+}
+
+}  // namespace ottava::runtime::config

@@ -1,0 +1,84 @@
+#pragma once
+
+// The typed bootstrap configuration (DESIGN.md §6). Parsed once at startup from JSON into these
+// immutable structs; unknown keys are errors and every error names the JSON pointer of the key.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "components/component.h"
+
+namespace ottava::runtime::config {
+
+/// A "host:port" address; port 0 asks the kernel for a free port.
+struct Address {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;
+};
+
+/// Parses "host:port" (IPv6 hosts in brackets). `pointer` names the key in errors.
+absl::StatusOr<Address> ParseAddress(std::string_view text, const std::string& pointer);
+
+struct CallbackConfig {
+  Address address{"127.0.0.1", 9999};
+  /// "auto" or "grpc": both mean the Layotto AppCallback gRPC service today.
+  std::string protocol = "auto";
+  /// Deadline of one OnTopicEvent call; a hung app costs at most this per attempt.
+  int64_t timeout_ms = 30000;
+};
+
+struct AppConfig {
+  std::string id = "ottava";
+  /// Absent: the application serves no callback (streams and config subscriptions still work).
+  std::optional<CallbackConfig> callback;
+};
+
+struct ComponentConfig {
+  components::Kind kind = components::Kind::kState;
+  std::string name;
+  std::string type;
+  components::Metadata metadata;
+  bool required = true;
+  std::string pointer;  // where it sits in the file, for later error messages
+};
+
+struct SubscriptionConfig {
+  std::string pubsub_name;
+  std::string topic;
+  std::string dead_letter_topic;  // empty: none
+  /// Redeliveries after the first attempt; -1 retries forever.
+  int64_t max_retries = -1;
+  /// Messages in flight to the app at once; 1 keeps publish order.
+  int64_t concurrency = 1;
+  int64_t retry_initial_ms = 100;
+  int64_t retry_max_ms = 30000;
+  components::Metadata metadata;
+};
+
+struct Bootstrap {
+  AppConfig app;
+  Address grpc_address{"127.0.0.1", 34904};
+  int64_t max_message_bytes = 4 * 1024 * 1024;
+  Address actuator_address{"127.0.0.1", 34999};
+  std::string log_level = "info";
+  int64_t drain_seconds = 5;
+  std::vector<ComponentConfig> components;  // in file order within each kind
+  std::vector<SubscriptionConfig> subscriptions;
+  int64_t mesh_workers = 0;  // 0 = number of cores
+
+  /// The component of `kind` named `name`, or nullptr.
+  const ComponentConfig* FindComponent(components::Kind kind, std::string_view name) const;
+};
+
+/// Parses and validates a bootstrap document. Errors are INVALID_ARGUMENT "<pointer>: <reason>".
+absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text);
+
+/// Reads and parses a file. Errors are prefixed with the file name.
+absl::StatusOr<Bootstrap> LoadBootstrap(const std::string& path);
+
+}  // namespace ottava::runtime::config

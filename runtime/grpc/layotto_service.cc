@@ -1,0 +1,733 @@
+#include "runtime/grpc/layotto_service.h"
+
+#include "common/logging.h"
+#include "common/status.h"
+#include "runtime/callback/subscriber.h"
+
+namespace ottava::runtime::grpc_api {
+
+namespace v1 = spec::proto::runtime::v1;
+namespace state = components::state;
+
+namespace {
+
+enum Method : int {
+  kSayHello,
+  kInvokeService,
+  kGetConfiguration,
+  kSaveConfiguration,
+  kDeleteConfiguration,
+  kSubscribeConfiguration,
+  kTryLock,
+  kUnlock,
+  kLockKeepAlive,
+  kGetNextId,
+  kGetState,
+  kGetBulkState,
+  kSaveState,
+  kDeleteState,
+  kDeleteBulkState,
+  kExecuteStateTransaction,
+  kPublishEvent,
+  kSubscribeTopicEvents,
+  kListFile,
+  kDelFile,
+  kGetFileMeta,
+  kInvokeBinding,
+  kGetSecret,
+  kGetBulkSecret,
+  kMethodCount,
+};
+
+constexpr const char* kMethodNames[kMethodCount] = {
+    "SayHello",
+    "InvokeService",
+    "GetConfiguration",
+    "SaveConfiguration",
+    "DeleteConfiguration",
+    "SubscribeConfiguration",
+    "TryLock",
+    "Unlock",
+    "LockKeepAlive",
+    "GetNextId",
+    "GetState",
+    "GetBulkState",
+    "SaveState",
+    "DeleteState",
+    "DeleteBulkState",
+    "ExecuteStateTransaction",
+    "PublishEvent",
+    "SubscribeTopicEvents",
+    "ListFile",
+    "DelFile",
+    "GetFileMeta",
+    "InvokeBinding",
+    "GetSecret",
+    "GetBulkSecret",
+};
+
+state::Concurrency ToConcurrency(v1::StateOptions::StateConcurrency c) {
+  switch (c) {
+    case v1::StateOptions::CONCURRENCY_FIRST_WRITE:
+      return state::Concurrency::kFirstWrite;
+    case v1::StateOptions::CONCURRENCY_LAST_WRITE:
+      return state::Concurrency::kLastWrite;
+    default:
+      return state::Concurrency::kUnspecified;
+  }
+}
+
+state::Consistency ToConsistency(v1::StateOptions::StateConsistency c) {
+  switch (c) {
+    case v1::StateOptions::CONSISTENCY_EVENTUAL:
+      return state::Consistency::kEventual;
+    case v1::StateOptions::CONSISTENCY_STRONG:
+      return state::Consistency::kStrong;
+    default:
+      return state::Consistency::kUnspecified;
+  }
+}
+
+components::Metadata ToMetadata(const google::protobuf::Map<std::string, std::string>& map) {
+  return components::Metadata(map.begin(), map.end());
+}
+
+api::StateApi::WriteItem ToWriteItem(const v1::StateItem& item) {
+  api::StateApi::WriteItem out;
+  out.key = item.key();
+  out.value = item.value();
+  if (item.has_etag() && !item.etag().value().empty()) {
+    out.etag = item.etag().value();
+  }
+  if (item.has_options()) {
+    out.concurrency = ToConcurrency(item.options().concurrency());
+    out.consistency = ToConsistency(item.options().consistency());
+  }
+  out.metadata = ToMetadata(item.metadata());
+  return out;
+}
+
+api::ConfigApi::Selector ToSelector(const std::string& app_id,
+                                    const std::string& group,
+                                    const std::string& label,
+                                    const google::protobuf::RepeatedPtrField<std::string>& keys,
+                                    const google::protobuf::Map<std::string, std::string>& md) {
+  api::ConfigApi::Selector selector;
+  selector.app_id = app_id;
+  selector.group = group;
+  selector.label = label;
+  selector.keys.assign(keys.begin(), keys.end());
+  selector.metadata = ToMetadata(md);
+  return selector;
+}
+
+void ToProto(const components::config_store::Item& item, v1::ConfigurationItem* out) {
+  out->set_key(item.key);
+  out->set_content(item.content);
+  out->set_group(item.group);
+  out->set_label(item.label);
+  out->mutable_tags()->insert(item.tags.begin(), item.tags.end());
+  out->mutable_metadata()->insert(item.metadata.begin(), item.metadata.end());
+}
+
+// ---------------------------------------------------------------------------------------------
+// SubscribeConfiguration: every request on the stream adds a subscription; changes stream back.
+
+class ConfigStream final : public QueuedBidiReactor<v1::SubscribeConfigurationRequest,
+                                                    v1::SubscribeConfigurationResponse> {
+ public:
+  ConfigStream(api::ConfigApi& api, StreamRegistry& registry, MethodMetrics::Call call)
+      : QueuedBidiReactor(registry), api_(api), call_(call) {
+    if (registry.closed()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the sidecar is shutting down"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client closed its side (or the stream broke): the subscription ends with it.
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    const std::string store = request_.store_name();
+    auto selector = ToSelector(request_.app_id(), request_.group(), request_.label(),
+                               request_.keys(), request_.metadata());
+    const std::string app_id = request_.app_id();
+    auto subscription =
+        api_.Subscribe(store, std::move(selector),
+                       [this, store, app_id](std::vector<components::config_store::Item> items) {
+                         v1::SubscribeConfigurationResponse response;
+                         response.set_store_name(store);
+                         response.set_app_id(app_id);
+                         for (const auto& item : items) {
+                           ToProto(item, response.add_items());
+                         }
+                         Enqueue(std::move(response));
+                       });
+    if (!subscription.ok()) {
+      status_ = ToGrpcStatus(subscription.status());
+      FinishOnce(status_);
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      subscriptions_.push_back(std::move(*subscription));
+    }
+    StartRead(&request_);
+  }
+
+ protected:
+  void Cleanup() override {
+    std::vector<std::unique_ptr<api::ConfigApi::Subscription>> subscriptions;
+    {
+      absl::MutexLock lock(&mu_);
+      subscriptions.swap(subscriptions_);
+    }
+    subscriptions.clear();  // unsubscribes; no handler runs after this
+    call_.Done(status_.error_code());
+  }
+
+ private:
+  api::ConfigApi& api_;
+  MethodMetrics::Call call_;
+  v1::SubscribeConfigurationRequest request_;
+  grpc::Status status_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<api::ConfigApi::Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
+};
+
+// ---------------------------------------------------------------------------------------------
+// SubscribeTopicEvents: the first message subscribes, later ones acknowledge events by id.
+
+class TopicStream;
+
+// The EventSink side of a topic stream. Outlives the reactor (the Subscriber holds it); Close()
+// detaches it and fails whatever was still waiting for a verdict.
+class StreamSink final : public callback::EventSink {
+ public:
+  explicit StreamSink(TopicStream* stream) : stream_(stream) {}
+
+  void Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
+               std::function<void(callback::Outcome)> done) override;
+
+  /// Routes an acknowledgement from the app to the waiting delivery.
+  void OnProcessed(const v1::SubscribeTopicEventsRequestProcessed& processed) {
+    std::function<void(callback::Outcome)> done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = pending_.find(processed.id());
+      if (it == pending_.end()) {
+        OTTAVA_LOG(Grpc, debug, "acknowledgement for unknown event id {}", processed.id());
+        return;
+      }
+      done = std::move(it->second);
+      pending_.erase(it);
+    }
+    callback::Outcome outcome = callback::Outcome::kRetry;
+    switch (processed.status().status()) {
+      case v1::TopicEventResponse::SUCCESS:
+        outcome = callback::Outcome::kSuccess;
+        break;
+      case v1::TopicEventResponse::DROP:
+        outcome = callback::Outcome::kDrop;
+        break;
+      default:
+        break;
+    }
+    done(outcome);
+  }
+
+  void Close() {
+    std::unordered_multimap<std::string, std::function<void(callback::Outcome)>> pending;
+    {
+      absl::MutexLock lock(&mu_);
+      stream_ = nullptr;
+      pending.swap(pending_);
+    }
+    for (auto& [id, done] : pending) {
+      done(callback::Outcome::kRetry);
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  TopicStream* stream_ ABSL_GUARDED_BY(mu_);
+  std::unordered_multimap<std::string, std::function<void(callback::Outcome)>> pending_
+      ABSL_GUARDED_BY(mu_);
+};
+
+class TopicStream final
+    : public QueuedBidiReactor<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse> {
+ public:
+  TopicStream(const Apis& apis, StreamRegistry& registry, MethodMetrics::Call call)
+      : QueuedBidiReactor(registry), apis_(apis), call_(call) {
+    if (registry.closed()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the sidecar is shutting down"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    if (!subscriber_) {
+      if (!request_.has_initial_request()) {
+        Fail(absl::InvalidArgumentError(
+            "the first message of SubscribeTopicEvents must be initial_request"));
+        return;
+      }
+      if (absl::Status status = Subscribe(request_.initial_request()); !status.ok()) {
+        Fail(status);
+        return;
+      }
+    } else if (request_.has_event_processed()) {
+      sink_->OnProcessed(request_.event_processed());
+    } else {
+      Fail(absl::InvalidArgumentError("initial_request may only be sent once per stream"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+ protected:
+  void Cleanup() override {
+    if (subscriber_) {
+      subscriber_->Stop();
+    }
+    if (sink_) {
+      sink_->Close();
+    }
+    call_.Done(status_.error_code());
+  }
+
+ private:
+  absl::Status Subscribe(const v1::SubscribeTopicEventsRequestInitial& initial) {
+    OTTAVA_ASSIGN_OR_RETURN(components::pubsub::PubSub * pubsub,
+                            apis_.pubsub->Find(initial.pubsub_name()));
+    if (initial.topic().empty()) {
+      return absl::InvalidArgumentError("topic is empty");
+    }
+    callback::SubscriptionOptions options;
+    options.pubsub_name = initial.pubsub_name();
+    options.topic = initial.topic();
+    options.metadata = ToMetadata(initial.metadata());
+    if (initial.has_dead_letter_topic()) {
+      options.dead_letter_topic = initial.dead_letter_topic();
+    }
+    if (auto it = options.metadata.find("maxRetries"); it != options.metadata.end()) {
+      options.max_retries = std::strtoll(it->second.c_str(), nullptr, 10);
+    }
+    if (auto it = options.metadata.find("consumerID"); it != options.metadata.end()) {
+      options.consumer_group = it->second;
+    }
+    sink_ = std::make_shared<StreamSink>(this);
+    subscriber_ = callback::Subscriber::Create(pubsub, std::move(options), sink_, apis_.dispatcher,
+                                               apis_.stats, apis_.app_id);
+    v1::SubscribeTopicEventsResponse response;
+    response.mutable_initial_response();
+    Enqueue(std::move(response));
+    return subscriber_->Start();
+  }
+
+  void Fail(const absl::Status& status) {
+    status_ = ToGrpcStatus(status);
+    FinishOnce(status_);
+  }
+
+  const Apis& apis_;
+  MethodMetrics::Call call_;
+  v1::SubscribeTopicEventsRequest request_;
+  grpc::Status status_;
+  std::shared_ptr<StreamSink> sink_;
+  std::shared_ptr<callback::Subscriber> subscriber_;
+};
+
+void StreamSink::Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
+                         std::function<void(callback::Outcome)> done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stream_ != nullptr) {
+      pending_.emplace(event->id(), std::move(done));
+      v1::SubscribeTopicEventsResponse response;
+      *response.mutable_event_message() = *event;
+      stream_->Enqueue(std::move(response));
+      return;
+    }
+  }
+  done(callback::Outcome::kRetry);
+}
+
+}  // namespace
+
+LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
+    : apis_(std::move(apis)), streams_(streams), metrics_(*apis_.stats) {
+  for (int i = 0; i < kMethodCount; ++i) {
+    m_[i] = &metrics_.Method(kMethodNames[i]);
+  }
+}
+
+LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
+                                             const MethodMetrics& metrics,
+                                             const absl::Status& status) {
+  auto call = metrics.Begin();
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  call.Done(grpc_status);
+  Unary* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc_status);
+  return reactor;
+}
+
+// Finishes `reactor` from an API completion and records the call.
+#define OTTAVA_FINISH(reactor, call, status)          \
+  do {                                                \
+    grpc::Status grpc_status_ = ToGrpcStatus(status); \
+    (call).Done(grpc_status_);                        \
+    (reactor)->Finish(grpc_status_);                  \
+  } while (false)
+
+LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
+                                                const v1::SayHelloRequest* request,
+                                                v1::SayHelloResponse* response) {
+  auto call = m_[kSayHello]->Begin();
+  response->set_hello("greetings, " +
+                      (request->name().empty() ? std::string("world") : request->name()));
+  if (request->has_data()) {
+    *response->mutable_data() = request->data();
+  }
+  Unary* reactor = ctx->DefaultReactor();
+  OTTAVA_FINISH(reactor, call, absl::OkStatus());
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
+                                                     const v1::InvokeServiceRequest* request,
+                                                     v1::InvokeResponse* response) {
+  (void)request;
+  (void)response;
+  return Reply(ctx, *m_[kInvokeService],
+               absl::UnimplementedError(
+                   "InvokeService: the mesh forwarding engine is not built yet, so there is no "
+                   "route to service '" +
+                   request->id() + "'"));
+}
+
+// ------------------------------------------------------------------------------ configuration
+
+LayottoService::Unary* LayottoService::GetConfiguration(Ctx* ctx,
+                                                        const v1::GetConfigurationRequest* request,
+                                                        v1::GetConfigurationResponse* response) {
+  auto call = m_[kGetConfiguration]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  apis_.config->Get(
+      request->store_name(),
+      ToSelector(request->app_id(), request->group(), request->label(), request->keys(),
+                 request->metadata()),
+      [reactor, response, call](absl::StatusOr<std::vector<components::config_store::Item>> items) {
+        if (items.ok()) {
+          for (const auto& item : *items) {
+            ToProto(item, response->add_items());
+          }
+        }
+        OTTAVA_FINISH(reactor, call, items.status());
+      });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::SaveConfiguration(
+    Ctx* ctx, const v1::SaveConfigurationRequest* request, Empty* /*response*/) {
+  auto call = m_[kSaveConfiguration]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  std::vector<components::config_store::Item> items;
+  items.reserve(request->items_size());
+  for (const auto& in : request->items()) {
+    components::config_store::Item item;
+    item.key = in.key();
+    item.content = in.content();
+    item.group = in.group();
+    item.label = in.label();
+    item.tags = ToMetadata(in.tags());
+    item.metadata = ToMetadata(in.metadata());
+    items.push_back(std::move(item));
+  }
+  apis_.config->Save(
+      request->store_name(), request->app_id(), std::move(items), ToMetadata(request->metadata()),
+      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::DeleteConfiguration(
+    Ctx* ctx, const v1::DeleteConfigurationRequest* request, Empty* /*response*/) {
+  auto call = m_[kDeleteConfiguration]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  apis_.config->Delete(
+      request->store_name(),
+      ToSelector(request->app_id(), request->group(), request->label(), request->keys(),
+                 request->metadata()),
+      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>*
+LayottoService::SubscribeConfiguration(Ctx* /*ctx*/) {
+  return new ConfigStream(*apis_.config, streams_, m_[kSubscribeConfiguration]->Begin());
+}
+
+// ------------------------------------------------------------------------------------- lock
+
+LayottoService::Unary* LayottoService::TryLock(Ctx* ctx,
+                                               const v1::TryLockRequest* request,
+                                               v1::TryLockResponse* response) {
+  auto call = m_[kTryLock]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  apis_.lock->TryLock(request->store_name(), request->resource_id(), request->lock_owner(),
+                      request->expire(), [reactor, response, call](absl::StatusOr<bool> ok) {
+                        if (ok.ok()) {
+                          response->set_success(*ok);
+                        }
+                        OTTAVA_FINISH(reactor, call, ok.status());
+                      });
+  return reactor;
+}
+
+namespace {
+
+template <class Enum>
+Enum ToProtoLockStatus(components::lock::LockStatus status) {
+  switch (status) {
+    case components::lock::LockStatus::kSuccess:
+      return static_cast<Enum>(0);
+    case components::lock::LockStatus::kLockDoesNotExist:
+      return static_cast<Enum>(1);
+    case components::lock::LockStatus::kLockBelongsToOthers:
+      return static_cast<Enum>(2);
+  }
+  return static_cast<Enum>(3);
+}
+
+}  // namespace
+
+LayottoService::Unary* LayottoService::Unlock(Ctx* ctx,
+                                              const v1::UnlockRequest* request,
+                                              v1::UnlockResponse* response) {
+  auto call = m_[kUnlock]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  apis_.lock->Unlock(request->store_name(), request->resource_id(), request->lock_owner(),
+                     [reactor, response, call](absl::StatusOr<components::lock::LockStatus> s) {
+                       if (s.ok()) {
+                         response->set_status(ToProtoLockStatus<v1::UnlockResponse::Status>(*s));
+                       }
+                       OTTAVA_FINISH(reactor, call, s.status());
+                     });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
+                                                     const v1::LockKeepAliveRequest* request,
+                                                     v1::LockKeepAliveResponse* response) {
+  auto call = m_[kLockKeepAlive]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  apis_.lock->KeepAlive(
+      request->store_name(), request->resource_id(), request->lock_owner(), request->expire(),
+      [reactor, response, call](absl::StatusOr<components::lock::LockStatus> s) {
+        if (s.ok()) {
+          response->set_status(ToProtoLockStatus<v1::LockKeepAliveResponse::Status>(*s));
+        }
+        OTTAVA_FINISH(reactor, call, s.status());
+      });
+  return reactor;
+}
+
+// -------------------------------------------------------------------------------- sequencer
+
+LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
+                                                 const v1::GetNextIdRequest* request,
+                                                 v1::GetNextIdResponse* response) {
+  auto call = m_[kGetNextId]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  const bool strong =
+      request->has_options() && request->options().increment() == v1::SequencerOptions::STRONG;
+  apis_.sequencer->GetNextId(request->store_name(), request->key(), strong,
+                             [reactor, response, call](absl::StatusOr<int64_t> id) {
+                               if (id.ok()) {
+                                 response->set_next_id(*id);
+                               }
+                               OTTAVA_FINISH(reactor, call, id.status());
+                             });
+  return reactor;
+}
+
+// ------------------------------------------------------------------------------------ state
+
+LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
+                                                const v1::GetStateRequest* request,
+                                                v1::GetStateResponse* response) {
+  auto call = m_[kGetState]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  apis_.state->Get(request->store_name(), request->key(), ToConsistency(request->consistency()),
+                   [reactor, response, call](absl::StatusOr<api::StateApi::GetResult> result) {
+                     if (result.ok()) {
+                       response->set_data(std::move(result->value));
+                       response->set_etag(std::move(result->etag));
+                       response->mutable_metadata()->insert(result->metadata.begin(),
+                                                            result->metadata.end());
+                     }
+                     OTTAVA_FINISH(reactor, call, result.status());
+                   });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
+                                                    const v1::GetBulkStateRequest* request,
+                                                    v1::GetBulkStateResponse* response) {
+  auto call = m_[kGetBulkState]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  std::vector<std::string> keys(request->keys().begin(), request->keys().end());
+  apis_.state->BulkGet(
+      request->store_name(), keys,
+      [reactor, response, call](absl::StatusOr<std::vector<api::StateApi::GetResult>> results) {
+        if (results.ok()) {
+          for (auto& result : *results) {
+            v1::BulkStateItem* item = response->add_items();
+            item->set_key(std::move(result.key));
+            item->set_data(std::move(result.value));
+            item->set_etag(std::move(result.etag));
+            item->set_error(std::move(result.error));
+            item->mutable_metadata()->insert(result.metadata.begin(), result.metadata.end());
+          }
+        }
+        OTTAVA_FINISH(reactor, call, results.status());
+      });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
+                                                 const v1::SaveStateRequest* request,
+                                                 Empty* /*response*/) {
+  auto call = m_[kSaveState]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  std::vector<api::StateApi::WriteItem> items;
+  items.reserve(request->states_size());
+  for (const auto& item : request->states()) {
+    items.push_back(ToWriteItem(item));
+  }
+  apis_.state->Save(request->store_name(), std::move(items),
+                    [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
+                                                   const v1::DeleteStateRequest* request,
+                                                   Empty* /*response*/) {
+  auto call = m_[kDeleteState]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  api::StateApi::WriteItem item;
+  item.key = request->key();
+  if (request->has_etag() && !request->etag().value().empty()) {
+    item.etag = request->etag().value();
+  }
+  if (request->has_options()) {
+    item.concurrency = ToConcurrency(request->options().concurrency());
+    item.consistency = ToConsistency(request->options().consistency());
+  }
+  std::vector<api::StateApi::WriteItem> items;
+  items.push_back(std::move(item));
+  apis_.state->Delete(
+      request->store_name(), std::move(items),
+      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
+                                                       const v1::DeleteBulkStateRequest* request,
+                                                       Empty* /*response*/) {
+  auto call = m_[kDeleteBulkState]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  std::vector<api::StateApi::WriteItem> items;
+  items.reserve(request->states_size());
+  for (const auto& item : request->states()) {
+    items.push_back(ToWriteItem(item));
+  }
+  apis_.state->Delete(
+      request->store_name(), std::move(items),
+      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
+  return reactor;
+}
+
+LayottoService::Unary* LayottoService::ExecuteStateTransaction(
+    Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* /*response*/) {
+  auto call = m_[kExecuteStateTransaction]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  std::vector<api::StateApi::Operation> operations;
+  operations.reserve(request->operations_size());
+  for (const auto& op : request->operations()) {
+    operations.push_back(api::StateApi::Operation{op.operationtype(), ToWriteItem(op.request())});
+  }
+  apis_.state->Transact(
+      request->storename(), std::move(operations),
+      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
+  return reactor;
+}
+
+// ----------------------------------------------------------------------------------- pubsub
+
+LayottoService::Unary* LayottoService::PublishEvent(Ctx* ctx,
+                                                    const v1::PublishEventRequest* request,
+                                                    Empty* /*response*/) {
+  auto call = m_[kPublishEvent]->Begin();
+  Unary* reactor = ctx->DefaultReactor();
+  api::PubSubApi::PublishRequest publish;
+  publish.pubsub_name = request->pubsub_name();
+  publish.topic = request->topic();
+  publish.data = request->data();
+  publish.content_type = request->data_content_type();
+  publish.metadata = ToMetadata(request->metadata());
+  apis_.pubsub->Publish(std::move(publish), [reactor, call](absl::Status status) {
+    OTTAVA_FINISH(reactor, call, status);
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>*
+LayottoService::SubscribeTopicEvents(Ctx* /*ctx*/) {
+  return new TopicStream(apis_, streams_, m_[kSubscribeTopicEvents]->Begin());
+}
+
+// ------------------------------------------------------------------ not built in this version
+
+LayottoService::Unary* LayottoService::ListFile(Ctx* ctx,
+                                                const v1::ListFileRequest*,
+                                                v1::ListFileResp*) {
+  return Reply(ctx, *m_[kListFile], absl::UnimplementedError("the File API is not implemented"));
+}
+LayottoService::Unary* LayottoService::DelFile(Ctx* ctx, const v1::DelFileRequest*, Empty*) {
+  return Reply(ctx, *m_[kDelFile], absl::UnimplementedError("the File API is not implemented"));
+}
+LayottoService::Unary* LayottoService::GetFileMeta(Ctx* ctx,
+                                                   const v1::GetFileMetaRequest*,
+                                                   v1::GetFileMetaResponse*) {
+  return Reply(ctx, *m_[kGetFileMeta], absl::UnimplementedError("the File API is not implemented"));
+}
+LayottoService::Unary* LayottoService::InvokeBinding(Ctx* ctx,
+                                                     const v1::InvokeBindingRequest*,
+                                                     v1::InvokeBindingResponse*) {
+  return Reply(ctx, *m_[kInvokeBinding],
+               absl::UnimplementedError("the Binding API is not implemented"));
+}
+LayottoService::Unary* LayottoService::GetSecret(Ctx* ctx,
+                                                 const v1::GetSecretRequest*,
+                                                 v1::GetSecretResponse*) {
+  return Reply(ctx, *m_[kGetSecret], absl::UnimplementedError("the Secret API is not implemented"));
+}
+LayottoService::Unary* LayottoService::GetBulkSecret(Ctx* ctx,
+                                                     const v1::GetBulkSecretRequest*,
+                                                     v1::GetBulkSecretResponse*) {
+  return Reply(ctx, *m_[kGetBulkSecret],
+               absl::UnimplementedError("the Secret API is not implemented"));
+}
+
+}  // namespace ottava::runtime::grpc_api

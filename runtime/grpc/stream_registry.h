@@ -1,0 +1,145 @@
+#pragma once
+
+// Bookkeeping for long-lived streams so shutdown can end them before draining: a stream that
+// waits for events would otherwise hold the drain for its whole budget.
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <set>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace ottava::runtime::grpc_api {
+
+class StreamHandle {
+ public:
+  virtual ~StreamHandle() = default;
+  /// Ends the stream with UNAVAILABLE. Any thread; must not wait for the stream's callbacks.
+  virtual void Shutdown() = 0;
+};
+
+class StreamRegistry {
+ public:
+  void Add(StreamHandle* stream) {
+    absl::MutexLock lock(&mu_);
+    streams_.insert(stream);
+  }
+  void Remove(StreamHandle* stream) {
+    absl::MutexLock lock(&mu_);
+    streams_.erase(stream);
+  }
+  /// Asks every open stream to finish; refuses new ones from now on.
+  void ShutdownAll() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    for (StreamHandle* stream : streams_) {
+      stream->Shutdown();
+    }
+  }
+  bool closed() const {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::set<StreamHandle*> streams_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+/// A bidi reactor with a write queue (one write in flight at a time, as gRPC requires), a
+/// finish-once guard that waits for the write in flight, and registration for shutdown.
+/// Subclasses implement OnReadDone and Cleanup (called from OnDone before deletion).
+template <class Request, class Response>
+class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response>, public StreamHandle {
+ public:
+  explicit QueuedBidiReactor(StreamRegistry& registry) : registry_(registry) {
+    registry_.Add(this);
+  }
+
+  /// Queues a message; dropped once the stream is finishing. Any thread.
+  void Enqueue(Response response) {
+    absl::MutexLock lock(&mu_);
+    if (finishing_) {
+      return;
+    }
+    queue_.push_back(std::move(response));
+    if (!writing_) {
+      writing_ = true;
+      this->StartWrite(&queue_.front());
+    }
+  }
+
+  /// Finishes the stream once; waits for the write in flight. Any thread.
+  void FinishOnce(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    if (finishing_) {
+      return;
+    }
+    finishing_ = true;
+    if (writing_) {
+      pending_finish_ = std::move(status);
+      return;
+    }
+    this->Finish(std::move(status));
+  }
+
+  void Shutdown() override {
+    FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the sidecar is shutting down"));
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (!ok) {
+      // The peer is gone; nothing more can be written.
+      queue_.clear();
+      writing_ = false;
+      if (!finishing_) {
+        finishing_ = true;
+        this->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream write failed"));
+      } else if (pending_finish_) {
+        this->Finish(std::move(*pending_finish_));
+        pending_finish_.reset();
+      }
+      return;
+    }
+    if (finishing_) {
+      writing_ = false;
+      if (pending_finish_) {
+        this->Finish(std::move(*pending_finish_));
+        pending_finish_.reset();
+      }
+      return;
+    }
+    if (!queue_.empty()) {
+      this->StartWrite(&queue_.front());
+    } else {
+      writing_ = false;
+    }
+  }
+
+  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    Cleanup();
+    registry_.Remove(this);
+    delete this;
+  }
+
+ protected:
+  /// Releases subscriptions; after it returns nothing calls Enqueue on this stream.
+  virtual void Cleanup() = 0;
+
+ private:
+  StreamRegistry& registry_;
+  absl::Mutex mu_;
+  std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ottava::runtime::grpc_api

@@ -1,0 +1,71 @@
+#pragma once
+
+// Launches real processes for tests: the `ottava` binary with a config (port 0 + ready file),
+// `ottavactl`, anything else. Every wait is bounded; destructors kill what is still running.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ottava::test {
+
+/// Directory of the built binaries (OTTAVA_BIN_DIR, set by ctest).
+std::string BinDir();
+/// A fresh temporary directory for one test.
+std::string MakeTempDir();
+
+struct RunResult {
+  int exit_code = -1;  // -N when killed by signal N
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` to completion (killed after `timeout`) and captures its output.
+RunResult RunProcess(const std::vector<std::string>& argv,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+/// A running sidecar.
+class Sidecar {
+ public:
+  /// Writes `config` to a temp file and starts `ottava --config F --ready-file R`; waits for
+  /// the ready file. Fails with the captured stderr if the process exits first.
+  static absl::StatusOr<std::unique_ptr<Sidecar>> Start(
+      const nlohmann::json& config, std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  ~Sidecar();
+
+  const std::string& grpc_address() const { return grpc_; }
+  const std::string& actuator_address() const { return actuator_; }
+  pid_t pid() const { return pid_; }
+  const std::string& ready_file() const { return ready_file_; }
+
+  /// Sends `signal` and waits for exit; returns the exit code (-N if killed by signal N, -1000 on
+  /// timeout, after which the process is killed).
+  int Stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  /// Everything the process wrote to stderr so far.
+  std::string Stderr() const;
+
+ private:
+  Sidecar() = default;
+
+  pid_t pid_ = -1;
+  std::string dir_;
+  std::string ready_file_;
+  std::string stderr_file_;
+  std::string grpc_;
+  std::string actuator_;
+};
+
+/// A JSON config with every in-memory component and ports 0 (the quickstart names).
+nlohmann::json InMemoryConfig(const std::string& app_id = "e2e");
+
+/// Waits until `ready` returns true or the timeout passes; polls every 10 ms.
+bool WaitFor(const std::function<bool()>& ready,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace ottava::test
