@@ -59,6 +59,8 @@ class Dispatcher {
   bool IsLoopThread() const;
 
   const std::string& name() const { return name_; }
+  /// The libevent base, for adapters that attach to it (hiredis). Use on the loop thread only.
+  event_base* base() const { return base_; }
 
  private:
   Dispatcher(std::string name, event_base* base);

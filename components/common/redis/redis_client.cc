@@ -1,0 +1,659 @@
+#include "components/common/redis/redis_client.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <map>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "common/backoff.h"
+#include "common/logging.h"
+
+namespace ottava::components::redis {
+
+namespace {
+
+Reply Convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::kArray;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) {
+        out.elements.push_back(Convert(r->element[i]));
+      }
+      break;
+    default:
+      out.type = Reply::Type::kNil;
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  int64_t multiplier = 1;
+  std::string_view number = text;
+  if (text.size() > 2 && text.substr(text.size() - 2) == "ms") {
+    number = text.substr(0, text.size() - 2);
+  } else if (!text.empty() && text.back() == 's') {
+    multiplier = 1000;
+    number = text.substr(0, text.size() - 1);
+  } else if (!text.empty() && text.back() == 'm') {
+    multiplier = 60000;
+    number = text.substr(0, text.size() - 1);
+  }
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (number.empty() || ec != std::errc() || end != number.data() + number.size() || value < 0) {
+    return absl::InvalidArgumentError("'" + std::string(text) +
+                                      "' is not a duration (e.g. 5s, 250ms)");
+  }
+  return std::chrono::milliseconds(value * multiplier);
+}
+
+absl::StatusOr<ClientSettings> ClientSettings::Parse(const Metadata& metadata) {
+  ClientSettings settings;
+  auto get = [&metadata](const char* key) -> const std::string* {
+    auto it = metadata.find(key);
+    return it == metadata.end() || it->second.empty() ? nullptr : &it->second;
+  };
+  if (const std::string* host = get("redisHost")) {
+    size_t colon = host->rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      settings.host = *host;
+    } else {
+      settings.host = host->substr(0, colon);
+      uint32_t port = 0;
+      auto text = std::string_view(*host).substr(colon + 1);
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+      if (ec != std::errc() || end != text.data() + text.size() || port == 0 || port > 65535) {
+        return absl::InvalidArgumentError("metadata redisHost: bad port in '" + *host + "'");
+      }
+      settings.port = static_cast<uint16_t>(port);
+    }
+  }
+  if (const std::string* password = get("redisPassword")) {
+    settings.password = *password;
+  }
+  auto read_int = [&](const char* key, int64_t* out, int64_t min, int64_t max) -> absl::Status {
+    const std::string* text = get(key);
+    if (text == nullptr) {
+      return absl::OkStatus();
+    }
+    int64_t value = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
+      return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
+                                        "' must be an integer between " + std::to_string(min) +
+                                        " and " + std::to_string(max));
+    }
+    *out = value;
+    return absl::OkStatus();
+  };
+  if (absl::Status s = read_int("redisDB", &settings.db, 0, 1 << 20); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = read_int("poolSize", &settings.pool_size, 1, 64); !s.ok()) {
+    return s;
+  }
+  for (auto [key, out] : {std::pair{"dialTimeout", &settings.dial_timeout},
+                          std::pair{"timeout", &settings.timeout}}) {
+    if (const std::string* text = get(key)) {
+      absl::StatusOr<std::chrono::milliseconds> duration = ParseDuration(*text);
+      if (!duration.ok() || duration->count() == 0) {
+        return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
+                                          "' is not a positive duration (e.g. 5s, 250ms)");
+      }
+      *out = *duration;
+    }
+  }
+  return settings;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct PendingCommand {
+  std::vector<std::string> args;
+  ReplyCallback done;
+  std::chrono::steady_clock::time_point deadline;
+  const Script* script = nullptr;  // EVALSHA: reload on NOSCRIPT
+  std::vector<std::string> script_keys;
+  std::vector<std::string> script_args;
+  bool retried = false;
+  bool finished = false;
+};
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  struct Connection {
+    Impl* owner = nullptr;
+    size_t index = 0;
+    redisAsyncContext* context = nullptr;
+    enum class State { kIdle, kConnecting, kHandshaking, kReady } state = State::kIdle;
+    uint32_t failures = 0;
+    TimerPtr reconnect_timer;
+    std::chrono::steady_clock::time_point dial_deadline;
+    std::deque<std::shared_ptr<PendingCommand>> in_flight;
+  };
+
+  // What hiredis carries for each command: the owner and the command.
+  struct Tag {
+    std::weak_ptr<Impl> impl;
+    Connection* connection;
+    std::shared_ptr<PendingCommand> command;
+  };
+
+  Impl(ClientSettings s, Dispatcher* d, HealthIndicator* h, std::string l)
+      : settings(std::move(s)), dispatcher(d), health(h), label(std::move(l)) {}
+
+  absl::Status Unavailable(std::string_view why) const {
+    return absl::UnavailableError(label + ": redis " + settings.host + ":" +
+                                  std::to_string(settings.port) + " " + std::string(why));
+  }
+
+  // ---- loop thread from here on ----
+
+  void Start() {
+    deadline_timer = dispatcher->CreateTimer([self = weak_from_this()] {
+      if (auto impl = self.lock()) {
+        impl->CheckDeadlines();
+      }
+    });
+    deadline_timer->Enable(std::chrono::milliseconds(20));
+    for (auto& connection : connections) {
+      Dial(*connection);
+    }
+  }
+
+  void Dial(Connection& connection) {
+    if (shut_down || connection.context != nullptr) {
+      return;
+    }
+    redisAsyncContext* context = redisAsyncConnect(settings.host.c_str(), settings.port);
+    if (context == nullptr || context->err != 0) {
+      last_error = context != nullptr ? context->errstr : "out of memory";
+      if (context != nullptr) {
+        redisAsyncFree(context);
+      }
+      ScheduleReconnect(connection);
+      return;
+    }
+    context->data = &connection;
+    connection.context = context;
+    connection.state = Connection::State::kConnecting;
+    connection.dial_deadline = std::chrono::steady_clock::now() + settings.dial_timeout;
+    redisLibeventAttach(context, dispatcher->base());
+    redisAsyncSetConnectCallback(context, &Impl::ConnectThunk);
+    redisAsyncSetDisconnectCallback(context, &Impl::DisconnectThunk);
+    // The handshake is pipelined behind the connect: AUTH, SELECT, SCRIPT LOAD, then PING.
+    if (!settings.password.empty()) {
+      Internal(connection, {"AUTH", settings.password}, "AUTH");
+    }
+    if (settings.db != 0) {
+      Internal(connection, {"SELECT", std::to_string(settings.db)}, "SELECT");
+    }
+    for (const Script* script : scripts) {
+      auto command = NewCommand({"SCRIPT", "LOAD", script->body()},
+                                [this, script, &connection](absl::StatusOr<Reply> reply) {
+                                  if (reply.ok() && reply->type == Reply::Type::kString) {
+                                    shas[script] = reply->str;
+                                  } else {
+                                    HandshakeFailed(connection, "SCRIPT LOAD", reply);
+                                  }
+                                });
+      Send(connection, std::move(command));
+    }
+    auto ping = NewCommand({"PING"}, [this, &connection](absl::StatusOr<Reply> reply) {
+      if (!reply.ok() || reply->is_error()) {
+        HandshakeFailed(connection, "PING", reply);
+        return;
+      }
+      connection.state = Connection::State::kReady;
+      connection.failures = 0;
+      ready_count.fetch_add(1);
+      if (ready_count.load() == 1 || was_down) {
+        OTTAVA_LOG(Redis, info, "{}: connected to {}:{}", label, settings.host, settings.port);
+      }
+      was_down = false;
+      UpdateHealth();
+    });
+    Send(connection, std::move(ping));
+  }
+
+  void Internal(Connection& connection, std::vector<std::string> args, const char* what) {
+    Send(connection,
+         NewCommand(std::move(args), [this, &connection, what](absl::StatusOr<Reply> r) {
+           if (!r.ok() || r->is_error()) {
+             HandshakeFailed(connection, what, r);
+           }
+         }));
+  }
+
+  void HandshakeFailed(Connection& connection, const char* what, const absl::StatusOr<Reply>& r) {
+    if (!r.ok()) {
+      return;  // the connection is already gone; its disconnect handles the rest
+    }
+    last_error = std::string(what) + " failed: " + r->str;
+    OTTAVA_LOG(Redis, error, "{}: {}", label, last_error);
+    Drop(connection, last_error);
+  }
+
+  std::shared_ptr<PendingCommand> NewCommand(std::vector<std::string> args, ReplyCallback done) {
+    auto command = std::make_shared<PendingCommand>();
+    command->args = std::move(args);
+    command->done = std::move(done);
+    command->deadline = std::chrono::steady_clock::now() + settings.timeout;
+    return command;
+  }
+
+  static void ConnectThunk(const redisAsyncContext* context, int status) {
+    auto* connection = static_cast<Connection*>(context->data);
+    if (connection == nullptr) {
+      return;
+    }
+    Impl* impl = owner_of(connection);
+    if (status != REDIS_OK) {
+      // hiredis frees the context after this callback.
+      impl->last_error = context->errstr;
+      connection->context = nullptr;
+      impl->Lost(*connection);
+    }
+  }
+
+  static void DisconnectThunk(const redisAsyncContext* context, int /*status*/) {
+    auto* connection = static_cast<Connection*>(context->data);
+    if (connection == nullptr) {
+      return;  // we dropped it ourselves
+    }
+    Impl* impl = owner_of(connection);
+    if (context->errstr[0] != '\0') {
+      impl->last_error = context->errstr;
+    }
+    connection->context = nullptr;
+    impl->Lost(*connection);
+  }
+
+  static Impl* owner_of(Connection* connection) { return connection->owner; }
+
+  // Takes the connection out of rotation; returns whether it was serving.
+  bool MarkDown(Connection& connection) {
+    const bool was_ready = connection.state == Connection::State::kReady;
+    connection.state = Connection::State::kIdle;
+    if (was_ready) {
+      ready_count.fetch_sub(1);
+    }
+    return was_ready;
+  }
+
+  void Lost(Connection& connection) { Lost(connection, MarkDown(connection)); }
+
+  void Lost(Connection& connection, bool was_ready) {
+    FailAll(connection, last_error.empty() ? "connection lost" : last_error);
+    if (was_ready && ready_count.load() == 0) {
+      was_down = true;
+      OTTAVA_LOG(Redis, warn, "{}: lost redis {}:{} ({}); reconnecting", label, settings.host,
+                 settings.port, last_error);
+    }
+    UpdateHealth();
+    ScheduleReconnect(connection);
+  }
+
+  void FailAll(Connection& connection, const std::string& why) {
+    auto in_flight = std::move(connection.in_flight);
+    connection.in_flight.clear();
+    for (auto& command : in_flight) {
+      Finish(*command, Unavailable(why));
+    }
+  }
+
+  void Finish(PendingCommand& command, absl::StatusOr<Reply> reply) {
+    if (command.finished) {
+      return;
+    }
+    command.finished = true;
+    ReplyCallback done = std::move(command.done);
+    done(std::move(reply));
+  }
+
+  void Drop(Connection& connection, const std::string& why) {
+    // Out of rotation first: freeing runs callbacks that may send new commands.
+    const bool was_ready = MarkDown(connection);
+    redisAsyncContext* context = connection.context;
+    if (context != nullptr) {
+      context->data = nullptr;  // our callbacks ignore this context from now on
+      connection.context = nullptr;
+      last_error = why;
+      // Fails hiredis' own pending callbacks with a null reply; ours are failed just below.
+      redisAsyncFree(context);
+    }
+    Lost(connection, was_ready);
+  }
+
+  void ScheduleReconnect(Connection& connection) {
+    if (shut_down) {
+      return;
+    }
+    if (!connection.reconnect_timer) {
+      connection.reconnect_timer = dispatcher->CreateTimer([self = weak_from_this(), &connection] {
+        if (auto impl = self.lock()) {
+          impl->Dial(connection);
+        }
+      });
+    }
+    if (connection.reconnect_timer->Enabled()) {
+      return;
+    }
+    ++connection.failures;
+    connection.reconnect_timer->Enable(reconnect_backoff.Delay(connection.failures));
+  }
+
+  void UpdateHealth() {
+    if (health == nullptr) {
+      return;
+    }
+    if (ready_count.load() > 0) {
+      health->Set(HealthState::kUp);
+    } else {
+      health->Set(HealthState::kDown, "redis " + settings.host + ":" +
+                                          std::to_string(settings.port) +
+                                          " unreachable: " + last_error);
+    }
+  }
+
+  Connection* PickReady() {
+    for (size_t i = 0; i < connections.size(); ++i) {
+      Connection& candidate = *connections[(next + i) % connections.size()];
+      if (candidate.state == Connection::State::kReady) {
+        next = (next + i + 1) % connections.size();
+        return &candidate;
+      }
+    }
+    return nullptr;
+  }
+
+  void SendOnLoop(std::shared_ptr<PendingCommand> command) {
+    if (shut_down) {
+      Finish(*command, Unavailable("client shut down"));
+      return;
+    }
+    Connection* connection = PickReady();
+    if (connection == nullptr) {
+      Finish(*command, Unavailable("unreachable: " + last_error));
+      return;
+    }
+    if (command->script != nullptr) {
+      auto sha = shas.find(command->script);
+      if (sha == shas.end()) {
+        Finish(*command, Unavailable("script not loaded"));
+        return;
+      }
+      command->args.clear();
+      command->args.reserve(3 + command->script_keys.size() + command->script_args.size());
+      command->args.push_back("EVALSHA");
+      command->args.push_back(sha->second);
+      command->args.push_back(std::to_string(command->script_keys.size()));
+      command->args.insert(command->args.end(), command->script_keys.begin(),
+                           command->script_keys.end());
+      command->args.insert(command->args.end(), command->script_args.begin(),
+                           command->script_args.end());
+    }
+    Send(*connection, std::move(command));
+  }
+
+  void Send(Connection& connection, std::shared_ptr<PendingCommand> command) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    argv.reserve(command->args.size());
+    lengths.reserve(command->args.size());
+    for (const auto& arg : command->args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto* tag = new Tag{weak_from_this(), &connection, command};
+    int rc = redisAsyncCommandArgv(connection.context, &Impl::ReplyThunk, tag,
+                                   static_cast<int>(argv.size()), argv.data(), lengths.data());
+    if (rc != REDIS_OK) {
+      delete tag;
+      Finish(*command, Unavailable("cannot send command"));
+      return;
+    }
+    connection.in_flight.push_back(std::move(command));
+  }
+
+  static void ReplyThunk(redisAsyncContext* /*context*/, void* raw_reply, void* privdata) {
+    std::unique_ptr<Tag> tag(static_cast<Tag*>(privdata));
+    auto impl = tag->impl.lock();
+    PendingCommand& command = *tag->command;
+    if (!impl) {
+      return;
+    }
+    auto& in_flight = tag->connection->in_flight;
+    auto it = std::find(in_flight.begin(), in_flight.end(), tag->command);
+    if (it != in_flight.end()) {
+      in_flight.erase(it);
+    }
+    if (command.finished) {
+      return;
+    }
+    if (raw_reply == nullptr) {
+      impl->Finish(command, impl->Unavailable("connection lost"));
+      return;
+    }
+    Reply reply = Convert(static_cast<redisReply*>(raw_reply));
+    if (reply.is_error() && command.script != nullptr && !command.retried &&
+        reply.str.rfind("NOSCRIPT", 0) == 0) {
+      // The server lost its script cache (restart, SCRIPT FLUSH): load it again, then retry.
+      command.retried = true;
+      impl->Reload(tag->command);
+      return;
+    }
+    impl->Finish(command, std::move(reply));
+  }
+
+  void Reload(std::shared_ptr<PendingCommand> command) {
+    const Script* script = command->script;
+    Connection* connection = PickReady();
+    if (connection == nullptr) {
+      Finish(*command, Unavailable("unreachable: " + last_error));
+      return;
+    }
+    Send(*connection, NewCommand({"SCRIPT", "LOAD", script->body()},
+                                 [this, script, command](absl::StatusOr<Reply> reply) {
+                                   if (!reply.ok() || reply->type != Reply::Type::kString) {
+                                     Finish(*command, reply.ok()
+                                                          ? absl::StatusOr<Reply>(*reply)
+                                                          : absl::StatusOr<Reply>(reply.status()));
+                                     return;
+                                   }
+                                   shas[script] = reply->str;
+                                   SendOnLoop(command);
+                                 }));
+  }
+
+  void CheckDeadlines() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& connection : connections) {
+      if (connection->state == Connection::State::kConnecting && now > connection->dial_deadline &&
+          connection->context != nullptr) {
+        Drop(*connection,
+             "dial timeout after " + std::to_string(settings.dial_timeout.count()) + " ms");
+        continue;
+      }
+      if (!connection->in_flight.empty() && connection->in_flight.front()->deadline < now) {
+        // A reply is overdue: the server or the network hangs. Fail everything on this
+        // connection and dial again, rather than wait past the callers' deadlines.
+        Drop(*connection, "no reply within " + std::to_string(settings.timeout.count()) + " ms");
+      }
+    }
+    if (!shut_down) {
+      deadline_timer->Enable(std::chrono::milliseconds(20));
+    }
+  }
+
+  void ShutdownOnLoop() {
+    shut_down = true;
+    deadline_timer.reset();
+    for (auto& connection : connections) {
+      connection->reconnect_timer.reset();
+      if (connection->context != nullptr) {
+        redisAsyncContext* context = connection->context;
+        context->data = nullptr;
+        connection->context = nullptr;
+        redisAsyncFree(context);
+      }
+      connection->state = Connection::State::kIdle;
+      FailAll(*connection, "client shut down");
+    }
+  }
+
+  const ClientSettings settings;
+  Dispatcher* const dispatcher;
+  HealthIndicator* const health;
+  const std::string label;
+  std::vector<const Script*> scripts;
+  std::vector<std::unique_ptr<Connection>> connections;
+  std::map<const Script*, std::string> shas;  // loop thread
+  size_t next = 0;
+  TimerPtr deadline_timer;
+  bool shut_down = false;
+  bool was_down = false;
+  std::string last_error = "not connected yet";
+  std::atomic<int> ready_count{0};
+  Backoff reconnect_backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)};
+};
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientSettings settings,
+                                                       Dispatcher* dispatcher,
+                                                       HealthIndicator* health,
+                                                       std::string label) {
+  if (dispatcher == nullptr) {
+    return absl::FailedPreconditionError(label + ": the redis client needs a dispatcher");
+  }
+  auto impl = std::make_shared<Impl>(std::move(settings), dispatcher, health, std::move(label));
+  for (int64_t i = 0; i < impl->settings.pool_size; ++i) {
+    auto connection = std::make_unique<Impl::Connection>();
+    connection->owner = impl.get();
+    connection->index = static_cast<size_t>(i);
+    impl->connections.push_back(std::move(connection));
+  }
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::~Client() {
+  Shutdown();
+}
+
+const ClientSettings& Client::settings() const {
+  return impl_->settings;
+}
+const std::string& Client::label() const {
+  return impl_->label;
+}
+absl::Status Client::Unavailable(std::string_view why) const {
+  return impl_->Unavailable(why);
+}
+
+void Client::AddScript(const Script* script) {
+  impl_->scripts.push_back(script);
+}
+
+absl::Status Client::Connect() {
+  auto impl = impl_;
+  absl::Notification started;
+  impl->dispatcher->Post([impl, &started] {
+    impl->Start();
+    started.Notify();
+  });
+  started.WaitForNotification();
+  const auto deadline = std::chrono::steady_clock::now() + impl->settings.dial_timeout;
+  while (impl->ready_count.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (impl->ready_count.load() == 0) {
+    // last_error belongs to the loop; read it there.
+    std::string why;
+    absl::Notification read;
+    impl->dispatcher->Post([impl, &why, &read] {
+      why = impl->last_error;
+      read.Notify();
+    });
+    read.WaitForNotification();
+    return impl->Unavailable("unreachable within " +
+                             std::to_string(impl->settings.dial_timeout.count()) + " ms: " + why);
+  }
+  return absl::OkStatus();
+}
+
+void Client::Command(std::vector<std::string> args,
+                     ReplyCallback done,
+                     std::chrono::milliseconds extra_deadline) {
+  auto command = std::make_shared<PendingCommand>();
+  command->args = std::move(args);
+  command->done = std::move(done);
+  command->deadline = std::chrono::steady_clock::now() + impl_->settings.timeout + extra_deadline;
+  if (impl_->dispatcher->IsLoopThread()) {
+    impl_->SendOnLoop(std::move(command));
+    return;
+  }
+  impl_->dispatcher->Post([impl = impl_, command = std::move(command)]() mutable {
+    impl->SendOnLoop(std::move(command));
+  });
+}
+
+void Client::EvalSha(const Script& script,
+                     std::vector<std::string> keys,
+                     std::vector<std::string> args,
+                     ReplyCallback done) {
+  auto command = std::make_shared<PendingCommand>();
+  command->script = &script;
+  command->script_keys = std::move(keys);
+  command->script_args = std::move(args);
+  command->done = std::move(done);
+  command->deadline = std::chrono::steady_clock::now() + impl_->settings.timeout;
+  if (impl_->dispatcher->IsLoopThread()) {
+    impl_->SendOnLoop(std::move(command));
+    return;
+  }
+  impl_->dispatcher->Post([impl = impl_, command = std::move(command)]() mutable {
+    impl->SendOnLoop(std::move(command));
+  });
+}
+
+void Client::Shutdown() {
+  auto impl = impl_;
+  if (impl->dispatcher->IsLoopThread()) {
+    impl->ShutdownOnLoop();
+  } else {
+    absl::Notification done;
+    impl->dispatcher->Post([impl, &done] {
+      impl->ShutdownOnLoop();
+      done.Notify();
+    });
+    // A stopped dispatcher drops the closure: nothing can run on the loop any more anyway.
+    done.WaitForNotificationWithTimeout(absl::Seconds(5));
+  }
+}
+
+}  // namespace ottava::components::redis

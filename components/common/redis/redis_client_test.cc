@@ -1,0 +1,184 @@
+#include "components/common/redis/redis_client.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "test/support/process.h"
+#include "test/support/redis_server.h"
+
+namespace ottava::components::redis {
+namespace {
+
+using test::RedisServer;
+
+class RedisClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    dispatcher_ = *Dispatcher::Create("redis-test");
+    dispatcher_->Start();
+  }
+  void TearDown() override {
+    client_.reset();
+    dispatcher_->Stop();
+  }
+
+  void Connect(Metadata extra = {}, const Script* script = nullptr) {
+    Metadata metadata = {
+        {"redisHost", server_->address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
+    metadata.insert(extra.begin(), extra.end());
+    auto settings = ClientSettings::Parse(metadata);
+    ASSERT_TRUE(settings.ok()) << settings.status();
+    auto client = Client::Create(*settings, dispatcher_.get(), &health_, "state/test");
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+    if (script != nullptr) {
+      client_->AddScript(script);
+    }
+    ASSERT_TRUE(client_->Connect().ok());
+    EXPECT_EQ(health_.state(), HealthState::kUp);
+  }
+
+  absl::StatusOr<Reply> Run(std::vector<std::string> args) {
+    std::promise<absl::StatusOr<Reply>> promise;
+    client_->Command(std::move(args),
+                     [&promise](absl::StatusOr<Reply> reply) { promise.set_value(reply); });
+    return promise.get_future().get();
+  }
+
+  std::unique_ptr<RedisServer> server_;
+  DispatcherPtr dispatcher_;
+  HealthIndicator health_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST(ClientSettingsTest, ParsesMetadataAndNamesBadKeys) {
+  auto settings = ClientSettings::Parse({{"redisHost", "10.0.0.1:6380"},
+                                         {"redisDB", "3"},
+                                         {"dialTimeout", "250ms"},
+                                         {"timeout", "2s"},
+                                         {"poolSize", "4"}});
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->host, "10.0.0.1");
+  EXPECT_EQ(settings->port, 6380);
+  EXPECT_EQ(settings->db, 3);
+  EXPECT_EQ(settings->dial_timeout.count(), 250);
+  EXPECT_EQ(settings->timeout.count(), 2000);
+  EXPECT_EQ(settings->pool_size, 4);
+  for (auto [key, value] : {std::pair{"redisHost", "h:notaport"}, std::pair{"redisDB", "x"},
+                            std::pair{"timeout", "soon"}, std::pair{"poolSize", "0"}}) {
+    auto bad = ClientSettings::Parse({{key, value}});
+    ASSERT_FALSE(bad.ok()) << key;
+    EXPECT_NE(std::string(bad.status().message()).find(key), std::string::npos) << bad.status();
+  }
+}
+
+TEST_F(RedisClientTest, PipelinesManyCommandsInOrder) {
+  Connect();
+  constexpr int kCount = 2000;
+  std::atomic<int> done{0};
+  std::atomic<int> out_of_order{0};
+  std::promise<void> all;
+  for (int i = 0; i < kCount; ++i) {
+    client_->Command({"INCR", "counter"}, [&, i](absl::StatusOr<Reply> reply) {
+      if (!reply.ok() || reply->integer != i + 1) {
+        ++out_of_order;
+      }
+      if (++done == kCount) {
+        all.set_value();
+      }
+    });
+  }
+  all.get_future().wait();
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_EQ(server_->Cli({"GET", "counter"}), std::to_string(kCount));
+}
+
+TEST_F(RedisClientTest, EvalShaSurvivesAScriptFlush) {
+  static const Script script("return redis.call('SET', KEYS[1], ARGV[1])");
+  Connect({}, &script);
+  auto run = [this] {
+    std::promise<absl::StatusOr<Reply>> promise;
+    client_->EvalSha(script, {"k"}, {"v"},
+                     [&promise](absl::StatusOr<Reply> reply) { promise.set_value(reply); });
+    return promise.get_future().get();
+  };
+  auto reply = run();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->str, "OK");
+  server_->Cli({"SCRIPT", "FLUSH"});
+  reply = run();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->str, "OK") << reply->str;
+}
+
+TEST_F(RedisClientTest, OutageFailsFastThenRecoversByItself) {
+  Connect();
+  ASSERT_TRUE(Run({"SET", "a", "1"}).ok());
+  server_->Kill();
+  // Every call fails quickly with UNAVAILABLE while Redis is away.
+  ASSERT_TRUE(test::WaitFor([&] { return health_.state() == HealthState::kDown; }));
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) {
+    auto reply = Run({"GET", "a"});
+    ASSERT_FALSE(reply.ok());
+    EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(std::string(reply.status().message()).find("state/test"), std::string::npos);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  ASSERT_TRUE(server_->Restart().ok());
+  ASSERT_TRUE(
+      test::WaitFor([&] { return health_.state() == HealthState::kUp; }, std::chrono::seconds(5)));
+  auto reply = Run({"GET", "a"});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->str, "1");  // AOF replayed
+}
+
+TEST_F(RedisClientTest, AHungServerFailsCallsWithinTheirDeadline) {
+  Connect();
+  server_->Pause();
+  auto start = std::chrono::steady_clock::now();
+  auto reply = Run({"GET", "a"});
+  auto took = std::chrono::steady_clock::now() - start;
+  server_->Resume();
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(took, std::chrono::milliseconds(1500));  // timeout is 500 ms
+  ASSERT_TRUE(test::WaitFor([&] { return Run({"PING"}).ok(); }, std::chrono::seconds(5)));
+}
+
+TEST(RedisClientAuthTest, AuthenticatesAndSelectsTheDatabase) {
+  auto server = RedisServer::Start({true, {"--requirepass", "s3cret"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto dispatcher = *Dispatcher::Create("redis-auth");
+  dispatcher->Start();
+  HealthIndicator health;
+  {
+    auto settings = ClientSettings::Parse(
+        {{"redisHost", (*server)->address()}, {"redisPassword", "s3cret"}, {"redisDB", "2"}});
+    auto client = *Client::Create(*settings, dispatcher.get(), &health, "state/auth");
+    ASSERT_TRUE(client->Connect().ok());
+    std::promise<absl::StatusOr<Reply>> promise;
+    client->Command({"SET", "in-db-2", "yes"},
+                    [&promise](absl::StatusOr<Reply> reply) { promise.set_value(reply); });
+    ASSERT_TRUE(promise.get_future().get().ok());
+    EXPECT_EQ((*server)->Cli({"-n", "2", "GET", "in-db-2"}), "yes");
+  }
+  {
+    auto settings = ClientSettings::Parse({{"redisHost", (*server)->address()},
+                                           {"redisPassword", "wrong"},
+                                           {"dialTimeout", "300ms"}});
+    auto client = *Client::Create(*settings, dispatcher.get(), &health, "state/auth");
+    absl::Status status = client->Connect();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(health.state(), HealthState::kDown);
+  }
+  dispatcher->Stop();
+}
+
+}  // namespace
+}  // namespace ottava::components::redis
