@@ -1,7 +1,8 @@
 #pragma once
 
-// An event loop on its own thread, over libevent (as Envoy's Dispatcher). Components that do
-// I/O or need timers own one; everything they touch from the loop belongs to the loop's thread.
+// An event loop on its own thread, over libevent (as Envoy's Dispatcher). The runtime owns one
+// shared by the components (I/O, timers, deliveries); what they touch from the loop belongs to the
+// loop's thread.
 
 #include <chrono>
 #include <functional>

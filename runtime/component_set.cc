@@ -30,8 +30,12 @@ absl::Status Build(const config::ComponentConfig& config,
   context.health = health;
   absl::StatusOr<std::unique_ptr<T>> component = factory->Create(context);
   if (!component.ok()) {
-    return absl::InvalidArgumentError(config.pointer + "/metadata: " + context.Label() + ": " +
-                                      std::string(component.status().message()));
+    // Factories usually name the component themselves; do not say it twice.
+    std::string message(component.status().message());
+    if (message.rfind(context.Label() + ":", 0) != 0) {
+      message = context.Label() + ": " + message;
+    }
+    return absl::InvalidArgumentError(config.pointer + "/metadata: " + message);
   }
   out->push_back(Instance<T>{&config, std::move(*component), health});
   return absl::OkStatus();

@@ -1,8 +1,8 @@
 #pragma once
 
 // The component instances of one sidecar: built from the bootstrap by the registry's factories,
-// initialised in a fixed order (state, lock, sequencer, config_store, pub_subs; file order within a
-// kind), looked up by the API layer, shut down in reverse order.
+// initialised in a fixed order (state, lock, sequencer, config_store, pub_subs; by name within a
+// kind, as JSON objects are read sorted), looked up by the API layer, shut down in reverse order.
 //
 // Threading: built and initialised on the main thread before the API serves; afterwards the set
 // itself is immutable, so lookups from gRPC threads take no lock.

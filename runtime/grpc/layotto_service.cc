@@ -371,6 +371,11 @@ LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
   }
 }
 
+// Once shutdown began, new calls are turned away (retriable) while in-flight ones drain.
+absl::Status Draining() {
+  return absl::UnavailableError("the sidecar is shutting down");
+}
+
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
                                              const MethodMetrics& metrics,
                                              const absl::Status& status) {
@@ -393,6 +398,9 @@ LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
 LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
                                                 const v1::SayHelloRequest* request,
                                                 v1::SayHelloResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kSayHello], Draining());
+  }
   auto call = m_[kSayHello]->Begin();
   response->set_hello("greetings, " +
                       (request->name().empty() ? std::string("world") : request->name()));
@@ -421,6 +429,9 @@ LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetConfiguration(Ctx* ctx,
                                                         const v1::GetConfigurationRequest* request,
                                                         v1::GetConfigurationResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kGetConfiguration], Draining());
+  }
   auto call = m_[kGetConfiguration]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   apis_.config->Get(
@@ -440,6 +451,9 @@ LayottoService::Unary* LayottoService::GetConfiguration(Ctx* ctx,
 
 LayottoService::Unary* LayottoService::SaveConfiguration(
     Ctx* ctx, const v1::SaveConfigurationRequest* request, Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kSaveConfiguration], Draining());
+  }
   auto call = m_[kSaveConfiguration]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   std::vector<components::config_store::Item> items;
@@ -462,6 +476,9 @@ LayottoService::Unary* LayottoService::SaveConfiguration(
 
 LayottoService::Unary* LayottoService::DeleteConfiguration(
     Ctx* ctx, const v1::DeleteConfigurationRequest* request, Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kDeleteConfiguration], Draining());
+  }
   auto call = m_[kDeleteConfiguration]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   apis_.config->Delete(
@@ -482,6 +499,9 @@ LayottoService::SubscribeConfiguration(Ctx* /*ctx*/) {
 LayottoService::Unary* LayottoService::TryLock(Ctx* ctx,
                                                const v1::TryLockRequest* request,
                                                v1::TryLockResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kTryLock], Draining());
+  }
   auto call = m_[kTryLock]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   apis_.lock->TryLock(request->store_name(), request->resource_id(), request->lock_owner(),
@@ -514,6 +534,9 @@ Enum ToProtoLockStatus(components::lock::LockStatus status) {
 LayottoService::Unary* LayottoService::Unlock(Ctx* ctx,
                                               const v1::UnlockRequest* request,
                                               v1::UnlockResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kUnlock], Draining());
+  }
   auto call = m_[kUnlock]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   apis_.lock->Unlock(request->store_name(), request->resource_id(), request->lock_owner(),
@@ -529,6 +552,9 @@ LayottoService::Unary* LayottoService::Unlock(Ctx* ctx,
 LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
                                                      const v1::LockKeepAliveRequest* request,
                                                      v1::LockKeepAliveResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kLockKeepAlive], Draining());
+  }
   auto call = m_[kLockKeepAlive]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   apis_.lock->KeepAlive(
@@ -547,6 +573,9 @@ LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
                                                  const v1::GetNextIdRequest* request,
                                                  v1::GetNextIdResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kGetNextId], Draining());
+  }
   auto call = m_[kGetNextId]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   const bool strong =
@@ -566,6 +595,9 @@ LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
                                                 const v1::GetStateRequest* request,
                                                 v1::GetStateResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kGetState], Draining());
+  }
   auto call = m_[kGetState]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   apis_.state->Get(request->store_name(), request->key(), ToConsistency(request->consistency()),
@@ -584,6 +616,9 @@ LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
                                                     const v1::GetBulkStateRequest* request,
                                                     v1::GetBulkStateResponse* response) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kGetBulkState], Draining());
+  }
   auto call = m_[kGetBulkState]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
@@ -608,6 +643,9 @@ LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
 LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
                                                  const v1::SaveStateRequest* request,
                                                  Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kSaveState], Draining());
+  }
   auto call = m_[kSaveState]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   std::vector<api::StateApi::WriteItem> items;
@@ -623,6 +661,9 @@ LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
 LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
                                                    const v1::DeleteStateRequest* request,
                                                    Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kDeleteState], Draining());
+  }
   auto call = m_[kDeleteState]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   api::StateApi::WriteItem item;
@@ -645,6 +686,9 @@ LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
 LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
                                                        const v1::DeleteBulkStateRequest* request,
                                                        Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kDeleteBulkState], Draining());
+  }
   auto call = m_[kDeleteBulkState]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   std::vector<api::StateApi::WriteItem> items;
@@ -660,6 +704,9 @@ LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
 
 LayottoService::Unary* LayottoService::ExecuteStateTransaction(
     Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kExecuteStateTransaction], Draining());
+  }
   auto call = m_[kExecuteStateTransaction]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   std::vector<api::StateApi::Operation> operations;
@@ -678,6 +725,9 @@ LayottoService::Unary* LayottoService::ExecuteStateTransaction(
 LayottoService::Unary* LayottoService::PublishEvent(Ctx* ctx,
                                                     const v1::PublishEventRequest* request,
                                                     Empty* /*response*/) {
+  if (streams_.closed()) {
+    return Reply(ctx, *m_[kPublishEvent], Draining());
+  }
   auto call = m_[kPublishEvent]->Begin();
   Unary* reactor = ctx->DefaultReactor();
   api::PubSubApi::PublishRequest publish;

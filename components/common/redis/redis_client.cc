@@ -238,6 +238,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       }
       was_down = false;
       UpdateHealth();
+      ever_ready.store(true);  // after the health update, so Connect() returns with UP
     });
     Send(connection, std::move(ping));
   }
@@ -541,6 +542,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   bool was_down = false;
   std::string last_error = "not connected yet";
   std::atomic<int> ready_count{0};
+  std::atomic<bool> ever_ready{false};
   Backoff reconnect_backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)};
 };
 
@@ -588,10 +590,10 @@ absl::Status Client::Connect() {
   });
   started.WaitForNotification();
   const auto deadline = std::chrono::steady_clock::now() + impl->settings.dial_timeout;
-  while (impl->ready_count.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+  while (!impl->ever_ready.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  if (impl->ready_count.load() == 0) {
+  if (!impl->ever_ready.load()) {
     // last_error belongs to the loop; read it there.
     std::string why;
     absl::Notification read;
