@@ -1,7 +1,8 @@
 // bench_load: a closed-loop gRPC load generator for GetState / SaveState, used by `make bench` to
 // drive Ottava and bench_echo_server the same way.
 //
-//   bench_load --target HOST:PORT [--method get|save] [--value-bytes 64] [--connections 1]
+//   bench_load --target HOST:PORT [--method get|save|lock|nextid|publish] [--value-bytes 64]
+//   [--connections 1]
 //              [--streams 1] [--duration 5] [--warmup 1] [--key bench-key] [--store state]
 //              [--deadline-ms 10000]
 //
@@ -42,6 +43,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string target;
+  std::string method = "get";  // get | save | lock | nextid | publish
   bool save = false;
   int64_t value_bytes = 64;
   int64_t connections = 1;
@@ -64,9 +66,12 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError("--target HOST:PORT is required");
   }
   const std::string method = flags->String("method", "get");
-  if (method != "get" && method != "save") {
-    return absl::InvalidArgumentError("--method must be get or save, not '" + method + "'");
+  if (method != "get" && method != "save" && method != "lock" && method != "nextid" &&
+      method != "publish") {
+    return absl::InvalidArgumentError("--method must be get, save, lock, nextid or publish, not '" +
+                                      method + "'");
   }
+  options.method = method;
   options.save = method == "save";
   options.key = flags->String("key", options.key);
   options.store = flags->String("store", options.store);
@@ -111,19 +116,44 @@ class Slot {
        const Options& options,
        const v1::GetStateRequest& get_request,
        const v1::SaveStateRequest& save_request,
-       Shared& shared)
+       Shared& shared,
+       int64_t index)
       : stub_(stub),
         options_(options),
         get_request_(get_request),
         save_request_(save_request),
-        shared_(shared) {}
+        shared_(shared) {
+    // Each slot locks its own resource, so every TryLock succeeds and is followed by an Unlock.
+    const std::string resource = options.key + "-" + std::to_string(index);
+    try_lock_.set_store_name("lock");
+    try_lock_.set_resource_id(resource);
+    try_lock_.set_lock_owner("bench-" + std::to_string(index));
+    try_lock_.set_expire(30);
+    unlock_.set_store_name("lock");
+    unlock_.set_resource_id(resource);
+    unlock_.set_lock_owner(try_lock_.lock_owner());
+    next_id_.set_store_name("sequencer");
+    next_id_.set_key(options.key);
+    publish_.set_pubsub_name("pubsub");
+    publish_.set_topic(options.key);
+    publish_.set_data(std::string(static_cast<size_t>(options.value_bytes), 'p'));
+  }
 
   void Issue() {
     context_ = std::make_unique<grpc::ClientContext>();
     context_->set_deadline(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(options_.deadline_ms));
     start_ = Clock::now();
-    if (options_.save) {
+    if (options_.method == "lock") {
+      stub_.async()->TryLock(context_.get(), &try_lock_, &try_lock_response_,
+                             [this](grpc::Status status) { OnLocked(status); });
+    } else if (options_.method == "nextid") {
+      stub_.async()->GetNextId(context_.get(), &next_id_, &next_id_response_,
+                               [this](grpc::Status status) { OnDone(status); });
+    } else if (options_.method == "publish") {
+      stub_.async()->PublishEvent(context_.get(), &publish_, &save_response_,
+                                  [this](grpc::Status status) { OnDone(status); });
+    } else if (options_.save) {
       stub_.async()->SaveState(context_.get(), &save_request_, &save_response_,
                                [this](grpc::Status status) { OnDone(status); });
     } else {
@@ -138,12 +168,30 @@ class Slot {
   int64_t bad_responses() const { return bad_responses_; }
 
  private:
+  // A lock round is TryLock then Unlock; it counts once, when the Unlock answers.
+  void OnLocked(const grpc::Status& status) {
+    if (!status.ok() || !try_lock_response_.success()) {
+      OnDone(status.ok() ? grpc::Status(grpc::StatusCode::ABORTED, "lock not acquired") : status);
+      return;
+    }
+    unlock_context_ = std::make_unique<grpc::ClientContext>();
+    unlock_context_->set_deadline(std::chrono::system_clock::now() +
+                                  std::chrono::milliseconds(options_.deadline_ms));
+    stub_.async()->Unlock(
+        unlock_context_.get(), &unlock_, &unlock_response_, [this](grpc::Status unlocked) {
+          if (unlocked.ok() && unlock_response_.status() != v1::UnlockResponse::SUCCESS) {
+            unlocked = grpc::Status(grpc::StatusCode::ABORTED, "unlock refused");
+          }
+          OnDone(unlocked);
+        });
+  }
+
   void OnDone(const grpc::Status& status) {
     const Clock::time_point end = Clock::now();
     const Phase phase = shared_.phase.load(std::memory_order_acquire);
     if (!status.ok()) {
       ++errors_[status.error_code()];
-    } else if (!options_.save &&
+    } else if (options_.method == "get" &&
                get_response_.data().size() != static_cast<size_t>(options_.value_bytes)) {
       ++bad_responses_;
     } else if (phase == Phase::kMeasure) {
@@ -167,6 +215,14 @@ class Slot {
   Shared& shared_;
 
   std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientContext> unlock_context_;
+  v1::TryLockRequest try_lock_;
+  v1::TryLockResponse try_lock_response_;
+  v1::UnlockRequest unlock_;
+  v1::UnlockResponse unlock_response_;
+  v1::GetNextIdRequest next_id_;
+  v1::GetNextIdResponse next_id_response_;
+  v1::PublishEventRequest publish_;
   v1::GetStateResponse get_response_;
   google::protobuf::Empty save_response_;
   Clock::time_point start_;
@@ -261,7 +317,7 @@ int Run(int argc, char** argv) {
   get_request.set_store_name(options.store);
   get_request.set_key(options.key);
 
-  if (!options.save) {
+  if (options.method == "get") {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     google::protobuf::Empty empty;
@@ -278,7 +334,7 @@ int Run(int argc, char** argv) {
   for (int64_t c = 0; c < options.connections; ++c) {
     for (int64_t s = 0; s < options.streams; ++s) {
       slots.push_back(std::make_unique<Slot>(*stubs[static_cast<size_t>(c)], options, get_request,
-                                             save_request, shared));
+                                             save_request, shared, c * options.streams + s));
     }
   }
   shared.running = static_cast<int64_t>(slots.size());
@@ -330,7 +386,7 @@ int Run(int argc, char** argv) {
   }
   nlohmann::ordered_json out;
   out["target"] = options.target;
-  out["method"] = options.save ? "save" : "get";
+  out["method"] = options.method;
   out["value_bytes"] = options.value_bytes;
   out["connections"] = options.connections;
   out["streams"] = options.streams;
