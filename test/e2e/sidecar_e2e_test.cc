@@ -9,6 +9,7 @@
 
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 #include "test/support/process.h"
+#include "test/support/runtime_calls.h"
 #include "test/support/test_app.h"
 
 namespace ottava::test {
@@ -33,38 +34,20 @@ class SidecarTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<grpc::ClientContext> Ctx() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    return ctx;
-  }
+  static std::unique_ptr<grpc::ClientContext> Ctx() { return CallContext(); }
 
   grpc::Status Save(
       const std::string& key,
       const std::string& value,
       const std::string& etag = "",
       v1::StateOptions::StateConcurrency concurrency = v1::StateOptions::CONCURRENCY_UNSPECIFIED,
-      std::map<std::string, std::string> metadata = {}) {
-    v1::SaveStateRequest request;
-    request.set_store_name("state");
-    v1::StateItem* item = request.add_states();
-    item->set_key(key);
-    item->set_value(value);
-    if (!etag.empty()) {
-      item->mutable_etag()->set_value(etag);
-    }
-    item->mutable_options()->set_concurrency(concurrency);
-    item->mutable_metadata()->insert(metadata.begin(), metadata.end());
-    google::protobuf::Empty response;
-    return stub_->SaveState(Ctx().get(), request, &response);
+      const std::map<std::string, std::string>& metadata = {}) {
+    return SaveState(*stub_, key, value, etag, concurrency, metadata);
   }
 
   v1::GetStateResponse Get(const std::string& key, grpc::Status* status = nullptr) {
-    v1::GetStateRequest request;
-    request.set_store_name("state");
-    request.set_key(key);
     v1::GetStateResponse response;
-    grpc::Status s = stub_->GetState(Ctx().get(), request, &response);
+    grpc::Status s = GetState(*stub_, key, &response);
     if (status != nullptr) {
       *status = s;
     } else {
@@ -365,19 +348,8 @@ TEST_F(SidecarTest, ConfigurationGetSaveDeleteAndSubscribe) {
   subscribe.set_store_name("config");
   subscribe.add_keys("timeout");
   ASSERT_TRUE(stream->Write(subscribe));
-  // The subscription is registered asynchronously: keep saving until an update arrives.
-  std::atomic<bool> got_update{false};
-  std::thread writer([&] {
-    for (int i = 0; i < 200 && !got_update; ++i) {
-      item->set_content("31");
-      stub_->SaveConfiguration(Ctx().get(), save, &empty);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
   v1::SubscribeConfigurationResponse update;
-  ASSERT_TRUE(stream->Read(&update));
-  got_update = true;
-  writer.join();
+  ASSERT_TRUE(SaveConfigUntilSeen(*stub_, "timeout", "31", *stream, &update));
   ASSERT_EQ(update.items_size(), 1);
   EXPECT_EQ(update.items(0).key(), "timeout");
   EXPECT_EQ(update.items(0).content(), "31");
