@@ -648,13 +648,28 @@ void Client::Shutdown() {
   if (impl->dispatcher->IsLoopThread()) {
     impl->ShutdownOnLoop();
   } else {
-    absl::Notification done;
-    impl->dispatcher->Post([impl, &done] {
+    // Notifies when the closure lets go of it: after ShutdownOnLoop ran, or at once when a stopped
+    // dispatcher drops the closure (nothing can run on the loop any more then). Waiting for a
+    // Notify inside the closure instead cost the full timeout whenever the dispatcher had stopped,
+    // e.g. in ~Client() after the runtime stopped the component loop.
+    class NotifyWhenReleased {
+     public:
+      explicit NotifyWhenReleased(std::shared_ptr<absl::Notification> done)
+          : done_(std::move(done)) {}
+      NotifyWhenReleased(const NotifyWhenReleased&) = delete;
+      NotifyWhenReleased& operator=(const NotifyWhenReleased&) = delete;
+      ~NotifyWhenReleased() { done_->Notify(); }
+
+     private:
+      std::shared_ptr<absl::Notification> done_;
+    };
+    auto done = std::make_shared<absl::Notification>();
+    auto notifier = std::make_shared<NotifyWhenReleased>(done);
+    impl->dispatcher->Post([impl, notifier = std::move(notifier)]() mutable {
       impl->ShutdownOnLoop();
-      done.Notify();
+      notifier.reset();
     });
-    // A stopped dispatcher drops the closure: nothing can run on the loop any more anyway.
-    done.WaitForNotificationWithTimeout(absl::Seconds(5));
+    done->WaitForNotificationWithTimeout(absl::Seconds(5));
   }
 }
 

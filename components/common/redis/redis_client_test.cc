@@ -151,6 +151,17 @@ TEST_F(RedisClientTest, AHungServerFailsCallsWithinTheirDeadline) {
   ASSERT_TRUE(test::WaitFor([&] { return Run({"PING"}).ok(); }, std::chrono::seconds(5)));
 }
 
+// The runtime stops the component loop before it destroys the components: ~Client() must not then
+// wait for a closure the stopped dispatcher will never run.
+TEST_F(RedisClientTest, DestroyedAfterTheDispatcherStoppedReturnsAtOnce) {
+  Connect();
+  client_->Shutdown();
+  dispatcher_->Stop();
+  const auto start = std::chrono::steady_clock::now();
+  client_.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
 TEST(RedisClientAuthTest, AuthenticatesAndSelectsTheDatabase) {
   auto server = RedisServer::Start({true, {"--requirepass", "s3cret"}});
   ASSERT_TRUE(server.ok()) << server.status();

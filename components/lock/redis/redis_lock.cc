@@ -1,0 +1,323 @@
+#include "components/lock/redis/redis_lock.h"
+
+#include <utility>
+
+#include "common/logging.h"
+#include "components/common/redis/replication.h"
+
+namespace ottava::components::lock {
+namespace {
+
+using redis::Reply;
+
+// Owner-checked release. KEYS[1] resource, ARGV[1] owner.
+// Returns 1 released, -1 no such lock, -2 held by another owner.
+constexpr char kUnlockLua[] = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  return -1
+end
+if v ~= ARGV[1] then
+  return -2
+end
+redis.call('DEL', KEYS[1])
+return 1
+)lua";
+
+// Owner-checked renewal. KEYS[1] resource, ARGV[1] owner, ARGV[2] new expiry in milliseconds.
+// Returns 1 renewed, -1 no such lock, -2 held by another owner.
+constexpr char kKeepAliveLua[] = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  return -1
+end
+if v ~= ARGV[1] then
+  return -2
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+)lua";
+
+bool StartsWith(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<RedisLockSettings> RedisLockSettings::Parse(const Metadata& metadata) {
+  RedisLockSettings settings;
+  absl::StatusOr<redis::ClientSettings> client = redis::ClientSettings::Parse(metadata);
+  if (!client.ok()) {
+    return client.status();
+  }
+  settings.client = std::move(*client);
+  if (auto it = metadata.find("allowReplicas"); it != metadata.end()) {
+    if (it->second == "true") {
+      settings.allow_replicas = true;
+    } else if (it->second != "false" && !it->second.empty()) {
+      return absl::InvalidArgumentError(
+          "metadata allowReplicas: expected \"true\" or \"false\", got '" + it->second + "'");
+    }
+  }
+  for (const char* key : {"enableTLS", "failover"}) {
+    if (auto it = metadata.find(key); it != metadata.end() && it->second == "true") {
+      return absl::InvalidArgumentError("metadata " + std::string(key) + ": not supported");
+    }
+  }
+  if (auto it = metadata.find("redisType"); it != metadata.end() && it->second == "cluster") {
+    return absl::InvalidArgumentError("metadata redisType: Redis Cluster is not supported");
+  }
+  return settings;
+}
+
+absl::StatusOr<std::unique_ptr<RedisLockStore>> RedisLockStore::Create(
+    const ComponentContext& context, RedisLockSettings settings) {
+  auto client =
+      redis::Client::Create(settings.client, context.dispatcher, context.health, context.Label());
+  if (!client.ok()) {
+    return client.status();
+  }
+  return std::unique_ptr<RedisLockStore>(
+      new RedisLockStore(context, std::move(settings), std::move(*client)));
+}
+
+RedisLockStore::RedisLockStore(const ComponentContext& context,
+                               RedisLockSettings settings,
+                               std::unique_ptr<redis::Client> client)
+    : label_(context.Label()),
+      dispatcher_(context.dispatcher),
+      settings_(std::move(settings)),
+      unlock_script_(kUnlockLua),
+      keep_alive_script_(kKeepAliveLua),
+      client_(std::move(client)) {
+  client_->AddScript(&unlock_script_);
+  client_->AddScript(&keep_alive_script_);
+}
+
+RedisLockStore::~RedisLockStore() {
+  Shutdown();
+}
+
+absl::Status RedisLockStore::ReplicasRefusal(int64_t replicas) const {
+  return absl::FailedPreconditionError(
+      label_ + ": redis " + settings_.client.host + ":" + std::to_string(settings_.client.port) +
+      " has " + std::to_string(replicas) +
+      " connected replica(s); replication is asynchronous, so after a failover the same lock can "
+      "be granted twice. Use a Redis without replicas, or set metadata allowReplicas=true to "
+      "accept that risk");
+}
+
+absl::Status RedisLockStore::Init() {
+  absl::Status status = client_->Connect();
+  // The check keeps running even when Init fails: an optional component is still called, and
+  // TryLock must know the replication state before it grants anything.
+  replica_check_ = std::make_unique<PeriodicTask>(*dispatcher_, settings_.replica_check_interval,
+                                                  [this] { RefreshReplicas(); });
+  replica_check_->Start();
+  if (!status.ok()) {
+    return status;
+  }
+  absl::StatusOr<int64_t> replicas = redis::CountReplicasBlocking(*client_);
+  if (!replicas.ok()) {
+    return replicas.status();
+  }
+  replicas_.store(*replicas);
+  if (*replicas > 0) {
+    if (!settings_.allow_replicas) {
+      return ReplicasRefusal(*replicas);
+    }
+    OTTAVA_LOG(Redis, warn,
+               "{}: redis has {} connected replicas and allowReplicas=true: a failover can grant "
+               "a lock twice",
+               label_, *replicas);
+  }
+  return absl::OkStatus();
+}
+
+void RedisLockStore::Shutdown() {
+  if (shut_down_) {
+    return;
+  }
+  shut_down_ = true;
+  if (replica_check_ != nullptr) {
+    replica_check_->Stop();
+  }
+  client_->Shutdown();
+}
+
+void RedisLockStore::RefreshReplicas() {
+  redis::CountReplicas(*client_, [this](absl::StatusOr<int64_t> count) {
+    if (!count.ok()) {
+      return;  // the next round tries again
+    }
+    const int64_t before = replicas_.exchange(*count);
+    if (before != *count && *count > 0 && !settings_.allow_replicas) {
+      OTTAVA_LOG(Redis, error, "{}: refusing new locks: {}", label_,
+                 ReplicasRefusal(*count).message());
+    } else if (before > 0 && *count == 0 && !settings_.allow_replicas) {
+      OTTAVA_LOG(Redis, info, "{}: redis has no replicas any more; granting locks again", label_);
+    }
+  });
+}
+
+absl::Status RedisLockStore::RedisError(const std::string& resource,
+                                        const std::string& error) const {
+  const std::string message = label_ + ": redis error for lock '" + resource + "': " + error;
+  if (StartsWith(error, "WRONGTYPE")) {
+    return absl::FailedPreconditionError(label_ + ": key '" + resource +
+                                         "' holds a Redis value that is not a lock");
+  }
+  if (StartsWith(error, "OOM")) {
+    return absl::ResourceExhaustedError(message);
+  }
+  if (StartsWith(error, "READONLY") || StartsWith(error, "LOADING") || StartsWith(error, "BUSY") ||
+      StartsWith(error, "MASTERDOWN") || StartsWith(error, "NOSCRIPT")) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+absl::Status RedisLockStore::CheckExpiry(const std::string& resource,
+                                         int32_t expire_seconds) const {
+  if (expire_seconds <= 0) {
+    return absl::InvalidArgumentError(label_ + ": expire must be positive for lock '" + resource +
+                                      "', got " + std::to_string(expire_seconds));
+  }
+  return absl::OkStatus();
+}
+
+void RedisLockStore::TryLock(TryLockRequest request,
+                             std::function<void(absl::StatusOr<bool>)> done) {
+  if (absl::Status status = CheckExpiry(request.resource_id, request.expire_seconds);
+      !status.ok()) {
+    done(std::move(status));
+    return;
+  }
+  if (settings_.allow_replicas) {
+    SetNx(std::move(request), std::move(done));
+    return;
+  }
+  const int64_t replicas = replicas_.load();
+  if (replicas > 0) {
+    done(ReplicasRefusal(replicas));
+    return;
+  }
+  if (replicas == 0) {
+    SetNx(std::move(request), std::move(done));
+    return;
+  }
+  // Init could not ask (Redis was down): ask now, before granting anything.
+  redis::CountReplicas(*client_, [this, request = std::move(request),
+                                  done = std::move(done)](absl::StatusOr<int64_t> count) mutable {
+    if (!count.ok()) {
+      done(count.status());
+      return;
+    }
+    replicas_.store(*count);
+    if (*count > 0) {
+      done(ReplicasRefusal(*count));
+      return;
+    }
+    SetNx(std::move(request), std::move(done));
+  });
+}
+
+void RedisLockStore::SetNx(TryLockRequest request, std::function<void(absl::StatusOr<bool>)> done) {
+  const int64_t expire_ms = int64_t{request.expire_seconds} * 1000;
+  std::string resource = request.resource_id;
+  client_->Command(
+      {"SET", std::move(request.resource_id), std::move(request.owner), "NX", "PX",
+       std::to_string(expire_ms)},
+      [this, resource = std::move(resource), done = std::move(done)](absl::StatusOr<Reply> reply) {
+        if (!reply.ok()) {
+          done(reply.status());
+          return;
+        }
+        if (reply->is_error()) {
+          done(RedisError(resource, reply->str));
+          return;
+        }
+        if (reply->is_nil()) {
+          done(false);  // held, by someone else or by the caller
+          return;
+        }
+        if (reply->type == Reply::Type::kStatus && reply->str == "OK") {
+          done(true);
+          return;
+        }
+        done(absl::InternalError(label_ + ": unexpected reply to SET NX for lock '" + resource +
+                                 "'"));
+      });
+}
+
+void RedisLockStore::RunOwnerScript(const redis::Script& script,
+                                    std::string resource,
+                                    std::vector<std::string> args,
+                                    std::function<void(absl::StatusOr<LockStatus>)> done) {
+  std::vector<std::string> keys = {resource};
+  client_->EvalSha(
+      script, std::move(keys), std::move(args),
+      [this, resource = std::move(resource), done = std::move(done)](absl::StatusOr<Reply> reply) {
+        if (!reply.ok()) {
+          done(reply.status());
+          return;
+        }
+        if (reply->is_error()) {
+          done(RedisError(resource, reply->str));
+          return;
+        }
+        if (reply->type == Reply::Type::kInteger) {
+          switch (reply->integer) {
+            case 1:
+              done(LockStatus::kSuccess);
+              return;
+            case -1:
+              done(LockStatus::kLockDoesNotExist);
+              return;
+            case -2:
+              done(LockStatus::kLockBelongsToOthers);
+              return;
+            default:
+              break;
+          }
+        }
+        done(absl::InternalError(label_ + ": unexpected reply from the lock script for lock '" +
+                                 resource + "'"));
+      });
+}
+
+void RedisLockStore::Unlock(UnlockRequest request,
+                            std::function<void(absl::StatusOr<LockStatus>)> done) {
+  std::vector<std::string> args = {std::move(request.owner)};
+  RunOwnerScript(unlock_script_, std::move(request.resource_id), std::move(args), std::move(done));
+}
+
+void RedisLockStore::KeepAlive(KeepAliveRequest request,
+                               std::function<void(absl::StatusOr<LockStatus>)> done) {
+  if (absl::Status status = CheckExpiry(request.resource_id, request.expire_seconds);
+      !status.ok()) {
+    done(std::move(status));
+    return;
+  }
+  std::vector<std::string> args = {std::move(request.owner),
+                                   std::to_string(int64_t{request.expire_seconds} * 1000)};
+  RunOwnerScript(keep_alive_script_, std::move(request.resource_id), std::move(args),
+                 std::move(done));
+}
+
+absl::StatusOr<std::unique_ptr<LockStore>> RedisLockFactory::Create(
+    const ComponentContext& context) const {
+  absl::StatusOr<RedisLockSettings> settings = RedisLockSettings::Parse(context.metadata);
+  if (!settings.ok()) {
+    return absl::InvalidArgumentError(context.Label() + ": " +
+                                      std::string(settings.status().message()));
+  }
+  absl::StatusOr<std::unique_ptr<RedisLockStore>> store =
+      RedisLockStore::Create(context, std::move(*settings));
+  if (!store.ok()) {
+    return store.status();
+  }
+  return std::unique_ptr<LockStore>(std::move(*store));
+}
+
+}  // namespace ottava::components::lock

@@ -1,0 +1,366 @@
+#include "components/lock/redis/redis_lock.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/dispatcher.h"
+#include "test/support/process.h"
+#include "test/support/redis_server.h"
+
+// The conformance checklist of dapr-api.md §4.3 and the lock contract of reliability.md §1.4
+// against a real redis-server.
+
+namespace ottava::components::lock {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test::RedisServer;
+using ::testing::HasSubstr;
+
+absl::StatusOr<bool> TryLock(LockStore& store,
+                             const std::string& resource,
+                             const std::string& owner,
+                             int32_t expire_seconds) {
+  std::promise<absl::StatusOr<bool>> result;
+  store.TryLock({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
+                [&](absl::StatusOr<bool> granted) { result.set_value(std::move(granted)); });
+  return result.get_future().get();
+}
+
+absl::StatusOr<LockStatus> Unlock(LockStore& store,
+                                  const std::string& resource,
+                                  const std::string& owner) {
+  std::promise<absl::StatusOr<LockStatus>> result;
+  store.Unlock({.resource_id = resource, .owner = owner},
+               [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
+  return result.get_future().get();
+}
+
+absl::StatusOr<LockStatus> KeepAlive(LockStore& store,
+                                     const std::string& resource,
+                                     const std::string& owner,
+                                     int32_t expire_seconds) {
+  std::promise<absl::StatusOr<LockStatus>> result;
+  store.KeepAlive({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
+                  [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
+  return result.get_future().get();
+}
+
+class RedisLockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = RedisServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    dispatcher_ = *Dispatcher::Create("lock-redis");
+    dispatcher_->Start();
+    store_ = MakeStore(*server_);
+    ASSERT_NE(store_, nullptr);
+    ASSERT_TRUE(store_->Init().ok());
+  }
+  void TearDown() override {
+    store_.reset();
+    dispatcher_->Stop();
+  }
+
+  ComponentContext Context(Metadata metadata) {
+    ComponentContext context;
+    context.kind = Kind::kLock;
+    context.name = "locks";
+    context.type = "redis";
+    context.metadata = std::move(metadata);
+    context.app_id = "app";
+    context.health = &health_;
+    context.dispatcher = dispatcher_.get();
+    return context;
+  }
+
+  Metadata MetadataFor(const RedisServer& server, Metadata extra = {}) {
+    Metadata metadata = {
+        {"redisHost", server.address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
+    for (auto& [key, value] : extra) {
+      metadata[key] = value;  // overrides the defaults above
+    }
+    return metadata;
+  }
+
+  std::unique_ptr<LockStore> MakeStore(const RedisServer& server, Metadata extra = {}) {
+    auto store = RedisLockFactory().Create(Context(MetadataFor(server, std::move(extra))));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::unique_ptr<RedisServer> server_;
+  DispatcherPtr dispatcher_;
+  HealthIndicator health_;
+  std::unique_ptr<LockStore> store_;
+};
+
+TEST_F(RedisLockTest, FactoryCreatesAndReportsHealth) {
+  EXPECT_EQ(RedisLockFactory().type(), "redis");
+  EXPECT_EQ(health_.state(), HealthState::kUp);
+  for (auto [key, value] : {std::pair{"redisHost", "h:notaport"}, std::pair{"allowReplicas", "yes"},
+                            std::pair{"failover", "true"}}) {
+    auto bad = RedisLockFactory().Create(Context({{key, value}}));
+    ASSERT_FALSE(bad.ok()) << key;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(bad.status().message(), HasSubstr("lock/locks"));
+    EXPECT_THAT(bad.status().message(), HasSubstr(key));
+  }
+}
+
+// Conformance (dapr-api.md §4.3), with the 3 s lock shortened to 1 s.
+TEST_F(RedisLockTest, Conformance) {
+  EXPECT_EQ(TryLock(*store_, "res1", "owner1", 15).value(), true);
+  EXPECT_EQ(TryLock(*store_, "res2", "owner1", 1).value(), true);
+  // Not re-entrant: the same owner is refused, without an error.
+  EXPECT_EQ(TryLock(*store_, "res1", "owner1", 15).value(), false);
+  EXPECT_EQ(Unlock(*store_, "nonexistent", "owner1").value(), LockStatus::kLockDoesNotExist);
+  EXPECT_EQ(Unlock(*store_, "res1", "owner2").value(), LockStatus::kLockBelongsToOthers);
+  // A foreign unlock leaves the lock in place.
+  EXPECT_EQ(TryLock(*store_, "res1", "owner2", 15).value(), false);
+  EXPECT_EQ(server_->Cli({"GET", "res1"}), "owner1");
+  EXPECT_EQ(Unlock(*store_, "res1", "owner1").value(), LockStatus::kSuccess);
+  EXPECT_EQ(Unlock(*store_, "res1", "owner1").value(), LockStatus::kLockDoesNotExist);
+  EXPECT_EQ(TryLock(*store_, "res1", "owner2", 15).value(), true);
+  // Expiry is enforced: res2 can be taken again within a bounded wait.
+  EXPECT_EQ(TryLock(*store_, "res2", "owner2", 1).value(), false);
+  EXPECT_TRUE(test::WaitFor([&] { return TryLock(*store_, "res2", "owner2", 10).value_or(false); },
+                            seconds(5)));
+}
+
+// The stored form: a string key holding the owner, with a millisecond expiry.
+TEST_F(RedisLockTest, LockIsAKeyWithOwnerAndExpiry) {
+  ASSERT_EQ(TryLock(*store_, "lock||app||orders", "owner-uuid", 30).value(), true);
+  EXPECT_EQ(server_->Cli({"GET", "lock||app||orders"}), "owner-uuid");
+  const int64_t pttl = std::stoll(server_->Cli({"PTTL", "lock||app||orders"}));
+  EXPECT_GT(pttl, 29000);
+  EXPECT_LE(pttl, 30000);
+  EXPECT_EQ(Unlock(*store_, "lock||app||orders", "owner-uuid").value(), LockStatus::kSuccess);
+  EXPECT_EQ(server_->Cli({"EXISTS", "lock||app||orders"}), "0");
+}
+
+TEST_F(RedisLockTest, ExpiredLockCannotBeUnlockedOrKeptAlive) {
+  ASSERT_EQ(TryLock(*store_, "r1", "owner", 1).value(), true);
+  ASSERT_EQ(TryLock(*store_, "r2", "owner", 1).value(), true);
+  ASSERT_TRUE(test::WaitFor([&] { return server_->Cli({"EXISTS", "r2"}) == "0"; }, seconds(5)));
+  ASSERT_TRUE(test::WaitFor([&] { return server_->Cli({"EXISTS", "r1"}) == "0"; }, seconds(5)));
+  EXPECT_EQ(Unlock(*store_, "r1", "owner").value(), LockStatus::kLockDoesNotExist);
+  EXPECT_EQ(KeepAlive(*store_, "r2", "owner", 10).value(), LockStatus::kLockDoesNotExist);
+  EXPECT_EQ(server_->Cli({"EXISTS", "r2"}), "0");  // KeepAlive did not resurrect it
+  EXPECT_EQ(TryLock(*store_, "r2", "other", 10).value(), true);
+}
+
+// A holder whose lock expired and was taken by another owner cannot release the new grant.
+TEST_F(RedisLockTest, ExpiredAndRetakenLockStaysWithTheNewOwner) {
+  ASSERT_EQ(TryLock(*store_, "r", "old", 1).value(), true);
+  ASSERT_TRUE(
+      test::WaitFor([&] { return TryLock(*store_, "r", "new", 30).value_or(false); }, seconds(5)));
+  EXPECT_EQ(Unlock(*store_, "r", "old").value(), LockStatus::kLockBelongsToOthers);
+  EXPECT_EQ(KeepAlive(*store_, "r", "old", 30).value(), LockStatus::kLockBelongsToOthers);
+  EXPECT_EQ(server_->Cli({"GET", "r"}), "new");
+  EXPECT_EQ(TryLock(*store_, "r", "third", 30).value(), false);
+  EXPECT_EQ(Unlock(*store_, "r", "new").value(), LockStatus::kSuccess);
+}
+
+TEST_F(RedisLockTest, KeepAliveExtendsOnlyTheOwnersLock) {
+  EXPECT_EQ(KeepAlive(*store_, "r", "owner", 10).value(), LockStatus::kLockDoesNotExist);
+  ASSERT_EQ(TryLock(*store_, "r", "owner", 2).value(), true);
+  EXPECT_EQ(KeepAlive(*store_, "r", "other", 30).value(), LockStatus::kLockBelongsToOthers);
+  EXPECT_LE(std::stoll(server_->Cli({"PTTL", "r"})), 2000);  // the foreign renewal changed nothing
+  EXPECT_EQ(KeepAlive(*store_, "r", "owner", 30).value(), LockStatus::kSuccess);
+  EXPECT_GT(std::stoll(server_->Cli({"PTTL", "r"})), 29000);
+  EXPECT_EQ(server_->Cli({"GET", "r"}), "owner");
+  EXPECT_EQ(TryLock(*store_, "r", "other", 10).value(), false);
+  EXPECT_EQ(Unlock(*store_, "r", "owner").value(), LockStatus::kSuccess);
+}
+
+TEST_F(RedisLockTest, RejectsNonPositiveExpiry) {
+  auto granted = TryLock(*store_, "r", "owner", 0);
+  ASSERT_FALSE(granted.ok());
+  EXPECT_EQ(granted.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(granted.status().message(), HasSubstr("lock/locks"));
+  EXPECT_EQ(server_->Cli({"EXISTS", "r"}), "0");
+  ASSERT_EQ(TryLock(*store_, "r", "owner", 5).value(), true);
+  EXPECT_EQ(KeepAlive(*store_, "r", "owner", -1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// 16 threads x 500 rounds over one resource, with an overlap detector: no double grant.
+TEST_F(RedisLockTest, NoDoubleGrantUnderContention) {
+  constexpr int kThreads = 16;
+  constexpr int kRounds = 500;
+  std::atomic<int> holders{0};
+  std::atomic<int> double_grants{0};
+  std::atomic<int> bad_unlocks{0};
+  std::atomic<int> refusals{0};
+  std::atomic<int> errors{0};
+  // Guarded by the lock under test: relaxed load + store, so an overlap loses an update.
+  std::atomic<int> protected_counter{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string owner = "owner-" + std::to_string(t);
+      while (!go.load()) {
+        std::this_thread::yield();
+      }
+      for (int round = 0; round < kRounds; ++round) {
+        for (;;) {
+          auto granted = TryLock(*store_, "shared", owner, 30);
+          if (!granted.ok()) {
+            errors++;
+            return;
+          }
+          if (*granted) {
+            break;
+          }
+          refusals++;
+          std::this_thread::yield();
+        }
+        if (holders.fetch_add(1) != 0) {
+          double_grants++;
+        }
+        const int seen = protected_counter.load(std::memory_order_relaxed);
+        std::this_thread::yield();
+        protected_counter.store(seen + 1, std::memory_order_relaxed);
+        holders.fetch_sub(1);
+        if (Unlock(*store_, "shared", owner).value_or(LockStatus::kLockDoesNotExist) !=
+            LockStatus::kSuccess) {
+          bad_unlocks++;
+        }
+      }
+    });
+  }
+  go = true;
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(double_grants.load(), 0);
+  EXPECT_EQ(bad_unlocks.load(), 0);
+  EXPECT_EQ(protected_counter.load(), kThreads * kRounds);
+  EXPECT_GT(refusals.load(), 0) << "the test never contended";
+  EXPECT_EQ(server_->Cli({"EXISTS", "shared"}), "0");
+}
+
+// A primary with a replica: Init refuses (asynchronous replication can grant a lock twice on
+// failover) unless allowReplicas=true; a replica that appears later stops new grants.
+TEST_F(RedisLockTest, RefusesARedisWithReplicasUnlessAllowed) {
+  // Taken before the replica exists; must stay releasable afterwards.
+  ASSERT_EQ(TryLock(*store_, "held", "owner", 60).value(), true);
+  // The fixture's store re-reads the replica count every 100 ms.
+  RedisLockSettings settings = *RedisLockSettings::Parse(MetadataFor(*server_));
+  settings.replica_check_interval = milliseconds(100);
+  HealthIndicator health;
+  ComponentContext context = Context({});
+  context.health = &health;
+  auto watching = RedisLockStore::Create(context, settings);
+  ASSERT_TRUE(watching.ok());
+  ASSERT_TRUE((*watching)->Init().ok());
+  ASSERT_EQ(TryLock(**watching, "before", "owner", 60).value(), true);
+
+  server_->Cli({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
+  auto replica =
+      RedisServer::Start({false, {"--replicaof", "127.0.0.1", std::to_string(server_->port())}});
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return server_->Cli({"INFO", "replication"}).find("connected_slaves:1") !=
+               std::string::npos;
+      },
+      seconds(10)));
+
+  auto refused = MakeStore(*server_);
+  absl::Status status = refused->Init();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("lock/locks"));
+  EXPECT_THAT(status.message(), HasSubstr("replica"));
+  EXPECT_THAT(status.message(), HasSubstr("asynchronous"));
+  EXPECT_THAT(status.message(), HasSubstr("allowReplicas"));
+  // Even called after a failed Init (an optional component), it grants nothing.
+  EXPECT_EQ(TryLock(*refused, "x", "owner", 10).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // The running store notices within a few checks and refuses new grants; releasing still works.
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return TryLock(**watching, "y", "owner", 10).status().code() ==
+               absl::StatusCode::kFailedPrecondition;
+      },
+      seconds(5)));
+  EXPECT_EQ(Unlock(**watching, "before", "owner").value(), LockStatus::kSuccess);
+  EXPECT_EQ(server_->Cli({"EXISTS", "x"}), "0");
+
+  auto allowed = MakeStore(*server_, {{"allowReplicas", "true"}});
+  ASSERT_TRUE(allowed->Init().ok());
+  EXPECT_EQ(TryLock(*allowed, "x", "owner", 10).value(), true);
+  EXPECT_EQ(Unlock(*allowed, "held", "owner").value(), LockStatus::kSuccess);
+  allowed.reset();
+  refused.reset();
+  watching->reset();
+}
+
+// Redis down: every call is an error, never a grant or a success; health says DOWN. Redis back
+// (AOF replayed): the same store works again and the lock taken before the outage still holds.
+TEST_F(RedisLockTest, BackendFailureIsAnErrorNeverAGrant) {
+  ASSERT_EQ(TryLock(*store_, "r", "owner", 60).value(), true);
+  server_->Kill();
+  ASSERT_TRUE(test::WaitFor([&] { return health_.state() == HealthState::kDown; }));
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    auto granted = TryLock(*store_, "other", "owner", 10);
+    ASSERT_FALSE(granted.ok());
+    EXPECT_EQ(granted.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(granted.status().message(), HasSubstr("lock/locks"));
+    EXPECT_EQ(Unlock(*store_, "r", "owner").status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(KeepAlive(*store_, "r", "owner", 60).status().code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(500));
+
+  ASSERT_TRUE(server_->Restart().ok());
+  ASSERT_TRUE(test::WaitFor([&] { return health_.state() == HealthState::kUp; }, seconds(5)));
+  EXPECT_EQ(TryLock(*store_, "r", "intruder", 10).value(), false);
+  EXPECT_EQ(Unlock(*store_, "r", "intruder").value(), LockStatus::kLockBelongsToOthers);
+  EXPECT_EQ(Unlock(*store_, "r", "owner").value(), LockStatus::kSuccess);
+}
+
+// A server that hangs (SIGSTOP) fails calls within the timeout instead of granting or hanging.
+TEST_F(RedisLockTest, AHungServerFailsCallsWithinTheTimeout) {
+  server_->Pause();
+  const auto start = std::chrono::steady_clock::now();
+  auto granted = TryLock(*store_, "r", "owner", 10);
+  const auto took = std::chrono::steady_clock::now() - start;
+  server_->Resume();
+  ASSERT_FALSE(granted.ok());
+  EXPECT_EQ(granted.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(took, milliseconds(1500));  // timeout is 500 ms
+  ASSERT_TRUE(test::WaitFor([&] { return Unlock(*store_, "none", "owner").ok(); }, seconds(5)));
+}
+
+TEST_F(RedisLockTest, InitFailsNamingTheHostWhenRedisIsUnreachable) {
+  const uint16_t port = test::FreePort();
+  HealthIndicator health;
+  ComponentContext context = Context({{"redisHost", "127.0.0.1:" + std::to_string(port)},
+                                      {"dialTimeout", "300ms"},
+                                      {"timeout", "300ms"}});
+  context.health = &health;
+  auto store = RedisLockFactory().Create(context);
+  ASSERT_TRUE(store.ok());
+  absl::Status status = (*store)->Init();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("lock/locks"));
+  EXPECT_THAT(status.message(), HasSubstr("127.0.0.1:" + std::to_string(port)));
+  EXPECT_EQ(health.state(), HealthState::kDown);
+  EXPECT_EQ(TryLock(**store, "r", "owner", 10).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace ottava::components::lock
