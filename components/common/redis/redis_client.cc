@@ -232,6 +232,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       }
       connection.state = Connection::State::kReady;
       connection.failures = 0;
+      if (health != nullptr) {
+        health->Set(HealthState::kUp);  // first: Connect() returns as soon as it sees ready_count
+      }
       ready_count.fetch_add(1);
       if (ready_count.load() == 1 || was_down) {
         OTTAVA_LOG(Redis, info, "{}: connected to {}:{}", label, settings.host, settings.port);
@@ -647,11 +650,11 @@ void Client::Shutdown() {
     impl->ShutdownOnLoop();
   } else {
     absl::Notification done;
-    impl->dispatcher->Post([impl, &done] {
-      impl->ShutdownOnLoop();
-      done.Notify();
-    });
-    // A stopped dispatcher drops the closure: nothing can run on the loop any more anyway.
+    // Notifies when the closure is destroyed, after it ran or when a stopped dispatcher drops it
+    // unrun (nothing can run on the loop any more then), so neither case waits out the timeout.
+    std::shared_ptr<void> notify(nullptr, [&done](void*) { done.Notify(); });
+    impl->dispatcher->Post([impl, notify] { impl->ShutdownOnLoop(); });
+    notify.reset();
     done.WaitForNotificationWithTimeout(absl::Seconds(5));
   }
 }
