@@ -1,6 +1,7 @@
 #include "components/config_store/in_memory/in_memory_config_store.h"
 #include "components/lock/in_memory/in_memory_lock.h"
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
+#include "components/pubsub/redis/redis_pubsub.h"
 #include "components/registry.h"
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
 #include "components/state/in_memory/in_memory_state.h"
@@ -14,6 +15,7 @@ void RegisterBuiltins(Registry& registry) {
   registry.Add(std::make_unique<sequencer::InMemorySequencerFactory>());
   registry.Add(std::make_unique<config_store::InMemoryConfigStoreFactory>());
   registry.Add(std::make_unique<pubsub::InMemoryPubSubFactory>());
+  registry.Add(std::make_unique<pubsub::RedisPubSubFactory>());
 }
 
 }  // namespace ottava::components
