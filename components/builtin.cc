@@ -2,6 +2,7 @@
 #include "components/lock/in_memory/in_memory_lock.h"
 #include "components/lock/redis/redis_lock.h"
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
+#include "components/pubsub/redis/redis_pubsub.h"
 #include "components/registry.h"
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
 #include "components/state/in_memory/in_memory_state.h"
@@ -18,6 +19,7 @@ void RegisterBuiltins(Registry& registry) {
   registry.Add(std::make_unique<sequencer::InMemorySequencerFactory>());
   registry.Add(std::make_unique<config_store::InMemoryConfigStoreFactory>());
   registry.Add(std::make_unique<pubsub::InMemoryPubSubFactory>());
+  registry.Add(std::make_unique<pubsub::RedisPubSubFactory>());
 }
 
 }  // namespace ottava::components

@@ -648,27 +648,13 @@ void Client::Shutdown() {
   if (impl->dispatcher->IsLoopThread()) {
     impl->ShutdownOnLoop();
   } else {
-    // Notifies when the closure lets go of it: after ShutdownOnLoop ran, or at once when a stopped
-    // dispatcher drops the closure (nothing can run on the loop any more then). Waiting for a
-    // Notify inside the closure instead cost the full timeout whenever the dispatcher had stopped,
-    // e.g. in ~Client() after the runtime stopped the component loop.
-    class NotifyWhenReleased {
-     public:
-      explicit NotifyWhenReleased(std::shared_ptr<absl::Notification> done)
-          : done_(std::move(done)) {}
-      NotifyWhenReleased(const NotifyWhenReleased&) = delete;
-      NotifyWhenReleased& operator=(const NotifyWhenReleased&) = delete;
-      ~NotifyWhenReleased() { done_->Notify(); }
-
-     private:
-      std::shared_ptr<absl::Notification> done_;
-    };
+    // Notifies when the closure is destroyed: after it ran, or at once when a stopped dispatcher
+    // drops it unrun (nothing can run on the loop any more then), so neither case waits out the
+    // timeout. Shared, so a closure released after a timeout never touches a dead waiter.
     auto done = std::make_shared<absl::Notification>();
-    auto notifier = std::make_shared<NotifyWhenReleased>(done);
-    impl->dispatcher->Post([impl, notifier = std::move(notifier)]() mutable {
-      impl->ShutdownOnLoop();
-      notifier.reset();
-    });
+    std::shared_ptr<void> notify(nullptr, [done](void*) { done->Notify(); });
+    impl->dispatcher->Post([impl, notify] { impl->ShutdownOnLoop(); });
+    notify.reset();
     done->WaitForNotificationWithTimeout(absl::Seconds(5));
   }
 }
