@@ -4,6 +4,7 @@
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
 #include "components/registry.h"
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
+#include "components/sequencer/redis/redis_sequencer.h"
 #include "components/state/in_memory/in_memory_state.h"
 #include "components/state/redis/redis_state.h"
 
@@ -16,6 +17,7 @@ void RegisterBuiltins(Registry& registry) {
   registry.Add(std::make_unique<lock::InMemoryLockFactory>());
   registry.Add(std::make_unique<lock::RedisLockFactory>());
   registry.Add(std::make_unique<sequencer::InMemorySequencerFactory>());
+  registry.Add(std::make_unique<sequencer::RedisSequencerFactory>());
   registry.Add(std::make_unique<config_store::InMemoryConfigStoreFactory>());
   registry.Add(std::make_unique<pubsub::InMemoryPubSubFactory>());
 }
