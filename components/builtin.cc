@@ -1,4 +1,5 @@
 #include "components/config_store/in_memory/in_memory_config_store.h"
+#include "components/config_store/redis/redis_config_store.h"
 #include "components/lock/in_memory/in_memory_lock.h"
 #include "components/lock/redis/redis_lock.h"
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
@@ -19,6 +20,7 @@ void RegisterBuiltins(Registry& registry) {
   registry.Add(std::make_unique<sequencer::InMemorySequencerFactory>());
   registry.Add(std::make_unique<sequencer::RedisSequencerFactory>());
   registry.Add(std::make_unique<config_store::InMemoryConfigStoreFactory>());
+  registry.Add(std::make_unique<config_store::RedisConfigStoreFactory>());
   registry.Add(std::make_unique<pubsub::InMemoryPubSubFactory>());
 }
 
