@@ -4,6 +4,8 @@
 #include <limits>
 #include <string_view>
 
+#include "components/sequencer/segment_size.h"
+
 namespace ottava::components::sequencer {
 namespace {
 
@@ -14,6 +16,10 @@ constexpr std::string_view kBiggerThanPrefix = "biggerThan.";
 absl::StatusOr<InMemorySequencerSettings> InMemorySequencerSettings::Parse(
     const Metadata& metadata) {
   InMemorySequencerSettings settings;
+  // The runtime's WEAK cache reads segmentSize; a bad value should fail startup here.
+  if (absl::StatusOr<int64_t> segment_size = ParseSegmentSize(metadata); !segment_size.ok()) {
+    return segment_size.status();
+  }
   for (const auto& [name, text] : metadata) {
     if (!name.starts_with(kBiggerThanPrefix)) {
       continue;

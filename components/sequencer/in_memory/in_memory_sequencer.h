@@ -6,7 +6,7 @@
 // Metadata: `biggerThan.<key>` = a non-negative integer floor; the first id of `<key>` is above
 // it. Keys reach the store prefixed (`sequencer||<app-id>||<key>`), so a floor applies to a stored
 // key that equals `<key>` or whose last `||`-separated part equals it (user keys cannot contain
-// `||`).
+// `||`). `segmentSize` (default 1000) sizes the runtime's WEAK cache; it is validated here.
 //
 // Threading: any thread; one mutex guards the counters; callbacks run inline after it is released.
 

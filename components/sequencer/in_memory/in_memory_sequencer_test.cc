@@ -77,6 +77,15 @@ TEST(InMemorySequencerTest, RejectsBadFloors) {
   EXPECT_TRUE(InMemorySequencerFactory().Create(Context({{"keyPrefix", "none"}})).ok());
 }
 
+TEST(InMemorySequencerTest, ValidatesTheSegmentSizeTheRuntimeReads) {
+  EXPECT_TRUE(InMemorySequencerFactory().Create(Context({{"segmentSize", "50"}})).ok());
+  for (const char* bad : {"0", "-5", "x", "2000000000"}) {
+    auto sequencer = InMemorySequencerFactory().Create(Context({{"segmentSize", bad}}));
+    ASSERT_FALSE(sequencer.ok()) << bad;
+    EXPECT_THAT(sequencer.status().message(), HasSubstr("segmentSize"));
+  }
+}
+
 TEST(InMemorySequencerTest, SegmentsReserveConsecutiveIds) {
   auto sequencer = Make({{"biggerThan.floored", "50"}});
   auto segment = GetSegment(*sequencer, "k", 10);
