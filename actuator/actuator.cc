@@ -84,6 +84,11 @@ Actuator::~Actuator() {
 
 void Actuator::Start() {
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() is lost if it comes before the accept loop starts (the loop then runs
+  // forever and Stop() never joins), so return only once the server is running.
+  for (int i = 0; i < 2000 && !server_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void Actuator::Stop() {
