@@ -151,7 +151,8 @@ TEST(BootstrapTest, LoadNamesTheFile) {
 TEST(BootstrapTest, ShippedConfigsAreValid) {
   const char* root = std::getenv("OTTAVA_SOURCE_DIR");
   ASSERT_NE(root, nullptr);
-  for (const char* file : {"/configs/quickstart.json", "/configs/with-app-callback.json"}) {
+  for (const char* file :
+       {"/configs/quickstart.json", "/configs/with-app-callback.json", "/configs/redis.json"}) {
     absl::StatusOr<Bootstrap> bootstrap = LoadBootstrap(std::string(root) + file);
     EXPECT_TRUE(bootstrap.ok()) << bootstrap.status();
   }

@@ -349,6 +349,15 @@ DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   echo "]}"
 } >"$OUT/results.json"
 
+# The Redis components against redis-benchmark on one redis-server (test/bench/redis.sh).
+echo "run.sh: Redis scenarios..." >&2
+if ! bash "$ROOT/test/bench/redis.sh" "$BUILD_DIR" >/dev/null; then
+  FAILED=1
+fi
+if [ -f "$OUT/redis-report.md" ]; then
+  { echo; cat "$OUT/redis-report.md"; } >>"$OUT/report.md"
+fi
+
 echo
 cat "$OUT/report.md"
 echo
