@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <deque>
 #include <set>
 
@@ -32,21 +33,19 @@ class StreamRegistry {
   }
   /// Asks every open stream to finish; refuses new ones from now on.
   void ShutdownAll() {
+    closed_.store(true, std::memory_order_release);
     absl::MutexLock lock(&mu_);
-    closed_ = true;
     for (StreamHandle* stream : streams_) {
       stream->Shutdown();
     }
   }
-  bool closed() const {
-    absl::MutexLock lock(&mu_);
-    return closed_;
-  }
+  /// Whether shutdown began. Lock-free: every request checks it.
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
 
  private:
   mutable absl::Mutex mu_;
   std::set<StreamHandle*> streams_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> closed_{false};
 };
 
 /// A bidi reactor with a write queue (one write in flight at a time, as gRPC requires), a
