@@ -12,6 +12,7 @@
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
+#include "components/pubsub/pubsub_util.h"
 
 namespace ottava::components::pubsub {
 namespace {
@@ -37,44 +38,6 @@ struct Subscriber {
   uint32_t max_in_flight = 1;
   std::shared_ptr<const MessageHandler> handler;
   std::map<uint64_t, Message> in_flight;  // by sequence, so redelivery keeps publish order
-};
-
-// Signals a notification when destroyed: a closure holding the only reference notifies either
-// after it ran or when the dispatcher drops it unrun.
-class NotifyOnDestroy {
- public:
-  explicit NotifyOnDestroy(absl::Notification* notification) : notification_(notification) {}
-  ~NotifyOnDestroy() { notification_->Notify(); }
-  NotifyOnDestroy(const NotifyOnDestroy&) = delete;
-  NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
-
- private:
-  absl::Notification* notification_;
-};
-
-// Calls `done` with UNAVAILABLE when destroyed unrun (the dispatcher dropped the closure), so the
-// callback still runs exactly once.
-class DoneGuard {
- public:
-  DoneGuard(DoneCallback done, std::string label)
-      : done_(std::move(done)), label_(std::move(label)) {}
-  ~DoneGuard() {
-    if (done_) {
-      done_(absl::UnavailableError(label_ + ": the component event loop has stopped"));
-    }
-  }
-  DoneGuard(const DoneGuard&) = delete;
-  DoneGuard& operator=(const DoneGuard&) = delete;
-
-  void Run(absl::Status status) {
-    DoneCallback done = std::move(done_);
-    done_ = nullptr;
-    done(std::move(status));
-  }
-
- private:
-  DoneCallback done_;
-  std::string label_;
 };
 
 }  // namespace

@@ -1,0 +1,53 @@
+#pragma once
+
+// Helpers shared by the pub/sub components for closures posted to a dispatcher that may drop them
+// unrun (when it stops).
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "components/pubsub/pubsub.h"
+
+namespace ottava::components::pubsub {
+
+// Signals a notification when destroyed: a closure holding the only reference notifies either
+// after it ran or when the dispatcher drops it unrun.
+class NotifyOnDestroy {
+ public:
+  explicit NotifyOnDestroy(absl::Notification* notification) : notification_(notification) {}
+  ~NotifyOnDestroy() { notification_->Notify(); }
+  NotifyOnDestroy(const NotifyOnDestroy&) = delete;
+  NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
+
+ private:
+  absl::Notification* notification_;
+};
+
+// Runs `done` exactly once: with the result, or with UNAVAILABLE when destroyed unrun (the
+// dispatcher dropped the closure that held it).
+class DoneGuard {
+ public:
+  DoneGuard(DoneCallback done, std::string label)
+      : done_(std::move(done)), label_(std::move(label)) {}
+  ~DoneGuard() {
+    if (done_) {
+      done_(absl::UnavailableError(label_ + ": the component event loop has stopped"));
+    }
+  }
+  DoneGuard(const DoneGuard&) = delete;
+  DoneGuard& operator=(const DoneGuard&) = delete;
+
+  void Run(absl::Status status) {
+    DoneCallback done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(status));
+  }
+
+ private:
+  DoneCallback done_;
+  std::string label_;
+};
+
+}  // namespace ottava::components::pubsub
