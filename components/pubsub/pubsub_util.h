@@ -3,10 +3,13 @@
 // Helpers shared by the pub/sub components for closures posted to a dispatcher that may drop them
 // unrun (when it stops).
 
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "components/pubsub/pubsub.h"
 
@@ -49,5 +52,23 @@ class DoneGuard {
   DoneCallback done_;
   std::string label_;
 };
+
+/// A pub/sub factory's Create: the component needs the context's dispatcher (`what` names the
+/// component kind in the error), and its settings are parsed from the metadata (errors name the
+/// component).
+template <class Impl, class Settings>
+absl::StatusOr<std::unique_ptr<PubSub>> CreatePubSub(const ComponentContext& context,
+                                                     std::string_view what) {
+  if (context.dispatcher == nullptr) {
+    return absl::FailedPreconditionError(context.Label() + ": the " + std::string(what) +
+                                         " needs the component dispatcher");
+  }
+  absl::StatusOr<Settings> settings = Settings::Parse(context.metadata);
+  if (!settings.ok()) {
+    return absl::InvalidArgumentError(context.Label() + ": " +
+                                      std::string(settings.status().message()));
+  }
+  return std::make_unique<Impl>(context, std::move(*settings));
+}
 
 }  // namespace ottava::components::pubsub

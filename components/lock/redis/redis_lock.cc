@@ -148,6 +148,17 @@ absl::Status RedisLockStore::RedisError(const std::string& resource,
                                     "' holds a Redis value that is not a lock"));
 }
 
+absl::Status RedisLockStore::ReplyStatus(const std::string& resource,
+                                         const absl::StatusOr<Reply>& reply) const {
+  if (!reply.ok()) {
+    return reply.status();
+  }
+  if (reply->is_error()) {
+    return RedisError(resource, reply->str);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RedisLockStore::CheckExpiry(const std::string& resource,
                                          int32_t expire_seconds) const {
   if (expire_seconds <= 0) {
@@ -200,12 +211,8 @@ void RedisLockStore::SetNx(TryLockRequest request, std::function<void(absl::Stat
       {"SET", std::move(request.resource_id), std::move(request.owner), "NX", "PX",
        std::to_string(expire_ms)},
       [this, resource = std::move(resource), done = std::move(done)](absl::StatusOr<Reply> reply) {
-        if (!reply.ok()) {
-          done(reply.status());
-          return;
-        }
-        if (reply->is_error()) {
-          done(RedisError(resource, reply->str));
+        if (absl::Status status = ReplyStatus(resource, reply); !status.ok()) {
+          done(std::move(status));
           return;
         }
         if (reply->is_nil()) {
@@ -229,12 +236,8 @@ void RedisLockStore::RunOwnerScript(const redis::Script& script,
   client_->EvalSha(
       script, std::move(keys), std::move(args),
       [this, resource = std::move(resource), done = std::move(done)](absl::StatusOr<Reply> reply) {
-        if (!reply.ok()) {
-          done(reply.status());
-          return;
-        }
-        if (reply->is_error()) {
-          done(RedisError(resource, reply->str));
+        if (absl::Status status = ReplyStatus(resource, reply); !status.ok()) {
+          done(std::move(status));
           return;
         }
         if (reply->type == Reply::Type::kInteger) {

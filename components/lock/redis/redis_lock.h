@@ -85,6 +85,9 @@ class RedisLockStore : public LockStore {
                       std::function<void(absl::StatusOr<LockStatus>)> done);
   absl::Status ReplicasRefusal(int64_t replicas) const;
   absl::Status RedisError(const std::string& resource, const std::string& error) const;
+  // The failure a reply carries (transport error or error reply), or OK.
+  absl::Status ReplyStatus(const std::string& resource,
+                           const absl::StatusOr<redis::Reply>& reply) const;
   absl::Status CheckExpiry(const std::string& resource, int32_t expire_seconds) const;
 
   const std::string label_;

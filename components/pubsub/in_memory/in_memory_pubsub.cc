@@ -312,16 +312,7 @@ void InMemoryPubSub::Unsubscribe(uint64_t subscription_id) {
 
 absl::StatusOr<std::unique_ptr<PubSub>> InMemoryPubSubFactory::Create(
     const ComponentContext& context) const {
-  if (context.dispatcher == nullptr) {
-    return absl::FailedPreconditionError(context.Label() +
-                                         ": the in-memory pub/sub needs the component dispatcher");
-  }
-  auto settings = InMemoryPubSubSettings::Parse(context.metadata);
-  if (!settings.ok()) {
-    return absl::InvalidArgumentError(context.Label() + ": " +
-                                      std::string(settings.status().message()));
-  }
-  return std::make_unique<InMemoryPubSub>(context, *settings);
+  return CreatePubSub<InMemoryPubSub, InMemoryPubSubSettings>(context, "in-memory pub/sub");
 }
 
 }  // namespace ottava::components::pubsub

@@ -1065,16 +1065,7 @@ void RedisPubSub::Unsubscribe(uint64_t subscription_id) {
 
 absl::StatusOr<std::unique_ptr<PubSub>> RedisPubSubFactory::Create(
     const ComponentContext& context) const {
-  if (context.dispatcher == nullptr) {
-    return absl::FailedPreconditionError(context.Label() +
-                                         ": the redis pub/sub needs the component dispatcher");
-  }
-  auto settings = RedisPubSubSettings::Parse(context.metadata);
-  if (!settings.ok()) {
-    return absl::InvalidArgumentError(context.Label() + ": " +
-                                      std::string(settings.status().message()));
-  }
-  return std::make_unique<RedisPubSub>(context, std::move(*settings));
+  return CreatePubSub<RedisPubSub, RedisPubSubSettings>(context, "redis pub/sub");
 }
 
 }  // namespace ottava::components::pubsub
