@@ -3,6 +3,7 @@
 // Helpers shared by the pub/sub components for closures posted to a dispatcher that may drop them
 // unrun (when it stops).
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/dispatcher.h"
 #include "components/pubsub/pubsub.h"
 
 namespace ottava::components::pubsub {
@@ -52,6 +54,42 @@ class DoneGuard {
   DoneCallback done_;
   std::string label_;
 };
+
+/// Runs `fn(*core)` on the dispatcher thread (inline when called there) and waits until it has run,
+/// or until the dispatcher dropped it unrun (it has stopped).
+template <class Core>
+void RunOnLoopAndWait(Dispatcher& dispatcher,
+                      const std::shared_ptr<Core>& core,
+                      std::function<void(Core&)> fn) {
+  if (dispatcher.IsLoopThread()) {
+    fn(*core);
+    return;
+  }
+  absl::Notification finished;
+  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
+  dispatcher.Post([core, fn = std::move(fn), notify = std::move(notify)]() mutable {
+    fn(*core);
+    notify.reset();
+  });
+  finished.WaitForNotification();
+}
+
+/// The checks every Subscribe makes: a topic, a positive max_in_flight and a handler.
+inline absl::Status CheckSubscribe(const std::string& label,
+                                   const SubscribeRequest& request,
+                                   const MessageHandler& handler) {
+  if (request.topic.empty()) {
+    return absl::InvalidArgumentError(label + ": subscribe needs a topic");
+  }
+  if (request.max_in_flight == 0) {
+    return absl::InvalidArgumentError(label + ": max_in_flight must be positive for topic '" +
+                                      request.topic + "'");
+  }
+  if (!handler) {
+    return absl::InvalidArgumentError(label + ": subscribe needs a handler");
+  }
+  return absl::OkStatus();
+}
 
 /// A pub/sub factory's Create: the component needs the context's dispatcher (`what` names the
 /// component kind in the error), and its settings are parsed from the metadata (errors name the

@@ -248,17 +248,7 @@ void InMemoryPubSub::Shutdown() {
 }
 
 void InMemoryPubSub::RunOnLoopAndWait(std::function<void(Core&)> fn) {
-  if (dispatcher_.IsLoopThread()) {
-    fn(*core_);
-    return;
-  }
-  absl::Notification finished;
-  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
-  dispatcher_.Post([core = core_, fn = std::move(fn), notify = std::move(notify)]() mutable {
-    fn(*core);
-    notify.reset();
-  });
-  finished.WaitForNotification();
+  pubsub::RunOnLoopAndWait(dispatcher_, core_, std::move(fn));
 }
 
 void InMemoryPubSub::Publish(PublishRequest request, DoneCallback done) {
@@ -279,15 +269,8 @@ void InMemoryPubSub::Publish(PublishRequest request, DoneCallback done) {
 
 absl::StatusOr<uint64_t> InMemoryPubSub::Subscribe(SubscribeRequest request,
                                                    MessageHandler handler) {
-  if (request.topic.empty()) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a topic");
-  }
-  if (request.max_in_flight == 0) {
-    return absl::InvalidArgumentError(label_ + ": max_in_flight must be positive for topic '" +
-                                      request.topic + "'");
-  }
-  if (!handler) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a handler");
+  if (absl::Status status = CheckSubscribe(label_, request, handler); !status.ok()) {
+    return status;
   }
   if (shut_down_.load()) {
     return absl::FailedPreconditionError(label_ + ": shut down");

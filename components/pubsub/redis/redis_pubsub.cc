@@ -970,17 +970,7 @@ void RedisPubSub::Shutdown() {
 }
 
 void RedisPubSub::RunOnLoopAndWait(std::function<void(Core&)> fn) {
-  if (dispatcher_.IsLoopThread()) {
-    fn(*core_);
-    return;
-  }
-  absl::Notification finished;
-  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
-  dispatcher_.Post([core = core_, fn = std::move(fn), notify = std::move(notify)]() mutable {
-    fn(*core);
-    notify.reset();
-  });
-  finished.WaitForNotification();
+  pubsub::RunOnLoopAndWait(dispatcher_, core_, std::move(fn));
 }
 
 void RedisPubSub::Publish(PublishRequest request, DoneCallback done) {
@@ -1001,15 +991,8 @@ void RedisPubSub::Publish(PublishRequest request, DoneCallback done) {
 }
 
 absl::StatusOr<uint64_t> RedisPubSub::Subscribe(SubscribeRequest request, MessageHandler handler) {
-  if (request.topic.empty()) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a topic");
-  }
-  if (request.max_in_flight == 0) {
-    return absl::InvalidArgumentError(label_ + ": max_in_flight must be positive for topic '" +
-                                      request.topic + "'");
-  }
-  if (!handler) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a handler");
+  if (absl::Status status = CheckSubscribe(label_, request, handler); !status.ok()) {
+    return status;
   }
   // A consumerID in the subscription's own metadata (the runtime copies it into consumer_group)
   // beats the component's; the component's beats the runtime's default, the app id.
