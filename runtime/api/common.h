@@ -73,6 +73,23 @@ absl::StatusOr<const Store*> FindByName(const std::vector<Store>& stores,
   return UnknownComponentError(kind, name);
 }
 
+/// FindByName, then ValidateKey(key, what): the store a one-key request goes to.
+template <class Store>
+absl::StatusOr<const Store*> FindForKey(const std::vector<Store>& stores,
+                                        components::Kind kind,
+                                        std::string_view name,
+                                        std::string_view key,
+                                        std::string_view what) {
+  absl::StatusOr<const Store*> found = FindByName(stores, kind, name);
+  if (!found.ok()) {
+    return found.status();
+  }
+  if (absl::Status status = ValidateKey(key, what); !status.ok()) {
+    return status;
+  }
+  return found;
+}
+
 /// Joins N asynchronous completions: `done` runs once, after the last, with the first error.
 class Join {
  public:

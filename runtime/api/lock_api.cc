@@ -15,15 +15,28 @@ LockApi::LockApi(const ComponentSet& components, const std::string& app_id) {
 absl::StatusOr<const LockApi::Store*> LockApi::Resolve(std::string_view name,
                                                        std::string_view resource,
                                                        std::string_view owner) const {
-  absl::StatusOr<const Store*> found = FindByName(stores_, components::Kind::kLock, name);
+  absl::StatusOr<const Store*> found =
+      FindForKey(stores_, components::Kind::kLock, name, resource, "resource_id");
   if (!found.ok()) {
     return found.status();
   }
-  if (absl::Status status = ValidateKey(resource, "resource_id"); !status.ok()) {
-    return status;
-  }
   if (owner.empty()) {
     return absl::InvalidArgumentError("lock_owner is empty");
+  }
+  return found;
+}
+
+absl::StatusOr<const LockApi::Store*> LockApi::Resolve(std::string_view name,
+                                                       std::string_view resource,
+                                                       std::string_view owner,
+                                                       int32_t expire_seconds) const {
+  absl::StatusOr<const Store*> found = Resolve(name, resource, owner);
+  if (!found.ok()) {
+    return found.status();
+  }
+  if (expire_seconds <= 0) {
+    return absl::InvalidArgumentError("expire must be > 0 seconds, got " +
+                                      std::to_string(expire_seconds));
   }
   return found;
 }
@@ -33,14 +46,9 @@ void LockApi::TryLock(std::string_view store_name,
                       std::string_view owner,
                       int32_t expire_seconds,
                       std::function<void(absl::StatusOr<bool>)> done) {
-  absl::StatusOr<const Store*> store = Resolve(store_name, resource, owner);
+  absl::StatusOr<const Store*> store = Resolve(store_name, resource, owner, expire_seconds);
   if (!store.ok()) {
     done(store.status());
-    return;
-  }
-  if (expire_seconds <= 0) {
-    done(absl::InvalidArgumentError("expire must be > 0 seconds, got " +
-                                    std::to_string(expire_seconds)));
     return;
   }
   (*store)->component->TryLock(
@@ -66,14 +74,9 @@ void LockApi::KeepAlive(std::string_view store_name,
                         std::string_view owner,
                         int32_t expire_seconds,
                         std::function<void(absl::StatusOr<LockStatus>)> done) {
-  absl::StatusOr<const Store*> store = Resolve(store_name, resource, owner);
+  absl::StatusOr<const Store*> store = Resolve(store_name, resource, owner, expire_seconds);
   if (!store.ok()) {
     done(store.status());
-    return;
-  }
-  if (expire_seconds <= 0) {
-    done(absl::InvalidArgumentError("expire must be > 0 seconds, got " +
-                                    std::to_string(expire_seconds)));
     return;
   }
   (*store)->component->KeepAlive(

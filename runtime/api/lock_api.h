@@ -46,6 +46,11 @@ class LockApi {
   absl::StatusOr<const Store*> Resolve(std::string_view name,
                                        std::string_view resource,
                                        std::string_view owner) const;
+  // Resolve, then rejects a non-positive expiry (TryLock and KeepAlive).
+  absl::StatusOr<const Store*> Resolve(std::string_view name,
+                                       std::string_view resource,
+                                       std::string_view owner,
+                                       int32_t expire_seconds) const;
 
   std::vector<Store> stores_;
 };

@@ -27,13 +27,9 @@ void SequencerApi::GetNextId(std::string_view store_name,
                              bool strong,
                              std::function<void(absl::StatusOr<int64_t>)> done) {
   absl::StatusOr<const Store*> store =
-      FindByName(stores_, components::Kind::kSequencer, store_name);
+      FindForKey(stores_, components::Kind::kSequencer, store_name, key, "key");
   if (!store.ok()) {
     done(store.status());
-    return;
-  }
-  if (absl::Status status = ValidateKey(key, "key"); !status.ok()) {
-    done(status);
     return;
   }
   std::string stored_key = (*store)->prefix.Apply(key);

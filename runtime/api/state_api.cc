@@ -60,13 +60,9 @@ void StateApi::Get(std::string_view store_name,
                    std::string_view key,
                    state::Consistency consistency,
                    GetCallback done) {
-  absl::StatusOr<const Store*> store = Resolve(store_name);
+  absl::StatusOr<const Store*> store = FindForKey(stores_, Kind::kState, store_name, key, "key");
   if (!store.ok()) {
     done(store.status());
-    return;
-  }
-  if (absl::Status status = ValidateKey(key, "key"); !status.ok()) {
-    done(status);
     return;
   }
   (*store)->component->Get(

@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/backoff.h"
 #include "common/logging.h"
+#include "components/common/redis/loop_wait.h"
 
 namespace ottava::components::redis {
 
@@ -74,12 +75,31 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   return std::chrono::milliseconds(value * multiplier);
 }
 
+const std::string* MetadataValue(const Metadata& metadata, const char* key) {
+  auto it = metadata.find(key);
+  return it == metadata.end() || it->second.empty() ? nullptr : &it->second;
+}
+
+absl::Status ReadMetadataInt(
+    const Metadata& metadata, const char* key, int64_t min, int64_t max, int64_t* out) {
+  const std::string* text = MetadataValue(metadata, key);
+  if (text == nullptr) {
+    return absl::OkStatus();
+  }
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
+    return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
+                                      "' must be an integer between " + std::to_string(min) +
+                                      " and " + std::to_string(max));
+  }
+  *out = value;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ClientSettings> ClientSettings::Parse(const Metadata& metadata) {
   ClientSettings settings;
-  auto get = [&metadata](const char* key) -> const std::string* {
-    auto it = metadata.find(key);
-    return it == metadata.end() || it->second.empty() ? nullptr : &it->second;
-  };
+  auto get = [&metadata](const char* key) { return MetadataValue(metadata, key); };
   if (const std::string* host = get("redisHost")) {
     size_t colon = host->rfind(':');
     if (colon == std::string::npos || colon == 0) {
@@ -98,25 +118,10 @@ absl::StatusOr<ClientSettings> ClientSettings::Parse(const Metadata& metadata) {
   if (const std::string* password = get("redisPassword")) {
     settings.password = *password;
   }
-  auto read_int = [&](const char* key, int64_t* out, int64_t min, int64_t max) -> absl::Status {
-    const std::string* text = get(key);
-    if (text == nullptr) {
-      return absl::OkStatus();
-    }
-    int64_t value = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
-      return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
-                                        "' must be an integer between " + std::to_string(min) +
-                                        " and " + std::to_string(max));
-    }
-    *out = value;
-    return absl::OkStatus();
-  };
-  if (absl::Status s = read_int("redisDB", &settings.db, 0, 1 << 20); !s.ok()) {
+  if (absl::Status s = ReadMetadataInt(metadata, "redisDB", 0, 1 << 20, &settings.db); !s.ok()) {
     return s;
   }
-  if (absl::Status s = read_int("poolSize", &settings.pool_size, 1, 64); !s.ok()) {
+  if (absl::Status s = ReadMetadataInt(metadata, "poolSize", 1, 64, &settings.pool_size); !s.ok()) {
     return s;
   }
   for (auto [key, out] : {std::pair{"dialTimeout", &settings.dial_timeout},
@@ -583,25 +588,11 @@ void Client::AddScript(const Script* script) {
 
 absl::Status Client::Connect() {
   auto impl = impl_;
-  absl::Notification started;
-  impl->dispatcher->Post([impl, &started] {
-    impl->Start();
-    started.Notify();
-  });
-  started.WaitForNotification();
-  const auto deadline = std::chrono::steady_clock::now() + impl->settings.dial_timeout;
-  while (!impl->ever_ready.load() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (!impl->ever_ready.load()) {
+  RunOnLoopAndWait(*impl->dispatcher, [impl] { impl->Start(); });
+  if (!WaitForFlag(impl->ever_ready, impl->settings.dial_timeout)) {
     // last_error belongs to the loop; read it there.
     std::string why;
-    absl::Notification read;
-    impl->dispatcher->Post([impl, &why, &read] {
-      why = impl->last_error;
-      read.Notify();
-    });
-    read.WaitForNotification();
+    RunOnLoopAndWait(*impl->dispatcher, [impl, &why] { why = impl->last_error; });
     return impl->Unavailable("unreachable within " +
                              std::to_string(impl->settings.dial_timeout.count()) + " ms: " + why);
   }

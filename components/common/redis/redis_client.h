@@ -47,6 +47,14 @@ struct ClientSettings {
 /// Parses "5s", "250ms", "1m" or a plain number of milliseconds.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
+/// The value of metadata `key`, or null when it is absent or empty.
+const std::string* MetadataValue(const Metadata& metadata, const char* key);
+
+/// Reads metadata `key` into `*out` when it is set: an integer in [min, max]. Leaves `*out` alone
+/// when the key is absent or empty. Errors name the key.
+absl::Status ReadMetadataInt(
+    const Metadata& metadata, const char* key, int64_t min, int64_t max, int64_t* out);
+
 /// A reply, copied out of hiredis so it can outlive the callback.
 struct Reply {
   enum class Type { kNil, kString, kStatus, kInteger, kArray, kError };

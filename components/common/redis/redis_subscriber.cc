@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/backoff.h"
 #include "common/logging.h"
+#include "components/common/redis/loop_wait.h"
 
 namespace ottava::components::redis {
 
@@ -294,18 +295,9 @@ absl::Status Subscriber::Connect() {
   auto impl = impl_;
   if (!impl->started) {
     impl->started = true;
-    absl::Notification started;
-    impl->dispatcher->Post([impl, &started] {
-      impl->Start();
-      started.Notify();
-    });
-    started.WaitForNotification();
+    RunOnLoopAndWait(*impl->dispatcher, [impl] { impl->Start(); });
   }
-  const auto deadline = std::chrono::steady_clock::now() + impl->settings.dial_timeout;
-  while (!impl->is_subscribed.load() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (impl->is_subscribed.load()) {
+  if (WaitForFlag(impl->is_subscribed, impl->settings.dial_timeout)) {
     return absl::OkStatus();
   }
   std::string why;

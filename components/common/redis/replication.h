@@ -6,17 +6,22 @@
 //
 // Header-only so that each Redis component library can use it without a library of its own.
 
+#include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "common/dispatcher.h"
 #include "components/common/redis/redis_client.h"
+#include "components/periodic_task.h"
 
 namespace ottava::components::redis {
 
@@ -80,5 +85,63 @@ inline absl::StatusOr<int64_t> CountReplicasBlocking(Client& client) {
                 [&promise](absl::StatusOr<int64_t> count) { promise.set_value(std::move(count)); });
   return result.get();
 }
+
+/// The replica count of one Redis server, kept current for a store: read when the store starts,
+/// then again every interval on the dispatcher thread. count() and set() are any thread.
+class ReplicaWatch {
+ public:
+  /// Runs on the dispatcher thread after every successful background read, with the count before
+  /// and after it (they may be equal).
+  using OnRead = std::function<void(int64_t before, int64_t now)>;
+
+  /// `client` must outlive the watch; `initial` is the count until the first read succeeds.
+  ReplicaWatch(Client& client, int64_t initial, OnRead on_read)
+      : client_(client), on_read_(std::move(on_read)), count_(initial) {}
+  ~ReplicaWatch() { Stop(); }
+
+  ReplicaWatch(const ReplicaWatch&) = delete;
+  ReplicaWatch& operator=(const ReplicaWatch&) = delete;
+
+  /// Starts the reads every `interval` on `dispatcher`. At most once.
+  void Start(Dispatcher& dispatcher, std::chrono::milliseconds interval) {
+    task_ = std::make_unique<PeriodicTask>(dispatcher, interval, [this] { Refresh(); });
+    task_->Start();
+  }
+  /// Stops the periodic reads (a read already sent may still complete). Idempotent.
+  void Stop() {
+    if (task_ != nullptr) {
+      task_->Stop();
+    }
+  }
+
+  /// Reads the count now, waiting for the answer, and keeps it. Never on the dispatcher thread.
+  absl::StatusOr<int64_t> ReadBlocking() {
+    absl::StatusOr<int64_t> count = CountReplicasBlocking(client_);
+    if (count.ok()) {
+      count_.store(*count);
+    }
+    return count;
+  }
+
+  /// Reads the count in the background. A failed read changes nothing: the next round tries again.
+  void Refresh() {
+    CountReplicas(client_, [this](absl::StatusOr<int64_t> count) {
+      if (!count.ok()) {
+        return;
+      }
+      const int64_t before = count_.exchange(*count);
+      on_read_(before, *count);
+    });
+  }
+
+  int64_t count() const { return count_.load(); }
+  void set(int64_t count) { count_.store(count); }
+
+ private:
+  Client& client_;
+  const OnRead on_read_;
+  std::atomic<int64_t> count_;
+  std::unique_ptr<PeriodicTask> task_;
+};
 
 }  // namespace ottava::components::redis

@@ -586,8 +586,8 @@ void RedisConfigStore::Shutdown() {
   }
 }
 
-void RedisConfigStore::Get(Selector selector, ItemsCallback done) {
-  Core& core = *core_;
+absl::Status RedisConfigStore::PrepareSelector(Selector& selector) const {
+  const Core& core = *core_;
   if (selector.group.empty()) {
     selector.group = DefaultGroup();
   }
@@ -595,11 +595,18 @@ void RedisConfigStore::Get(Selector selector, ItemsCallback done) {
     selector.label = DefaultLabel();
   }
   if (absl::Status s = core.CheckScope(selector.app_id, selector.group, selector.label); !s.ok()) {
-    done(s);
-    return;
+    return s;
   }
   if (!core.client) {
-    done(absl::FailedPreconditionError(core.label + ": not initialised"));
+    return absl::FailedPreconditionError(core.label + ": not initialised");
+  }
+  return absl::OkStatus();
+}
+
+void RedisConfigStore::Get(Selector selector, ItemsCallback done) {
+  Core& core = *core_;
+  if (absl::Status s = PrepareSelector(selector); !s.ok()) {
+    done(s);
     return;
   }
   const std::string data =
@@ -694,18 +701,8 @@ void RedisConfigStore::Save(SaveRequest request, DoneCallback done) {
 
 void RedisConfigStore::Delete(Selector selector, DoneCallback done) {
   Core& core = *core_;
-  if (selector.group.empty()) {
-    selector.group = DefaultGroup();
-  }
-  if (selector.label.empty()) {
-    selector.label = DefaultLabel();
-  }
-  if (absl::Status s = core.CheckScope(selector.app_id, selector.group, selector.label); !s.ok()) {
+  if (absl::Status s = PrepareSelector(selector); !s.ok()) {
     done(s);
-    return;
-  }
-  if (!core.client) {
-    done(absl::FailedPreconditionError(core.label + ": not initialised"));
     return;
   }
   const std::string scope = Core::Scope(selector.app_id, selector.group, selector.label);
@@ -723,17 +720,8 @@ absl::StatusOr<uint64_t> RedisConfigStore::Subscribe(Selector selector, ChangeHa
   if (!handler) {
     return absl::InvalidArgumentError(core.label + ": subscribe needs a handler");
   }
-  if (selector.group.empty()) {
-    selector.group = DefaultGroup();
-  }
-  if (selector.label.empty()) {
-    selector.label = DefaultLabel();
-  }
-  if (absl::Status s = core.CheckScope(selector.app_id, selector.group, selector.label); !s.ok()) {
+  if (absl::Status s = PrepareSelector(selector); !s.ok()) {
     return s;
-  }
-  if (!core.client) {
-    return absl::FailedPreconditionError(core.label + ": not initialised");
   }
   auto sub = std::make_shared<Core::Subscription>();
   sub->scope = Core::Scope(selector.app_id, selector.group, selector.label);

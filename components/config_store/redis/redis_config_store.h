@@ -79,6 +79,9 @@ class RedisConfigStore : public ConfigStore {
  private:
   // The state shared with callbacks on the dispatcher (defined in the .cc).
   struct Core;
+  // Fills in the default group and label, then checks the scope and that Init ran.
+  absl::Status PrepareSelector(Selector& selector) const;
+
   std::shared_ptr<Core> core_;
 };
 

@@ -1,18 +1,22 @@
 #include "components/lock/redis/redis_lock.h"
 
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "common/logging.h"
 #include "components/common/redis/replication.h"
+#include "components/common/redis/store_util.h"
 
 namespace ottava::components::lock {
 namespace {
 
 using redis::Reply;
 
-// Owner-checked release. KEYS[1] resource, ARGV[1] owner.
-// Returns 1 released, -1 no such lock, -2 held by another owner.
-constexpr char kUnlockLua[] = R"lua(
+// The owner-checked scripts: KEYS[1] resource, ARGV[1] owner. Return -1 when there is no such lock,
+// -2 when another owner holds it; otherwise they run `action` and return 1.
+std::string OwnerCheckedLua(std::string_view action) {
+  return std::string(R"lua(
 local v = redis.call('GET', KEYS[1])
 if v == false then
   return -1
@@ -20,27 +24,14 @@ end
 if v ~= ARGV[1] then
   return -2
 end
-redis.call('DEL', KEYS[1])
-return 1
-)lua";
-
-// Owner-checked renewal. KEYS[1] resource, ARGV[1] owner, ARGV[2] new expiry in milliseconds.
-// Returns 1 renewed, -1 no such lock, -2 held by another owner.
-constexpr char kKeepAliveLua[] = R"lua(
-local v = redis.call('GET', KEYS[1])
-if v == false then
-  return -1
-end
-if v ~= ARGV[1] then
-  return -2
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-)lua";
-
-bool StartsWith(const std::string& text, std::string_view prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
+)lua") + std::string(action) +
+         "\nreturn 1\n";
 }
+
+// Release.
+constexpr char kUnlockAction[] = "redis.call('DEL', KEYS[1])";
+// Renewal; ARGV[2] is the new expiry in milliseconds.
+constexpr char kKeepAliveAction[] = "redis.call('PEXPIRE', KEYS[1], ARGV[2])";
 
 }  // namespace
 
@@ -87,9 +78,18 @@ RedisLockStore::RedisLockStore(const ComponentContext& context,
     : label_(context.Label()),
       dispatcher_(context.dispatcher),
       settings_(std::move(settings)),
-      unlock_script_(kUnlockLua),
-      keep_alive_script_(kKeepAliveLua),
-      client_(std::move(client)) {
+      unlock_script_(OwnerCheckedLua(kUnlockAction)),
+      keep_alive_script_(OwnerCheckedLua(kKeepAliveAction)),
+      client_(std::move(client)),
+      replicas_(*client_, kUnknown, [this](int64_t before, int64_t now) {
+        if (before != now && now > 0 && !settings_.allow_replicas) {
+          OTTAVA_LOG(Redis, error, "{}: refusing new locks: {}", label_,
+                     ReplicasRefusal(now).message());
+        } else if (before > 0 && now == 0 && !settings_.allow_replicas) {
+          OTTAVA_LOG(Redis, info, "{}: redis has no replicas any more; granting locks again",
+                     label_);
+        }
+      }) {
   client_->AddScript(&unlock_script_);
   client_->AddScript(&keep_alive_script_);
 }
@@ -111,17 +111,14 @@ absl::Status RedisLockStore::Init() {
   absl::Status status = client_->Connect();
   // The check keeps running even when Init fails: an optional component is still called, and
   // TryLock must know the replication state before it grants anything.
-  replica_check_ = std::make_unique<PeriodicTask>(*dispatcher_, settings_.replica_check_interval,
-                                                  [this] { RefreshReplicas(); });
-  replica_check_->Start();
+  replicas_.Start(*dispatcher_, settings_.replica_check_interval);
   if (!status.ok()) {
     return status;
   }
-  absl::StatusOr<int64_t> replicas = redis::CountReplicasBlocking(*client_);
+  absl::StatusOr<int64_t> replicas = replicas_.ReadBlocking();
   if (!replicas.ok()) {
     return replicas.status();
   }
-  replicas_.store(*replicas);
   if (*replicas > 0) {
     if (!settings_.allow_replicas) {
       return ReplicasRefusal(*replicas);
@@ -139,42 +136,27 @@ void RedisLockStore::Shutdown() {
     return;
   }
   shut_down_ = true;
-  if (replica_check_ != nullptr) {
-    replica_check_->Stop();
-  }
+  replicas_.Stop();
   client_->Shutdown();
-}
-
-void RedisLockStore::RefreshReplicas() {
-  redis::CountReplicas(*client_, [this](absl::StatusOr<int64_t> count) {
-    if (!count.ok()) {
-      return;  // the next round tries again
-    }
-    const int64_t before = replicas_.exchange(*count);
-    if (before != *count && *count > 0 && !settings_.allow_replicas) {
-      OTTAVA_LOG(Redis, error, "{}: refusing new locks: {}", label_,
-                 ReplicasRefusal(*count).message());
-    } else if (before > 0 && *count == 0 && !settings_.allow_replicas) {
-      OTTAVA_LOG(Redis, info, "{}: redis has no replicas any more; granting locks again", label_);
-    }
-  });
 }
 
 absl::Status RedisLockStore::RedisError(const std::string& resource,
                                         const std::string& error) const {
-  const std::string message = label_ + ": redis error for lock '" + resource + "': " + error;
-  if (StartsWith(error, "WRONGTYPE")) {
-    return absl::FailedPreconditionError(label_ + ": key '" + resource +
-                                         "' holds a Redis value that is not a lock");
+  return redis::ReplyErrorStatus(
+      error, label_ + ": redis error for lock '" + resource + "': " + error,
+      absl::FailedPreconditionError(label_ + ": key '" + resource +
+                                    "' holds a Redis value that is not a lock"));
+}
+
+absl::Status RedisLockStore::ReplyStatus(const std::string& resource,
+                                         const absl::StatusOr<Reply>& reply) const {
+  if (!reply.ok()) {
+    return reply.status();
   }
-  if (StartsWith(error, "OOM")) {
-    return absl::ResourceExhaustedError(message);
+  if (reply->is_error()) {
+    return RedisError(resource, reply->str);
   }
-  if (StartsWith(error, "READONLY") || StartsWith(error, "LOADING") || StartsWith(error, "BUSY") ||
-      StartsWith(error, "MASTERDOWN") || StartsWith(error, "NOSCRIPT")) {
-    return absl::UnavailableError(message);
-  }
-  return absl::InternalError(message);
+  return absl::OkStatus();
 }
 
 absl::Status RedisLockStore::CheckExpiry(const std::string& resource,
@@ -197,7 +179,7 @@ void RedisLockStore::TryLock(TryLockRequest request,
     SetNx(std::move(request), std::move(done));
     return;
   }
-  const int64_t replicas = replicas_.load();
+  const int64_t replicas = replicas_.count();
   if (replicas > 0) {
     done(ReplicasRefusal(replicas));
     return;
@@ -213,7 +195,7 @@ void RedisLockStore::TryLock(TryLockRequest request,
       done(count.status());
       return;
     }
-    replicas_.store(*count);
+    replicas_.set(*count);
     if (*count > 0) {
       done(ReplicasRefusal(*count));
       return;
@@ -229,12 +211,8 @@ void RedisLockStore::SetNx(TryLockRequest request, std::function<void(absl::Stat
       {"SET", std::move(request.resource_id), std::move(request.owner), "NX", "PX",
        std::to_string(expire_ms)},
       [this, resource = std::move(resource), done = std::move(done)](absl::StatusOr<Reply> reply) {
-        if (!reply.ok()) {
-          done(reply.status());
-          return;
-        }
-        if (reply->is_error()) {
-          done(RedisError(resource, reply->str));
+        if (absl::Status status = ReplyStatus(resource, reply); !status.ok()) {
+          done(std::move(status));
           return;
         }
         if (reply->is_nil()) {
@@ -258,12 +236,8 @@ void RedisLockStore::RunOwnerScript(const redis::Script& script,
   client_->EvalSha(
       script, std::move(keys), std::move(args),
       [this, resource = std::move(resource), done = std::move(done)](absl::StatusOr<Reply> reply) {
-        if (!reply.ok()) {
-          done(reply.status());
-          return;
-        }
-        if (reply->is_error()) {
-          done(RedisError(resource, reply->str));
+        if (absl::Status status = ReplyStatus(resource, reply); !status.ok()) {
+          done(std::move(status));
           return;
         }
         if (reply->type == Reply::Type::kInteger) {
@@ -307,17 +281,7 @@ void RedisLockStore::KeepAlive(KeepAliveRequest request,
 
 absl::StatusOr<std::unique_ptr<LockStore>> RedisLockFactory::Create(
     const ComponentContext& context) const {
-  absl::StatusOr<RedisLockSettings> settings = RedisLockSettings::Parse(context.metadata);
-  if (!settings.ok()) {
-    return absl::InvalidArgumentError(context.Label() + ": " +
-                                      std::string(settings.status().message()));
-  }
-  absl::StatusOr<std::unique_ptr<RedisLockStore>> store =
-      RedisLockStore::Create(context, std::move(*settings));
-  if (!store.ok()) {
-    return store.status();
-  }
-  return std::unique_ptr<LockStore>(std::move(*store));
+  return redis::CreateStore<LockStore, RedisLockStore, RedisLockSettings>(context);
 }
 
 }  // namespace ottava::components::lock

@@ -38,8 +38,8 @@
 #include <string>
 
 #include "components/common/redis/redis_client.h"
+#include "components/common/redis/replication.h"
 #include "components/lock/lock.h"
-#include "components/periodic_task.h"
 
 namespace ottava::components::lock {
 
@@ -71,7 +71,6 @@ class RedisLockStore : public LockStore {
                  std::function<void(absl::StatusOr<LockStatus>)> done) override;
 
  private:
-  // Replicas reported by the last check; -1 until a check succeeded.
   static constexpr int64_t kUnknown = -1;
 
   RedisLockStore(const ComponentContext& context,
@@ -86,8 +85,10 @@ class RedisLockStore : public LockStore {
                       std::function<void(absl::StatusOr<LockStatus>)> done);
   absl::Status ReplicasRefusal(int64_t replicas) const;
   absl::Status RedisError(const std::string& resource, const std::string& error) const;
+  // The failure a reply carries (transport error or error reply), or OK.
+  absl::Status ReplyStatus(const std::string& resource,
+                           const absl::StatusOr<redis::Reply>& reply) const;
   absl::Status CheckExpiry(const std::string& resource, int32_t expire_seconds) const;
-  void RefreshReplicas();
 
   const std::string label_;
   Dispatcher* const dispatcher_;
@@ -96,8 +97,8 @@ class RedisLockStore : public LockStore {
   const redis::Script unlock_script_;
   const redis::Script keep_alive_script_;
   std::unique_ptr<redis::Client> client_;
-  std::unique_ptr<PeriodicTask> replica_check_;
-  std::atomic<int64_t> replicas_{kUnknown};
+  // Replicas reported by the last check; kUnknown until a check succeeded. Uses client_.
+  redis::ReplicaWatch replicas_;
   bool shut_down_ = false;
 };
 

@@ -12,6 +12,7 @@
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
+#include "components/pubsub/pubsub_util.h"
 
 namespace ottava::components::pubsub {
 namespace {
@@ -37,44 +38,6 @@ struct Subscriber {
   uint32_t max_in_flight = 1;
   std::shared_ptr<const MessageHandler> handler;
   std::map<uint64_t, Message> in_flight;  // by sequence, so redelivery keeps publish order
-};
-
-// Signals a notification when destroyed: a closure holding the only reference notifies either
-// after it ran or when the dispatcher drops it unrun.
-class NotifyOnDestroy {
- public:
-  explicit NotifyOnDestroy(absl::Notification* notification) : notification_(notification) {}
-  ~NotifyOnDestroy() { notification_->Notify(); }
-  NotifyOnDestroy(const NotifyOnDestroy&) = delete;
-  NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
-
- private:
-  absl::Notification* notification_;
-};
-
-// Calls `done` with UNAVAILABLE when destroyed unrun (the dispatcher dropped the closure), so the
-// callback still runs exactly once.
-class DoneGuard {
- public:
-  DoneGuard(DoneCallback done, std::string label)
-      : done_(std::move(done)), label_(std::move(label)) {}
-  ~DoneGuard() {
-    if (done_) {
-      done_(absl::UnavailableError(label_ + ": the component event loop has stopped"));
-    }
-  }
-  DoneGuard(const DoneGuard&) = delete;
-  DoneGuard& operator=(const DoneGuard&) = delete;
-
-  void Run(absl::Status status) {
-    DoneCallback done = std::move(done_);
-    done_ = nullptr;
-    done(std::move(status));
-  }
-
- private:
-  DoneCallback done_;
-  std::string label_;
 };
 
 }  // namespace
@@ -285,17 +248,7 @@ void InMemoryPubSub::Shutdown() {
 }
 
 void InMemoryPubSub::RunOnLoopAndWait(std::function<void(Core&)> fn) {
-  if (dispatcher_.IsLoopThread()) {
-    fn(*core_);
-    return;
-  }
-  absl::Notification finished;
-  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
-  dispatcher_.Post([core = core_, fn = std::move(fn), notify = std::move(notify)]() mutable {
-    fn(*core);
-    notify.reset();
-  });
-  finished.WaitForNotification();
+  pubsub::RunOnLoopAndWait(dispatcher_, core_, std::move(fn));
 }
 
 void InMemoryPubSub::Publish(PublishRequest request, DoneCallback done) {
@@ -316,15 +269,8 @@ void InMemoryPubSub::Publish(PublishRequest request, DoneCallback done) {
 
 absl::StatusOr<uint64_t> InMemoryPubSub::Subscribe(SubscribeRequest request,
                                                    MessageHandler handler) {
-  if (request.topic.empty()) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a topic");
-  }
-  if (request.max_in_flight == 0) {
-    return absl::InvalidArgumentError(label_ + ": max_in_flight must be positive for topic '" +
-                                      request.topic + "'");
-  }
-  if (!handler) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a handler");
+  if (absl::Status status = CheckSubscribe(label_, request, handler); !status.ok()) {
+    return status;
   }
   if (shut_down_.load()) {
     return absl::FailedPreconditionError(label_ + ": shut down");
@@ -349,16 +295,7 @@ void InMemoryPubSub::Unsubscribe(uint64_t subscription_id) {
 
 absl::StatusOr<std::unique_ptr<PubSub>> InMemoryPubSubFactory::Create(
     const ComponentContext& context) const {
-  if (context.dispatcher == nullptr) {
-    return absl::FailedPreconditionError(context.Label() +
-                                         ": the in-memory pub/sub needs the component dispatcher");
-  }
-  auto settings = InMemoryPubSubSettings::Parse(context.metadata);
-  if (!settings.ok()) {
-    return absl::InvalidArgumentError(context.Label() + ": " +
-                                      std::string(settings.status().message()));
-  }
-  return std::make_unique<InMemoryPubSub>(context, *settings);
+  return CreatePubSub<InMemoryPubSub, InMemoryPubSubSettings>(context, "in-memory pub/sub");
 }
 
 }  // namespace ottava::components::pubsub

@@ -24,6 +24,7 @@
 #include "common/logging.h"
 #include "common/stats.h"
 #include "common/status.h"
+#include "components/pubsub/pubsub_util.h"
 
 namespace ottava::components::pubsub {
 namespace {
@@ -185,44 +186,6 @@ std::string DefaultConsumerName() {
   std::snprintf(suffix, sizeof(suffix), "%08x", static_cast<unsigned>(random()));
   return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
 }
-
-// Signals a notification when destroyed: a closure holding the only reference notifies either
-// after it ran or when the dispatcher drops it unrun.
-class NotifyOnDestroy {
- public:
-  explicit NotifyOnDestroy(absl::Notification* notification) : notification_(notification) {}
-  ~NotifyOnDestroy() { notification_->Notify(); }
-  NotifyOnDestroy(const NotifyOnDestroy&) = delete;
-  NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
-
- private:
-  absl::Notification* notification_;
-};
-
-// Runs `done` exactly once: with the result, or with UNAVAILABLE when destroyed unrun (the
-// dispatcher dropped the closure that held it).
-class DoneGuard {
- public:
-  DoneGuard(DoneCallback done, std::string label)
-      : done_(std::move(done)), label_(std::move(label)) {}
-  ~DoneGuard() {
-    if (done_) {
-      done_(absl::UnavailableError(label_ + ": the component event loop has stopped"));
-    }
-  }
-  DoneGuard(const DoneGuard&) = delete;
-  DoneGuard& operator=(const DoneGuard&) = delete;
-
-  void Run(absl::Status status) {
-    DoneCallback done = std::move(done_);
-    done_ = nullptr;
-    done(std::move(status));
-  }
-
- private:
-  DoneCallback done_;
-  std::string label_;
-};
 
 // An entry read from Redis and not yet acked.
 struct Held {
@@ -686,11 +649,18 @@ struct RedisPubSub::Core : std::enable_shared_from_this<Core> {
   void CreateGroup(Subscription& sub) {
     sub.reading = true;
     main->Command({"XGROUP", "CREATE", sub.topic, sub.group, "0", "MKSTREAM"},
-                  [weak = weak_from_this(), id = sub.id](absl::StatusOr<Reply> reply) {
-                    if (auto core = weak.lock()) {
-                      core->OnGroupCreated(id, std::move(reply));
-                    }
-                  });
+                  ForSubscription(sub.id, &Core::OnGroupCreated));
+  }
+
+  // A reply callback that hands the reply to `on_reply` for subscription `id`, unless the core is
+  // gone by then.
+  redis::ReplyCallback ForSubscription(uint64_t id,
+                                       void (Core::*on_reply)(uint64_t, absl::StatusOr<Reply>)) {
+    return [weak = weak_from_this(), id, on_reply](absl::StatusOr<Reply> reply) {
+      if (auto core = weak.lock()) {
+        ((*core).*on_reply)(id, std::move(reply));
+      }
+    };
   }
 
   void OnGroupCreated(uint64_t id, absl::StatusOr<Reply> reply) {
@@ -865,11 +835,7 @@ struct RedisPubSub::Core : std::enable_shared_from_this<Core> {
     main->Command({"XAUTOCLAIM", sub.topic, sub.group, sub.consumer,
                    std::to_string(settings.processing_timeout.count()), sub.claim_cursor, "COUNT",
                    std::to_string(settings.queue_depth - sub.queued.size())},
-                  [weak = weak_from_this(), id = sub.id](absl::StatusOr<Reply> reply) {
-                    if (auto core = weak.lock()) {
-                      core->OnClaim(id, std::move(reply));
-                    }
-                  });
+                  ForSubscription(sub.id, &Core::OnClaim));
   }
 
   // XAUTOCLAIM: [next cursor, entries, ids of pending entries no longer in the stream].
@@ -936,10 +902,7 @@ struct RedisPubSub::Core : std::enable_shared_from_this<Core> {
 absl::StatusOr<RedisPubSubSettings> RedisPubSubSettings::Parse(const Metadata& metadata) {
   RedisPubSubSettings settings;
   OTTAVA_ASSIGN_OR_RETURN(settings.client, redis::ClientSettings::Parse(metadata));
-  auto get = [&metadata](const char* key) -> const std::string* {
-    auto it = metadata.find(key);
-    return it == metadata.end() || it->second.empty() ? nullptr : &it->second;
-  };
+  auto get = [&metadata](const char* key) { return redis::MetadataValue(metadata, key); };
   if (const std::string* value = get("consumerID")) {
     settings.consumer_id = *value;
   }
@@ -957,25 +920,10 @@ absl::StatusOr<RedisPubSubSettings> RedisPubSubSettings::Parse(const Metadata& m
       *out = *duration;
     }
   }
-  auto read_int = [&](const char* key, int64_t min, int64_t max, int64_t* out) -> absl::Status {
-    const std::string* text = get(key);
-    if (text == nullptr) {
-      return absl::OkStatus();
-    }
-    int64_t value = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
-      return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
-                                        "' must be an integer between " + std::to_string(min) +
-                                        " and " + std::to_string(max));
-    }
-    *out = value;
-    return absl::OkStatus();
-  };
-  OTTAVA_RETURN_IF_ERROR(
-      read_int("maxLenApprox", 0, std::numeric_limits<int64_t>::max(), &settings.max_len_approx));
+  OTTAVA_RETURN_IF_ERROR(redis::ReadMetadataInt(
+      metadata, "maxLenApprox", 0, std::numeric_limits<int64_t>::max(), &settings.max_len_approx));
   int64_t queue_depth = settings.queue_depth;
-  OTTAVA_RETURN_IF_ERROR(read_int("queueDepth", 1, 100000, &queue_depth));
+  OTTAVA_RETURN_IF_ERROR(redis::ReadMetadataInt(metadata, "queueDepth", 1, 100000, &queue_depth));
   settings.queue_depth = static_cast<uint32_t>(queue_depth);
   return settings;
 }
@@ -1022,17 +970,7 @@ void RedisPubSub::Shutdown() {
 }
 
 void RedisPubSub::RunOnLoopAndWait(std::function<void(Core&)> fn) {
-  if (dispatcher_.IsLoopThread()) {
-    fn(*core_);
-    return;
-  }
-  absl::Notification finished;
-  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
-  dispatcher_.Post([core = core_, fn = std::move(fn), notify = std::move(notify)]() mutable {
-    fn(*core);
-    notify.reset();
-  });
-  finished.WaitForNotification();
+  pubsub::RunOnLoopAndWait(dispatcher_, core_, std::move(fn));
 }
 
 void RedisPubSub::Publish(PublishRequest request, DoneCallback done) {
@@ -1053,15 +991,8 @@ void RedisPubSub::Publish(PublishRequest request, DoneCallback done) {
 }
 
 absl::StatusOr<uint64_t> RedisPubSub::Subscribe(SubscribeRequest request, MessageHandler handler) {
-  if (request.topic.empty()) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a topic");
-  }
-  if (request.max_in_flight == 0) {
-    return absl::InvalidArgumentError(label_ + ": max_in_flight must be positive for topic '" +
-                                      request.topic + "'");
-  }
-  if (!handler) {
-    return absl::InvalidArgumentError(label_ + ": subscribe needs a handler");
+  if (absl::Status status = CheckSubscribe(label_, request, handler); !status.ok()) {
+    return status;
   }
   // A consumerID in the subscription's own metadata (the runtime copies it into consumer_group)
   // beats the component's; the component's beats the runtime's default, the app id.
@@ -1117,16 +1048,7 @@ void RedisPubSub::Unsubscribe(uint64_t subscription_id) {
 
 absl::StatusOr<std::unique_ptr<PubSub>> RedisPubSubFactory::Create(
     const ComponentContext& context) const {
-  if (context.dispatcher == nullptr) {
-    return absl::FailedPreconditionError(context.Label() +
-                                         ": the redis pub/sub needs the component dispatcher");
-  }
-  auto settings = RedisPubSubSettings::Parse(context.metadata);
-  if (!settings.ok()) {
-    return absl::InvalidArgumentError(context.Label() + ": " +
-                                      std::string(settings.status().message()));
-  }
-  return std::make_unique<RedisPubSub>(context, std::move(*settings));
+  return CreatePubSub<RedisPubSub, RedisPubSubSettings>(context, "redis pub/sub");
 }
 
 }  // namespace ottava::components::pubsub

@@ -1,18 +1,11 @@
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
 
-#include <charconv>
 #include <limits>
-#include <string_view>
 
+#include "components/sequencer/floors.h"
 #include "components/sequencer/segment_size.h"
 
 namespace ottava::components::sequencer {
-namespace {
-
-constexpr std::string_view kBiggerThanPrefix = "biggerThan.";
-
-}  // namespace
-
 absl::StatusOr<InMemorySequencerSettings> InMemorySequencerSettings::Parse(
     const Metadata& metadata) {
   InMemorySequencerSettings settings;
@@ -20,22 +13,11 @@ absl::StatusOr<InMemorySequencerSettings> InMemorySequencerSettings::Parse(
   if (absl::StatusOr<int64_t> segment_size = ParseSegmentSize(metadata); !segment_size.ok()) {
     return segment_size.status();
   }
-  for (const auto& [name, text] : metadata) {
-    if (!name.starts_with(kBiggerThanPrefix)) {
-      continue;
-    }
-    std::string key = name.substr(kBiggerThanPrefix.size());
-    if (key.empty()) {
-      return absl::InvalidArgumentError("metadata " + name + ": names no key");
-    }
-    int64_t floor = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), floor);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || floor < 0) {
-      return absl::InvalidArgumentError("metadata " + name +
-                                        ": expected a non-negative integer, got '" + text + "'");
-    }
-    settings.bigger_than[key] = floor;
+  absl::StatusOr<Floors> floors = ParseFloors(metadata);
+  if (!floors.ok()) {
+    return floors.status();
   }
+  settings.bigger_than = std::move(*floors);
   return settings;
 }
 
@@ -50,22 +32,6 @@ absl::Status InMemorySequencer::Init() {
   return absl::OkStatus();
 }
 
-int64_t InMemorySequencer::FloorOf(const std::string& key) const {
-  if (settings_.bigger_than.empty()) {
-    return 0;
-  }
-  if (auto it = settings_.bigger_than.find(key); it != settings_.bigger_than.end()) {
-    return it->second;
-  }
-  if (size_t pos = key.rfind("||"); pos != std::string::npos) {
-    std::string_view user_key = std::string_view(key).substr(pos + 2);
-    if (auto it = settings_.bigger_than.find(user_key); it != settings_.bigger_than.end()) {
-      return it->second;
-    }
-  }
-  return 0;
-}
-
 absl::StatusOr<int64_t> InMemorySequencer::Reserve(const std::string& key, int64_t size) {
   if (size <= 0) {
     return absl::InvalidArgumentError(label_ + ": segment size must be positive for key '" + key +
@@ -74,7 +40,7 @@ absl::StatusOr<int64_t> InMemorySequencer::Reserve(const std::string& key, int64
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = last_issued_.try_emplace(key, 0);
   if (inserted) {
-    it->second = FloorOf(key);
+    it->second = FloorOf(settings_.bigger_than, key);
   }
   if (it->second > std::numeric_limits<int64_t>::max() - size) {
     return absl::OutOfRangeError(label_ + ": ids of key '" + key + "' are exhausted");

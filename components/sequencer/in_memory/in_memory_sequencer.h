@@ -18,12 +18,13 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "components/sequencer/floors.h"
 #include "components/sequencer/sequencer.h"
 
 namespace ottava::components::sequencer {
 
 struct InMemorySequencerSettings {
-  std::map<std::string, int64_t, std::less<>> bigger_than;
+  Floors bigger_than;
 
   /// Reads the metadata; errors name the metadata key. Unrelated keys are ignored (the runtime's
   /// own keys, such as keyPrefix, share the map).
@@ -43,7 +44,6 @@ class InMemorySequencer : public Sequencer {
  private:
   // Reserves `size` ids of `key`; returns the first.
   absl::StatusOr<int64_t> Reserve(const std::string& key, int64_t size);
-  int64_t FloorOf(const std::string& key) const;
 
   const std::string label_;
   HealthIndicator* const health_;

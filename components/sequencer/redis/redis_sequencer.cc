@@ -3,12 +3,11 @@
 #include <charconv>
 #include <string_view>
 
+#include "components/sequencer/floors.h"
 #include "components/sequencer/segment_size.h"
 
 namespace ottava::components::sequencer {
 namespace {
-
-constexpr std::string_view kBiggerThanPrefix = "biggerThan.";
 
 // KEYS[1] = counter, ARGV[1] = floor (canonical non-negative decimal), ARGV[2] = increment.
 // Lua numbers are doubles, so the counter is compared with the floor as decimal text (length,
@@ -47,22 +46,11 @@ absl::StatusOr<RedisSequencerSettings> RedisSequencerSettings::Parse(const Metad
     return segment_size.status();
   }
   settings.segment_size = *segment_size;
-  for (const auto& [name, text] : metadata) {
-    if (!name.starts_with(kBiggerThanPrefix)) {
-      continue;
-    }
-    std::string key = name.substr(kBiggerThanPrefix.size());
-    if (key.empty()) {
-      return absl::InvalidArgumentError("metadata " + name + ": names no key");
-    }
-    int64_t floor = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), floor);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || floor < 0) {
-      return absl::InvalidArgumentError("metadata " + name +
-                                        ": expected a non-negative integer, got '" + text + "'");
-    }
-    settings.bigger_than[key] = floor;
+  absl::StatusOr<Floors> floors = ParseFloors(metadata);
+  if (!floors.ok()) {
+    return floors.status();
   }
+  settings.bigger_than = std::move(*floors);
   return settings;
 }
 
@@ -86,22 +74,6 @@ absl::Status RedisSequencer::Init() {
 
 void RedisSequencer::Shutdown() {
   client_->Shutdown();
-}
-
-int64_t RedisSequencer::FloorOf(const std::string& key) const {
-  if (settings_.bigger_than.empty()) {
-    return 0;
-  }
-  if (auto it = settings_.bigger_than.find(key); it != settings_.bigger_than.end()) {
-    return it->second;
-  }
-  if (size_t pos = key.rfind("||"); pos != std::string::npos) {
-    std::string_view user_key = std::string_view(key).substr(pos + 2);
-    if (auto it = settings_.bigger_than.find(user_key); it != settings_.bigger_than.end()) {
-      return it->second;
-    }
-  }
-  return 0;
 }
 
 void RedisSequencer::Reserve(const std::string& key,
@@ -136,7 +108,7 @@ void RedisSequencer::Reserve(const std::string& key,
     }
     done(last);
   };
-  const int64_t floor = FloorOf(key);
+  const int64_t floor = FloorOf(settings_.bigger_than, key);
   if (floor == 0) {
     client_->Command({"INCRBY", key, std::to_string(size)}, std::move(on_reply));
     return;

@@ -29,13 +29,14 @@
 #include <string>
 
 #include "components/common/redis/redis_client.h"
+#include "components/sequencer/floors.h"
 #include "components/sequencer/sequencer.h"
 
 namespace ottava::components::sequencer {
 
 struct RedisSequencerSettings {
   redis::ClientSettings client;
-  std::map<std::string, int64_t, std::less<>> bigger_than;
+  Floors bigger_than;
   int64_t segment_size = 1000;
 
   /// Reads the metadata; errors name the metadata key. Unrelated keys are ignored (the runtime's
@@ -66,7 +67,6 @@ class RedisSequencer : public Sequencer {
   void Reserve(const std::string& key,
                int64_t size,
                std::function<void(absl::StatusOr<int64_t>)> done);
-  int64_t FloorOf(const std::string& key) const;
 
   const std::string label_;
   const RedisSequencerSettings settings_;

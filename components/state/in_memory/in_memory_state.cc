@@ -99,6 +99,19 @@ absl::Status InMemoryStateStore::EtagMismatch(const std::string& key) const {
   return absl::AbortedError(label_ + ": etag mismatch for key '" + key + "'");
 }
 
+absl::Status InMemoryStateStore::CheckEtag(const std::string& key,
+                                           const std::string& etag,
+                                           const Entry* current) const {
+  std::optional<uint64_t> version = ParseVersion(etag);
+  if (!version.has_value()) {
+    return MalformedEtag(key, etag);
+  }
+  if (current == nullptr || current->version != *version) {
+    return EtagMismatch(key);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status InMemoryStateStore::CheckSet(const SetRequest& request, const Entry* current) const {
   const bool only_if_absent =
       (request.etag.has_value() && request.etag->empty()) ||
@@ -113,14 +126,7 @@ absl::Status InMemoryStateStore::CheckSet(const SetRequest& request, const Entry
   if (!request.etag.has_value()) {
     return absl::OkStatus();  // last-write wins
   }
-  std::optional<uint64_t> version = ParseVersion(*request.etag);
-  if (!version.has_value()) {
-    return MalformedEtag(request.key, *request.etag);
-  }
-  if (current == nullptr || current->version != *version) {
-    return EtagMismatch(request.key);
-  }
-  return absl::OkStatus();
+  return CheckEtag(request.key, *request.etag, current);
 }
 
 absl::Status InMemoryStateStore::CheckDelete(const DeleteRequest& request,
@@ -135,14 +141,7 @@ absl::Status InMemoryStateStore::CheckDelete(const DeleteRequest& request,
     }
     return absl::OkStatus();
   }
-  std::optional<uint64_t> version = ParseVersion(*request.etag);
-  if (!version.has_value()) {
-    return MalformedEtag(request.key, *request.etag);
-  }
-  if (current == nullptr || current->version != *version) {
-    return EtagMismatch(request.key);
-  }
-  return absl::OkStatus();
+  return CheckEtag(request.key, *request.etag, current);
 }
 
 InMemoryStateStore::Entry InMemoryStateStore::MakeEntry(const SetRequest& request,

@@ -87,6 +87,10 @@ class InMemoryStateStore : public StateStore {
   // Checks a write's conditions against `current` (null = absent).
   absl::Status CheckSet(const SetRequest& request, const Entry* current) const;
   absl::Status CheckDelete(const DeleteRequest& request, const Entry* current) const;
+  // A write conditioned on a non-empty etag: it must parse and match the current version.
+  absl::Status CheckEtag(const std::string& key,
+                         const std::string& etag,
+                         const Entry* current) const;
   Entry MakeEntry(const SetRequest& request, MonotonicTime now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces (or with nullopt removes) the stored entry of `key`, keeping the index in step.
   void Store(const std::string& key, std::optional<Entry> entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "components/common/redis/replication.h"
+#include "components/common/redis/store_util.h"
 
 namespace ottava::components::state {
 namespace {
@@ -136,10 +137,6 @@ std::optional<std::string> CanonicalEtag(const std::string& etag) {
   return std::to_string(version);
 }
 
-bool StartsWith(const std::string& text, std::string_view prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
 }  // namespace
 
 absl::StatusOr<RedisStateSettings> RedisStateSettings::Parse(const Metadata& metadata) {
@@ -195,7 +192,13 @@ RedisStateStore::RedisStateStore(const ComponentContext& context,
       get_script_(kGetLua),
       write_script_(kWriteLua),
       client_(std::move(client)),
-      strong_client_(std::move(strong_client)) {
+      strong_client_(std::move(strong_client)),
+      replicas_(*client_, 0, [this](int64_t before, int64_t now) {
+        if (before != now) {
+          OTTAVA_LOG(Redis, info, "{}: redis now has {} connected replicas (was {})", label_, now,
+                     before);
+        }
+      }) {
   client_->AddScript(&get_script_);
   client_->AddScript(&write_script_);
   strong_client_->AddScript(&write_script_);
@@ -212,20 +215,17 @@ absl::Status RedisStateStore::Init() {
   std::thread strong([this, &strong_status] { strong_status = strong_client_->Connect(); });
   absl::Status status = client_->Connect();
   strong.join();
-  replica_check_ = std::make_unique<PeriodicTask>(*dispatcher_, settings_.replica_check_interval,
-                                                  [this] { RefreshReplicas(); });
-  replica_check_->Start();
+  replicas_.Start(*dispatcher_, settings_.replica_check_interval);
   if (!status.ok()) {
     return status;
   }
   if (!strong_status.ok()) {
     return strong_status;
   }
-  absl::StatusOr<int64_t> replicas = redis::CountReplicasBlocking(*client_);
+  absl::StatusOr<int64_t> replicas = replicas_.ReadBlocking();
   if (!replicas.ok()) {
     return replicas.status();
   }
-  replicas_.store(*replicas);
   OTTAVA_LOG(Redis, info, "{}: connected to {}:{} ({} replicas)", label_, settings_.client.host,
              settings_.client.port, *replicas);
   return absl::OkStatus();
@@ -236,40 +236,16 @@ void RedisStateStore::Shutdown() {
     return;
   }
   shut_down_ = true;
-  if (replica_check_ != nullptr) {
-    replica_check_->Stop();
-  }
+  replicas_.Stop();
   client_->Shutdown();
   strong_client_->Shutdown();
 }
 
-void RedisStateStore::RefreshReplicas() {
-  redis::CountReplicas(*client_, [this](absl::StatusOr<int64_t> count) {
-    if (!count.ok()) {
-      return;  // unreachable: the next round tries again, and writes fail anyway
-    }
-    const int64_t before = replicas_.exchange(*count);
-    if (before != *count) {
-      OTTAVA_LOG(Redis, info, "{}: redis now has {} connected replicas (was {})", label_, *count,
-                 before);
-    }
-  });
-}
-
 absl::Status RedisStateStore::RedisError(const std::string& key, const std::string& error) const {
-  const std::string message = label_ + ": redis error for key '" + key + "': " + error;
-  if (StartsWith(error, "WRONGTYPE")) {
-    return absl::FailedPreconditionError(label_ + ": key '" + key +
-                                         "' holds a Redis value that is not a state hash");
-  }
-  if (StartsWith(error, "OOM")) {
-    return absl::ResourceExhaustedError(message);
-  }
-  if (StartsWith(error, "READONLY") || StartsWith(error, "LOADING") || StartsWith(error, "BUSY") ||
-      StartsWith(error, "MASTERDOWN") || StartsWith(error, "NOSCRIPT")) {
-    return absl::UnavailableError(message);
-  }
-  return absl::InternalError(message);
+  return redis::ReplyErrorStatus(
+      error, label_ + ": redis error for key '" + key + "': " + error,
+      absl::FailedPreconditionError(label_ + ": key '" + key +
+                                    "' holds a Redis value that is not a state hash"));
 }
 
 absl::StatusOr<Item> RedisStateStore::ToItem(const std::string& key,
@@ -456,7 +432,7 @@ absl::Status RedisStateStore::WriteError(const Reply& reply,
 }
 
 void RedisStateStore::Write(WriteBatch batch, DoneCallback done) {
-  const bool wait = batch.strong && replicas_.load() > 0;
+  const bool wait = batch.strong && replicas_.count() > 0;
   redis::Client& client = wait ? *strong_client_ : *client_;
   // The keys are kept to name the one an error reply points at.
   std::vector<std::string> keys = batch.keys;
@@ -482,7 +458,7 @@ void RedisStateStore::Write(WriteBatch batch, DoneCallback done) {
 }
 
 void RedisStateStore::WaitForReplicas(DoneCallback done) {
-  const int64_t replicas = replicas_.load();
+  const int64_t replicas = replicas_.count();
   const auto timeout = settings_.client.timeout;
   strong_client_->Command(
       {"WAIT", std::to_string(replicas), std::to_string(timeout.count())},
@@ -500,7 +476,7 @@ void RedisStateStore::WaitForReplicas(DoneCallback done) {
           return;
         }
         if (reply->integer < replicas) {
-          RefreshReplicas();  // a replica may have gone away
+          replicas_.Refresh();  // a replica may have gone away
           done(absl::DeadlineExceededError(
               label_ + ": only " + std::to_string(reply->integer) + " of " +
               std::to_string(replicas) + " replicas acknowledged the write within " +
@@ -557,17 +533,7 @@ void RedisStateStore::Transact(std::vector<Operation> operations, DoneCallback d
 
 absl::StatusOr<std::unique_ptr<StateStore>> RedisStateFactory::Create(
     const ComponentContext& context) const {
-  absl::StatusOr<RedisStateSettings> settings = RedisStateSettings::Parse(context.metadata);
-  if (!settings.ok()) {
-    return absl::InvalidArgumentError(context.Label() + ": " +
-                                      std::string(settings.status().message()));
-  }
-  absl::StatusOr<std::unique_ptr<RedisStateStore>> store =
-      RedisStateStore::Create(context, std::move(*settings));
-  if (!store.ok()) {
-    return store.status();
-  }
-  return std::unique_ptr<StateStore>(std::move(*store));
+  return redis::CreateStore<StateStore, RedisStateStore, RedisStateSettings>(context);
 }
 
 }  // namespace ottava::components::state

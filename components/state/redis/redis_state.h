@@ -50,7 +50,7 @@
 #include <vector>
 
 #include "components/common/redis/redis_client.h"
-#include "components/periodic_task.h"
+#include "components/common/redis/replication.h"
 #include "components/state/state.h"
 
 namespace ottava::components::state {
@@ -84,7 +84,7 @@ class RedisStateStore : public StateStore {
   void Transact(std::vector<Operation> operations, DoneCallback done) override;
 
   /// The number of replicas a strong write currently waits for. For tests.
-  int64_t ReplicasForTest() const { return replicas_.load(); }
+  int64_t ReplicasForTest() const { return replicas_.count(); }
 
  private:
   // One Lua call of the write script: the keys and, per operation, its four arguments.
@@ -112,7 +112,6 @@ class RedisStateStore : public StateStore {
                           bool transaction) const;
   absl::StatusOr<Item> ToItem(const std::string& key, absl::StatusOr<redis::Reply> reply) const;
   absl::Status RedisError(const std::string& key, const std::string& error) const;
-  void RefreshReplicas();
 
   const std::string label_;
   Dispatcher* const dispatcher_;
@@ -122,8 +121,7 @@ class RedisStateStore : public StateStore {
   const redis::Script write_script_;
   std::unique_ptr<redis::Client> client_;
   std::unique_ptr<redis::Client> strong_client_;
-  std::unique_ptr<PeriodicTask> replica_check_;
-  std::atomic<int64_t> replicas_{0};
+  redis::ReplicaWatch replicas_;  // uses client_
   bool shut_down_ = false;
 };
 

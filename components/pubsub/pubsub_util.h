@@ -1,0 +1,112 @@
+#pragma once
+
+// Helpers shared by the pub/sub components for closures posted to a dispatcher that may drop them
+// unrun (when it stops).
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "common/dispatcher.h"
+#include "components/pubsub/pubsub.h"
+
+namespace ottava::components::pubsub {
+
+// Signals a notification when destroyed: a closure holding the only reference notifies either
+// after it ran or when the dispatcher drops it unrun.
+class NotifyOnDestroy {
+ public:
+  explicit NotifyOnDestroy(absl::Notification* notification) : notification_(notification) {}
+  ~NotifyOnDestroy() { notification_->Notify(); }
+  NotifyOnDestroy(const NotifyOnDestroy&) = delete;
+  NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
+
+ private:
+  absl::Notification* notification_;
+};
+
+// Runs `done` exactly once: with the result, or with UNAVAILABLE when destroyed unrun (the
+// dispatcher dropped the closure that held it).
+class DoneGuard {
+ public:
+  DoneGuard(DoneCallback done, std::string label)
+      : done_(std::move(done)), label_(std::move(label)) {}
+  ~DoneGuard() {
+    if (done_) {
+      done_(absl::UnavailableError(label_ + ": the component event loop has stopped"));
+    }
+  }
+  DoneGuard(const DoneGuard&) = delete;
+  DoneGuard& operator=(const DoneGuard&) = delete;
+
+  void Run(absl::Status status) {
+    DoneCallback done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(status));
+  }
+
+ private:
+  DoneCallback done_;
+  std::string label_;
+};
+
+/// Runs `fn(*core)` on the dispatcher thread (inline when called there) and waits until it has run,
+/// or until the dispatcher dropped it unrun (it has stopped).
+template <class Core>
+void RunOnLoopAndWait(Dispatcher& dispatcher,
+                      const std::shared_ptr<Core>& core,
+                      std::function<void(Core&)> fn) {
+  if (dispatcher.IsLoopThread()) {
+    fn(*core);
+    return;
+  }
+  absl::Notification finished;
+  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
+  dispatcher.Post([core, fn = std::move(fn), notify = std::move(notify)]() mutable {
+    fn(*core);
+    notify.reset();
+  });
+  finished.WaitForNotification();
+}
+
+/// The checks every Subscribe makes: a topic, a positive max_in_flight and a handler.
+inline absl::Status CheckSubscribe(const std::string& label,
+                                   const SubscribeRequest& request,
+                                   const MessageHandler& handler) {
+  if (request.topic.empty()) {
+    return absl::InvalidArgumentError(label + ": subscribe needs a topic");
+  }
+  if (request.max_in_flight == 0) {
+    return absl::InvalidArgumentError(label + ": max_in_flight must be positive for topic '" +
+                                      request.topic + "'");
+  }
+  if (!handler) {
+    return absl::InvalidArgumentError(label + ": subscribe needs a handler");
+  }
+  return absl::OkStatus();
+}
+
+/// A pub/sub factory's Create: the component needs the context's dispatcher (`what` names the
+/// component kind in the error), and its settings are parsed from the metadata (errors name the
+/// component).
+template <class Impl, class Settings>
+absl::StatusOr<std::unique_ptr<PubSub>> CreatePubSub(const ComponentContext& context,
+                                                     std::string_view what) {
+  if (context.dispatcher == nullptr) {
+    return absl::FailedPreconditionError(context.Label() + ": the " + std::string(what) +
+                                         " needs the component dispatcher");
+  }
+  absl::StatusOr<Settings> settings = Settings::Parse(context.metadata);
+  if (!settings.ok()) {
+    return absl::InvalidArgumentError(context.Label() + ": " +
+                                      std::string(settings.status().message()));
+  }
+  return std::make_unique<Impl>(context, std::move(*settings));
+}
+
+}  // namespace ottava::components::pubsub
