@@ -139,6 +139,15 @@ std::vector<Item> GetItems(ConfigStore& store,
   return got.value_or(std::vector<Item>{});
 }
 
+void SaveOn(ConfigStore& store,
+            const std::vector<std::string>& keys,
+            const std::string& content,
+            const std::string& app_id,
+            const std::string& label) {
+  absl::Status status = SaveStatus(store, keys, content, app_id, label);
+  ASSERT_TRUE(status.ok()) << status;
+}
+
 uint64_t SubscribeTo(ConfigStore& store,
                      std::vector<std::string> keys,
                      ChangeHandler handler,
@@ -148,11 +157,6 @@ uint64_t SubscribeTo(ConfigStore& store,
                             std::move(handler));
   EXPECT_TRUE(id.ok()) << id.status();
   return id.value_or(0);
-}
-
-std::string ConfigStoreConformanceName(
-    const ::testing::TestParamInfo<ConfigStoreConformanceParam>& info) {
-  return info.param.name;
 }
 
 namespace {
@@ -399,11 +403,7 @@ TEST_P(ConfigStoreConformanceTest, HandlerMayUnsubscribeItself) {
   });
   Save({"k"}, "v1");
   Flush();
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (calls.load() != 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(calls.load(), 1);
+  ASSERT_TRUE(WaitUntil([&] { return calls.load() == 1; }));
   Save({"k"}, "v2");
   Flush();
   EXPECT_EQ(calls.load(), 1);

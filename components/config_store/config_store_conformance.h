@@ -14,10 +14,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "components/config_store/config_store.h"
+#include "components/conformance_support.h"
 
 namespace ottava::components::config_store::conformance {
 
@@ -65,6 +67,12 @@ std::vector<Item> GetItems(ConfigStore& store,
                            std::vector<std::string> keys,
                            const std::string& app_id = "app",
                            const std::string& label = "");
+// SaveStatus, and a test failure unless it is OK.
+void SaveOn(ConfigStore& store,
+            const std::vector<std::string>& keys,
+            const std::string& content,
+            const std::string& app_id = "app",
+            const std::string& label = "");
 uint64_t SubscribeTo(ConfigStore& store,
                      std::vector<std::string> keys,
                      ChangeHandler handler,
@@ -72,9 +80,8 @@ uint64_t SubscribeTo(ConfigStore& store,
                      const std::string& label = "");
 
 // One store under test, fresh for each test.
-class ConfigStoreHarness {
+class ConfigStoreHarness : public conformance_support::BackendProbe {
  public:
-  virtual ~ConfigStoreHarness() = default;
   // Initialised and ready; named "conf".
   virtual ConfigStore& store() = 0;
   // Another component object on the same backend (another sidecar); store() itself for
@@ -84,12 +91,6 @@ class ConfigStoreHarness {
   virtual void Flush() = 0;
   // Shuts store() down; Flush() may still be called afterwards.
   virtual void Shutdown() { store().Shutdown(); }
-  // The answer of the backend itself to `command` (a redis-cli argv); std::nullopt for
-  // implementations with no backend to look at, which then skip those checks.
-  virtual std::optional<std::string> Backend(const std::vector<std::string>& command) {
-    (void)command;
-    return std::nullopt;
-  }
 };
 
 struct ConfigStoreConformanceParam {
@@ -104,8 +105,12 @@ struct ConfigStoreConformanceParam {
   std::function<std::unique_ptr<ConfigStoreHarness>()> make;
 };
 
-std::string ConfigStoreConformanceName(
-    const ::testing::TestParamInfo<ConfigStoreConformanceParam>& info);
+using ConfigStoreConformanceName = conformance_support::ParamName;
+// What a failure prints as GetParam(): the name, not the bytes.
+inline void PrintTo(const ConfigStoreConformanceParam& param, std::ostream* os) {
+  *os << param.name;
+}
+using conformance_support::WaitUntil;
 
 class ConfigStoreConformanceTest : public ::testing::TestWithParam<ConfigStoreConformanceParam> {
  protected:
@@ -117,14 +122,6 @@ class ConfigStoreConformanceTest : public ::testing::TestWithParam<ConfigStoreCo
 
   ConfigStore& store() { return harness_->store(); }
   void Flush() { harness_->Flush(); }
-  void SaveOn(ConfigStore& store,
-              const std::vector<std::string>& keys,
-              const std::string& content,
-              const std::string& app_id = "app",
-              const std::string& label = "") {
-    absl::Status status = SaveStatus(store, keys, content, app_id, label);
-    ASSERT_TRUE(status.ok()) << status;
-  }
   void Save(const std::vector<std::string>& keys,
             const std::string& content,
             const std::string& app_id = "app",

@@ -10,10 +10,6 @@ namespace ottava::components::lock::conformance {
 
 using ::testing::HasSubstr;
 
-std::string LockConformanceName(const ::testing::TestParamInfo<LockConformanceParam>& info) {
-  return info.param.name;
-}
-
 absl::StatusOr<bool> TryLock(LockStore& store,
                              const std::string& resource,
                              const std::string& owner,
@@ -41,17 +37,6 @@ absl::StatusOr<LockStatus> KeepAlive(LockStore& store,
   store.KeepAlive({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
                   [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
   return result.get_future().get();
-}
-
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
 }
 
 namespace {

@@ -10,25 +10,20 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
+#include "components/conformance_support.h"
 #include "components/lock/lock.h"
 
 namespace ottava::components::lock::conformance {
 
 // One store under test, fresh for each test.
-class LockStoreHarness {
+class LockStoreHarness : public conformance_support::BackendProbe {
  public:
-  virtual ~LockStoreHarness() = default;
   // Initialised and ready.
   virtual LockStore& store() = 0;
-  // The answer of the backend itself to `command` (a redis-cli argv); std::nullopt for
-  // implementations with no backend to look at, which then skip those checks.
-  virtual std::optional<std::string> Backend(const std::vector<std::string>& command) {
-    (void)command;
-    return std::nullopt;
-  }
 };
 
 struct LockConformanceParam {
@@ -38,7 +33,11 @@ struct LockConformanceParam {
   std::function<std::unique_ptr<LockStoreHarness>()> make;
 };
 
-std::string LockConformanceName(const ::testing::TestParamInfo<LockConformanceParam>& info);
+using LockConformanceName = conformance_support::ParamName;
+// What a failure prints as GetParam(): the name, not the bytes.
+inline void PrintTo(const LockConformanceParam& param, std::ostream* os) {
+  *os << param.name;
+}
 
 class LockConformanceTest : public ::testing::TestWithParam<LockConformanceParam> {
  protected:
@@ -66,8 +65,6 @@ absl::StatusOr<LockStatus> KeepAlive(LockStore& store,
                                      const std::string& owner,
                                      int32_t expire_seconds);
 
-// Polls `done` until it holds or `timeout` passes.
-bool WaitUntil(const std::function<bool()>& done,
-               std::chrono::milliseconds timeout = std::chrono::seconds(5));
+using conformance_support::WaitUntil;
 
 }  // namespace ottava::components::lock::conformance

@@ -13,10 +13,6 @@ using std::chrono::seconds;
 using std::chrono::system_clock;
 using ::testing::HasSubstr;
 
-std::string StateConformanceName(const ::testing::TestParamInfo<StateConformanceParam>& info) {
-  return info.param.name;
-}
-
 absl::StatusOr<Item> Get(StateStore& store, const std::string& key) {
   std::promise<absl::StatusOr<Item>> result;
   store.Get({.key = key}, [&](absl::StatusOr<Item> item) { result.set_value(std::move(item)); });
@@ -75,17 +71,6 @@ bool Found(StateStore& store, const std::string& key) {
   auto item = Get(store, key);
   EXPECT_TRUE(item.ok()) << item.status();
   return item.ok() && item->found;
-}
-
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
 }
 
 namespace {

@@ -2,7 +2,8 @@
 // written once and run by every implementation's test binary:
 //
 //   INSTANTIATE_TEST_SUITE_P(InMemory, StateConformanceTest,
-//                            ::testing::Values(StateConformanceParam{...}), StateConformanceName);
+//                            ::testing::Values(StateConformanceParam{...}),
+//                            StateConformanceName());
 //
 // Implementation-specific tests (data layout, outages, sweeps, ...) stay in the implementation's
 // own test file; the synchronous wrappers below are shared with them.
@@ -14,26 +15,20 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
+#include "components/conformance_support.h"
 #include "components/state/state.h"
 
 namespace ottava::components::state::conformance {
 
 // One store under test, fresh for each test.
-class StateStoreHarness {
+class StateStoreHarness : public conformance_support::BackendProbe {
  public:
-  virtual ~StateStoreHarness() = default;
   // Initialised and ready.
   virtual StateStore& store() = 0;
-  // The answer of the backend itself to `command` (a redis-cli argv), for the checks that the data
-  // really landed there; std::nullopt for implementations with no backend to look at, which then
-  // skip those checks.
-  virtual std::optional<std::string> Backend(const std::vector<std::string>& command) {
-    (void)command;
-    return std::nullopt;
-  }
 };
 
 struct StateConformanceParam {
@@ -47,7 +42,11 @@ struct StateConformanceParam {
   std::function<std::unique_ptr<StateStoreHarness>()> make;
 };
 
-std::string StateConformanceName(const ::testing::TestParamInfo<StateConformanceParam>& info);
+using StateConformanceName = conformance_support::ParamName;
+// What a failure prints as GetParam(): the name, not the bytes.
+inline void PrintTo(const StateConformanceParam& param, std::ostream* os) {
+  *os << param.name;
+}
 
 class StateConformanceTest : public ::testing::TestWithParam<StateConformanceParam> {
  protected:
@@ -74,8 +73,6 @@ std::string EtagOf(StateStore& store, const std::string& key);
 std::string ValueOf(StateStore& store, const std::string& key);
 bool Found(StateStore& store, const std::string& key);
 
-// Polls `done` until it holds or `timeout` passes.
-bool WaitUntil(const std::function<bool()>& done,
-               std::chrono::milliseconds timeout = std::chrono::seconds(5));
+using conformance_support::WaitUntil;
 
 }  // namespace ottava::components::state::conformance

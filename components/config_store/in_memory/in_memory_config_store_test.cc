@@ -70,7 +70,7 @@ conformance::ConfigStoreConformanceParam Delivery(bool on_dispatcher) {
 INSTANTIATE_TEST_SUITE_P(InMemory,
                          ConfigStoreConformanceTest,
                          ::testing::Values(Delivery(true), Delivery(false)),
-                         conformance::ConfigStoreConformanceName);
+                         conformance::ConfigStoreConformanceName());
 
 }  // namespace
 }  // namespace ottava::components::config_store

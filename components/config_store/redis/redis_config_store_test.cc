@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/dispatcher.h"
+#include "components/common/redis/redis_component_test_env.h"
 #include "components/config_store/config_store_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
@@ -30,8 +31,8 @@ using conformance::DeleteStatus;
 using conformance::Expect;
 using conformance::kWait;
 using conformance::Recorder;
+using conformance::SaveOn;
 using conformance::SaveStatus;
-using test::RedisServer;
 using ::testing::HasSubstr;
 
 // Blocks a dispatcher's loop until released (or destroyed): its sockets go unread meanwhile.
@@ -61,29 +62,29 @@ class LoopBlocker {
 
 // A redis-server with two store objects on it, each with its own loop (two sidecars): what every
 // test here, shared or not, starts from.
-class RedisConfigEnv {
+class RedisConfigEnv : public RedisComponentTestEnv<ConfigStore, RedisConfigStoreFactory> {
  protected:
+  RedisConfigEnv() : RedisComponentTestEnv(Kind::kConfigStore, "conf", "config-a", "1s") {}
+
   // Records the failure and returns false if the server or the stores cannot be started.
   bool Start() {
-    auto server = RedisServer::Start();
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) {
+    if (!RedisComponentTestEnv::Start()) {
       return false;
     }
-    server_ = std::move(*server);
-    dispatcher_ = *Dispatcher::Create("config-a");
-    dispatcher_->Start();
     other_dispatcher_ = *Dispatcher::Create("config-b");
     other_dispatcher_->Start();
-    store_ = Make(dispatcher_.get(), &health_);
-    other_ = Make(other_dispatcher_.get(), &other_health_);
-    EXPECT_TRUE(store_ && other_);
-    if (!store_ || !other_) {
+    ComponentContext context = Context(MetadataFor(*server_));
+    context.dispatcher = other_dispatcher_.get();
+    context.health = &other_health_;
+    other_ = Create(context);
+    if (other_ == nullptr) {
       return false;
     }
+    absl::Status init = other_->Init();
+    EXPECT_TRUE(init.ok()) << init;
     // The barrier subscription behind Flush().
     barrier_id_ = Subscribe(*store_, {}, barrier_.Handler(), "app", "barrier");
-    return true;
+    return init.ok();
   }
   void Stop() {
     if (store_) {
@@ -92,34 +93,11 @@ class RedisConfigEnv {
     if (other_) {
       other_->Shutdown();
     }
-    store_.reset();
     other_.reset();
-    if (dispatcher_) {
-      dispatcher_->Stop();
-    }
+    RedisComponentTestEnv::Stop();
     if (other_dispatcher_) {
       other_dispatcher_->Stop();
     }
-  }
-
-  std::unique_ptr<ConfigStore> Make(Dispatcher* dispatcher, HealthIndicator* health) {
-    ComponentContext context;
-    context.kind = Kind::kConfigStore;
-    context.name = "conf";
-    context.type = "redis";
-    context.app_id = "app";
-    context.dispatcher = dispatcher;
-    context.health = health;
-    context.metadata = {
-        {"redisHost", server_->address()}, {"timeout", "1s"}, {"dialTimeout", "2s"}};
-    auto store = RedisConfigStoreFactory().Create(context);
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) {
-      return nullptr;
-    }
-    absl::Status init = (*store)->Init();
-    EXPECT_TRUE(init.ok()) << init;
-    return std::move(*store);
   }
 
   // Every change published before this call has been handed to store_'s handlers when it
@@ -130,14 +108,6 @@ class RedisConfigEnv {
     ASSERT_TRUE(barrier_.WaitFor({{"flush", token}}));
   }
 
-  void SaveOn(ConfigStore& store,
-              const std::vector<std::string>& keys,
-              const std::string& content,
-              const std::string& app_id = "app",
-              const std::string& label = "") {
-    absl::Status status = SaveStatus(store, keys, content, app_id, label);
-    ASSERT_TRUE(status.ok()) << status;
-  }
   void Save(const std::vector<std::string>& keys,
             const std::string& content,
             const std::string& app_id = "app",
@@ -176,12 +146,8 @@ class RedisConfigEnv {
     return list.empty() ? 0 : static_cast<int>(std::count(list.begin(), list.end(), '\n') + 1);
   }
 
-  std::unique_ptr<RedisServer> server_;
-  DispatcherPtr dispatcher_;
   DispatcherPtr other_dispatcher_;
-  HealthIndicator health_;
   HealthIndicator other_health_;
-  std::unique_ptr<ConfigStore> store_;
   std::unique_ptr<ConfigStore> other_;
   Recorder barrier_;
   uint64_t barrier_id_ = 0;
@@ -223,7 +189,7 @@ INSTANTIATE_TEST_SUITE_P(Redis,
                              .writes = 100,
                              .refused_names = {"a||b", "|a", "a|"},
                              .make = &RedisHarness::Make}),
-                         conformance::ConfigStoreConformanceName);
+                         conformance::ConfigStoreConformanceName());
 
 class RedisConfigStoreTest : public ::testing::Test, protected RedisConfigEnv {
  protected:

@@ -42,7 +42,7 @@ INSTANTIATE_TEST_SUITE_P(InMemory,
                              .name = "mem",
                              .label = "lock/mem",
                              .make = [] { return std::make_unique<InMemoryHarness>(); }}),
-                         conformance::LockConformanceName);
+                         conformance::LockConformanceName());
 
 class InMemoryLockTest : public ::testing::Test {
  protected:

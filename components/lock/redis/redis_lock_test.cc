@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/dispatcher.h"
+#include "components/common/redis/redis_component_test_env.h"
 #include "components/lock/lock_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
@@ -26,64 +27,9 @@ using test::RedisServer;
 using ::testing::HasSubstr;
 
 // A redis-server with a store on it: what every test here, shared or not, starts from.
-class RedisLockEnv {
+class RedisLockEnv : public RedisComponentTestEnv<LockStore, RedisLockFactory> {
  protected:
-  // Records the failure and returns false if the server or the store cannot be started.
-  bool Start() {
-    auto server = RedisServer::Start();
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) {
-      return false;
-    }
-    server_ = std::move(*server);
-    dispatcher_ = *Dispatcher::Create("lock-redis");
-    dispatcher_->Start();
-    store_ = MakeStore(*server_);
-    if (store_ == nullptr) {
-      return false;
-    }
-    absl::Status init = store_->Init();
-    EXPECT_TRUE(init.ok()) << init;
-    return init.ok();
-  }
-  void Stop() {
-    store_.reset();
-    if (dispatcher_ != nullptr) {
-      dispatcher_->Stop();
-    }
-  }
-
-  ComponentContext Context(Metadata metadata) {
-    ComponentContext context;
-    context.kind = Kind::kLock;
-    context.name = "locks";
-    context.type = "redis";
-    context.metadata = std::move(metadata);
-    context.app_id = "app";
-    context.health = &health_;
-    context.dispatcher = dispatcher_.get();
-    return context;
-  }
-
-  Metadata MetadataFor(const RedisServer& server, Metadata extra = {}) {
-    Metadata metadata = {
-        {"redisHost", server.address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
-    for (auto& [key, value] : extra) {
-      metadata[key] = value;  // overrides the defaults above
-    }
-    return metadata;
-  }
-
-  std::unique_ptr<LockStore> MakeStore(const RedisServer& server, Metadata extra = {}) {
-    auto store = RedisLockFactory().Create(Context(MetadataFor(server, std::move(extra))));
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
-
-  std::unique_ptr<RedisServer> server_;
-  DispatcherPtr dispatcher_;
-  HealthIndicator health_;
-  std::unique_ptr<LockStore> store_;
+  RedisLockEnv() : RedisComponentTestEnv(Kind::kLock, "locks", "lock-redis", "500ms") {}
 };
 
 // The shared conformance suite on a fresh server per test; redis-cli checks the keyspace.
@@ -104,7 +50,7 @@ INSTANTIATE_TEST_SUITE_P(Redis,
                          LockConformanceTest,
                          ::testing::Values(conformance::LockConformanceParam{
                              .name = "redis", .label = "lock/locks", .make = &RedisHarness::Make}),
-                         conformance::LockConformanceName);
+                         conformance::LockConformanceName());
 
 class RedisLockTest : public ::testing::Test, protected RedisLockEnv {
  protected:

@@ -44,7 +44,7 @@ INSTANTIATE_TEST_SUITE_P(InMemory,
                              .name = "mem",
                              .label = "state/mem",
                              .make = [] { return std::make_unique<InMemoryHarness>(); }}),
-                         conformance::StateConformanceName);
+                         conformance::StateConformanceName());
 
 class InMemoryStateTest : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/dispatcher.h"
+#include "components/common/redis/redis_component_test_env.h"
 #include "components/state/state_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
@@ -82,60 +83,9 @@ std::unique_ptr<RedisServer> StartReplica(const RedisServer& primary) {
 }
 
 // A redis-server with a store on it: what every test here, shared or not, starts from.
-class RedisStateEnv {
+class RedisStateEnv : public RedisComponentTestEnv<StateStore, RedisStateFactory> {
  protected:
-  // Records the failure and returns false if the server or the store cannot be started.
-  bool Start() {
-    auto server = RedisServer::Start();
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) {
-      return false;
-    }
-    server_ = std::move(*server);
-    dispatcher_ = *Dispatcher::Create("state-redis");
-    dispatcher_->Start();
-    store_ = MakeStore(*server_);
-    if (store_ == nullptr) {
-      return false;
-    }
-    absl::Status init = store_->Init();
-    EXPECT_TRUE(init.ok()) << init;
-    return init.ok();
-  }
-  void Stop() {
-    store_.reset();
-    if (dispatcher_ != nullptr) {
-      dispatcher_->Stop();
-    }
-  }
-
-  ComponentContext Context(Metadata metadata) {
-    ComponentContext context;
-    context.kind = Kind::kState;
-    context.name = "cache";
-    context.type = "redis";
-    context.metadata = std::move(metadata);
-    context.app_id = "app";
-    context.health = &health_;
-    context.dispatcher = dispatcher_.get();
-    return context;
-  }
-
-  std::unique_ptr<StateStore> MakeStore(const RedisServer& server, Metadata extra = {}) {
-    Metadata metadata = {
-        {"redisHost", server.address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
-    for (auto& [key, value] : extra) {
-      metadata[key] = value;  // overrides the defaults above
-    }
-    auto store = RedisStateFactory().Create(Context(metadata));
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
-
-  std::unique_ptr<RedisServer> server_;
-  DispatcherPtr dispatcher_;
-  HealthIndicator health_;
-  std::unique_ptr<StateStore> store_;
+  RedisStateEnv() : RedisComponentTestEnv(Kind::kState, "cache", "state-redis", "500ms") {}
 };
 
 // The shared conformance suite on a fresh server per test; redis-cli checks the keyspace.
@@ -161,7 +111,7 @@ INSTANTIATE_TEST_SUITE_P(Redis,
                              .clock_slack = milliseconds(5),
                              .refuses_unrepresentable_ttl = true,
                              .make = &RedisHarness::Make}),
-                         conformance::StateConformanceName);
+                         conformance::StateConformanceName());
 
 class RedisStateTest : public ::testing::Test, protected RedisStateEnv {
  protected:
