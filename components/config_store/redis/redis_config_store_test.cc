@@ -5,111 +5,35 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <future>
-#include <iostream>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/dispatcher.h"
+#include "components/common/redis/redis_component_test_env.h"
+#include "components/config_store/config_store_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
+
+// The conformance checklist of dapr-api.md §4.4 (components/config_store/
+// config_store_conformance.cc) against a real redis-server, with a second component object on the
+// same Redis as another sidecar; plus what only Redis has: the data layout, reconnection and
+// outages.
 
 namespace ottava::components::config_store {
 namespace {
 
-using test::RedisServer;
-using ::testing::ElementsAre;
+using conformance::ConfigStoreConformanceTest;
+using conformance::Contents;
+using conformance::DeleteStatus;
+using conformance::Expect;
+using conformance::kWait;
+using conformance::Recorder;
+using conformance::SaveOn;
+using conformance::SaveStatus;
 using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::UnorderedElementsAreArray;
-
-constexpr auto kWait = std::chrono::seconds(10);
-
-using Contents = std::map<std::string, std::string>;
-
-// Collects what one subscription receives.
-class Recorder {
- public:
-  ChangeHandler Handler() {
-    return [this](std::vector<Item> items) {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++calls_;
-      for (Item& item : items) {
-        items_.push_back(std::move(item));
-      }
-      cv_.notify_all();
-    };
-  }
-  // Waits until every key of `expected` was received with that content (later deliveries of a
-  // key replace earlier ones).
-  bool WaitFor(const Contents& expected) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] {
-      Contents last = LastLocked();
-      return std::all_of(expected.begin(), expected.end(), [&](const auto& entry) {
-        auto it = last.find(entry.first);
-        return it != last.end() && it->second == entry.second;
-      });
-    });
-  }
-  // key -> content of everything received, and forgets it.
-  Contents Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    Contents out = LastLocked();
-    items_.clear();
-    return out;
-  }
-  std::vector<Item> TakeItems() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(items_, {});
-  }
-  int calls() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return calls_;
-  }
-
- private:
-  Contents LastLocked() const {
-    Contents out;
-    for (const Item& item : items_) {
-      out[item.key] = item.content;
-    }
-    return out;
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Item> items_;
-  int calls_ = 0;
-};
-
-std::vector<std::string> Keys(const std::string& prefix, int n) {
-  std::vector<std::string> keys;
-  for (int i = 0; i < n; ++i) {
-    keys.push_back(prefix + std::to_string(i));
-  }
-  return keys;
-}
-
-Contents Expect(const std::vector<std::string>& keys, const std::string& content) {
-  Contents out;
-  for (const auto& key : keys) {
-    out[key] = content;
-  }
-  return out;
-}
-
-std::vector<std::string> KeysOf(const std::vector<Item>& items) {
-  std::vector<std::string> keys;
-  for (const Item& item : items) {
-    keys.push_back(item.key);
-  }
-  return keys;
-}
 
 // Blocks a dispatcher's loop until released (or destroyed): its sockets go unread meanwhile.
 class LoopBlocker {
@@ -136,54 +60,44 @@ class LoopBlocker {
   bool done_ = false;
 };
 
-class RedisConfigStoreTest : public ::testing::Test {
+// A redis-server with two store objects on it, each with its own loop (two sidecars): what every
+// test here, shared or not, starts from.
+class RedisConfigEnv : public RedisComponentTestEnv<ConfigStore, RedisConfigStoreFactory> {
  protected:
-  void SetUp() override {
-    auto server = RedisServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    // Two component objects on the same Redis, each with its own loop: two sidecars.
-    dispatcher_ = *Dispatcher::Create("config-a");
-    dispatcher_->Start();
+  RedisConfigEnv() : RedisComponentTestEnv(Kind::kConfigStore, "conf", "config-a", "1s") {}
+
+  // Records the failure and returns false if the server or the stores cannot be started.
+  bool Start() {
+    if (!RedisComponentTestEnv::Start()) {
+      return false;
+    }
     other_dispatcher_ = *Dispatcher::Create("config-b");
     other_dispatcher_->Start();
-    store_ = Make(dispatcher_.get(), &health_);
-    other_ = Make(other_dispatcher_.get(), &other_health_);
-    ASSERT_TRUE(store_ && other_);
+    ComponentContext context = Context(MetadataFor(*server_));
+    context.dispatcher = other_dispatcher_.get();
+    context.health = &other_health_;
+    other_ = Create(context);
+    if (other_ == nullptr) {
+      return false;
+    }
+    absl::Status init = other_->Init();
+    EXPECT_TRUE(init.ok()) << init;
     // The barrier subscription behind Flush().
     barrier_id_ = Subscribe(*store_, {}, barrier_.Handler(), "app", "barrier");
+    return init.ok();
   }
-  void TearDown() override {
+  void Stop() {
     if (store_) {
       store_->Shutdown();
     }
     if (other_) {
       other_->Shutdown();
     }
-    store_.reset();
     other_.reset();
-    dispatcher_->Stop();
-    other_dispatcher_->Stop();
-  }
-
-  std::unique_ptr<ConfigStore> Make(Dispatcher* dispatcher, HealthIndicator* health) {
-    ComponentContext context;
-    context.kind = Kind::kConfigStore;
-    context.name = "conf";
-    context.type = "redis";
-    context.app_id = "app";
-    context.dispatcher = dispatcher;
-    context.health = health;
-    context.metadata = {
-        {"redisHost", server_->address()}, {"timeout", "1s"}, {"dialTimeout", "2s"}};
-    auto store = RedisConfigStoreFactory().Create(context);
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) {
-      return nullptr;
+    RedisComponentTestEnv::Stop();
+    if (other_dispatcher_) {
+      other_dispatcher_->Stop();
     }
-    absl::Status init = (*store)->Init();
-    EXPECT_TRUE(init.ok()) << init;
-    return std::move(*store);
   }
 
   // Every change published before this call has been handed to store_'s handlers when it
@@ -194,32 +108,6 @@ class RedisConfigStoreTest : public ::testing::Test {
     ASSERT_TRUE(barrier_.WaitFor({{"flush", token}}));
   }
 
-  static absl::Status SaveStatus(ConfigStore& store,
-                                 const std::vector<std::string>& keys,
-                                 const std::string& content,
-                                 const std::string& app_id = "app",
-                                 const std::string& label = "") {
-    SaveRequest request{.app_id = app_id};
-    for (const auto& key : keys) {
-      request.items.push_back(
-          Item{.key = key, .content = content, .label = label, .metadata = {{"version", content}}});
-    }
-    auto result = std::make_shared<std::promise<absl::Status>>();
-    auto future = result->get_future();
-    store.Save(std::move(request), [result](absl::Status s) { result->set_value(s); });
-    if (future.wait_for(kWait) != std::future_status::ready) {
-      return absl::DeadlineExceededError("save did not finish");
-    }
-    return future.get();
-  }
-  void SaveOn(ConfigStore& store,
-              const std::vector<std::string>& keys,
-              const std::string& content,
-              const std::string& app_id = "app",
-              const std::string& label = "") {
-    absl::Status status = SaveStatus(store, keys, content, app_id, label);
-    ASSERT_TRUE(status.ok()) << status;
-  }
   void Save(const std::vector<std::string>& keys,
             const std::string& content,
             const std::string& app_id = "app",
@@ -233,37 +121,10 @@ class RedisConfigStoreTest : public ::testing::Test {
     ASSERT_TRUE(test::WaitFor([&] { return SaveStatus(store, keys, content).ok(); }, kWait));
   }
 
-  static absl::Status DeleteStatus(ConfigStore& store,
-                                   std::vector<std::string> keys,
-                                   const std::string& label = "") {
-    auto result = std::make_shared<std::promise<absl::Status>>();
-    auto future = result->get_future();
-    store.Delete(Selector{.app_id = "app", .label = label, .keys = std::move(keys)},
-                 [result](absl::Status s) { result->set_value(s); });
-    if (future.wait_for(kWait) != std::future_status::ready) {
-      return absl::DeadlineExceededError("delete did not finish");
-    }
-    return future.get();
-  }
-  void Delete(std::vector<std::string> keys, const std::string& label = "") {
-    absl::Status status = DeleteStatus(*store_, std::move(keys), label);
-    ASSERT_TRUE(status.ok()) << status;
-  }
-
   std::vector<Item> Get(std::vector<std::string> keys,
                         const std::string& app_id = "app",
                         const std::string& label = "") {
-    auto result = std::make_shared<std::promise<absl::StatusOr<std::vector<Item>>>>();
-    auto future = result->get_future();
-    store_->Get(Selector{.app_id = app_id, .label = label, .keys = std::move(keys)},
-                [result](absl::StatusOr<std::vector<Item>> got) { result->set_value(got); });
-    if (future.wait_for(kWait) != std::future_status::ready) {
-      ADD_FAILURE() << "get did not finish";
-      return {};
-    }
-    auto got = future.get();
-    EXPECT_TRUE(got.ok()) << got.status();
-    return got.value_or(std::vector<Item>{});
+    return conformance::GetItems(*store_, std::move(keys), app_id, label);
   }
 
   static uint64_t Subscribe(ConfigStore& store,
@@ -271,10 +132,13 @@ class RedisConfigStoreTest : public ::testing::Test {
                             ChangeHandler handler,
                             const std::string& app_id = "app",
                             const std::string& label = "") {
-    auto id = store.Subscribe(Selector{.app_id = app_id, .label = label, .keys = std::move(keys)},
-                              std::move(handler));
-    EXPECT_TRUE(id.ok()) << id.status();
-    return id.value_or(0);
+    return conformance::SubscribeTo(store, std::move(keys), std::move(handler), app_id, label);
+  }
+  uint64_t Subscribe(std::vector<std::string> keys,
+                     ChangeHandler handler,
+                     const std::string& app_id = "app",
+                     const std::string& label = "") {
+    return Subscribe(*store_, std::move(keys), std::move(handler), app_id, label);
   }
   // Connections in pub/sub mode, as Redis sees them.
   int PubSubClients() const {
@@ -282,107 +146,56 @@ class RedisConfigStoreTest : public ::testing::Test {
     return list.empty() ? 0 : static_cast<int>(std::count(list.begin(), list.end(), '\n') + 1);
   }
 
-  uint64_t Subscribe(std::vector<std::string> keys,
-                     ChangeHandler handler,
-                     const std::string& app_id = "app",
-                     const std::string& label = "") {
-    return Subscribe(*store_, std::move(keys), std::move(handler), app_id, label);
-  }
-
-  std::unique_ptr<RedisServer> server_;
-  DispatcherPtr dispatcher_;
   DispatcherPtr other_dispatcher_;
-  HealthIndicator health_;
   HealthIndicator other_health_;
-  std::unique_ptr<ConfigStore> store_;
   std::unique_ptr<ConfigStore> other_;
   Recorder barrier_;
   uint64_t barrier_id_ = 0;
   int flushes_ = 0;
 };
 
-// Conformance (dapr-api.md §4.4): get, three subscribers, updates, deletions, unsubscribe one by
-// one.
-TEST_F(RedisConfigStoreTest, Conformance) {
-  const auto group1 = Keys("k1-", 10);
-  const auto group2 = Keys("k2-", 10);
-  Save(group1, "1.0.0");
-  Save(group2, "1.0.0");
-
-  auto some = Get({"k1-0", "k2-5", "k1-9"});
-  EXPECT_THAT(KeysOf(some), ElementsAre("k1-0", "k2-5", "k1-9"));
-  ASSERT_EQ(some.size(), 3u);
-  EXPECT_EQ(some[0].content, "1.0.0");
-  EXPECT_EQ(some[0].group, "default");
-  EXPECT_EQ(some[0].label, "default");
-  EXPECT_EQ(some[0].metadata.at("version"), "1.0.0");
-  EXPECT_EQ(Get({}).size(), 20u);
-  EXPECT_THAT(Get({"unknown-1", "unknown-2"}), IsEmpty());
-
-  Recorder sub1, sub2, sub3;
-  std::vector<std::string> both = group1;
-  both.insert(both.end(), group2.begin(), group2.end());
-  const uint64_t id1 = Subscribe(group1, sub1.Handler());
-  const uint64_t id2 = Subscribe(both, sub2.Handler());
-  const uint64_t id3 = Subscribe({}, sub3.Handler());
-
-  // Update both groups and add new keys.
-  const auto fresh = Keys("k3-", 5);
-  Save(group1, "2.0.0");
-  Save(group2, "2.0.0");
-  Save(fresh, "2.0.0");
-  std::vector<std::string> all = both;
-  all.insert(all.end(), fresh.begin(), fresh.end());
-  ASSERT_TRUE(sub1.WaitFor(Expect(group1, "2.0.0")));
-  ASSERT_TRUE(sub2.WaitFor(Expect(both, "2.0.0")));
-  ASSERT_TRUE(sub3.WaitFor(Expect(all, "2.0.0")));
-  Flush();
-  EXPECT_EQ(sub1.Take(), Expect(group1, "2.0.0"));
-  EXPECT_EQ(sub2.Take(), Expect(both, "2.0.0"));
-  auto updated = sub3.TakeItems();
-  EXPECT_EQ(updated.size(), all.size()) << "each change delivered once";
-  for (const Item& item : updated) {
-    EXPECT_EQ(item.metadata.at("version"), "2.0.0");
+// The shared conformance suite on a fresh server per test; other() is the second sidecar.
+class RedisHarness : public conformance::ConfigStoreHarness, private RedisConfigEnv {
+ public:
+  static std::unique_ptr<conformance::ConfigStoreHarness> Make() {
+    auto harness = std::make_unique<RedisHarness>();
+    return harness->Start() ? std::move(harness) : nullptr;
+  }
+  ~RedisHarness() override { Stop(); }
+  ConfigStore& store() override { return *store_; }
+  ConfigStore& other() override { return *other_; }
+  void Flush() override {
+    if (!shut_down_) {  // after Shutdown nothing can be delivered: no barrier either
+      RedisConfigEnv::Flush();
+    }
+  }
+  void Shutdown() override {
+    shut_down_ = true;
+    store_->Shutdown();
+  }
+  std::optional<std::string> Backend(const std::vector<std::string>& command) override {
+    return server_->Cli(command);
   }
 
-  // Delete group 2: subscribers 2 and 3 receive the keys with empty content.
-  Delete(group2);
-  ASSERT_TRUE(sub2.WaitFor(Expect(group2, "")));
-  ASSERT_TRUE(sub3.WaitFor(Expect(group2, "")));
-  Flush();
-  EXPECT_THAT(sub1.Take(), IsEmpty());
-  EXPECT_EQ(sub2.Take(), Expect(group2, ""));
-  auto deleted = sub3.TakeItems();
-  EXPECT_THAT(KeysOf(deleted), UnorderedElementsAreArray(group2));
-  for (const Item& item : deleted) {
-    EXPECT_TRUE(item.content.empty());
-    EXPECT_TRUE(item.tags.empty());
-    EXPECT_EQ(item.group, "default");
-    EXPECT_EQ(item.label, "default");
-  }
-  EXPECT_THAT(Get(group2), IsEmpty());
+ private:
+  bool shut_down_ = false;
+};
 
-  // Unsubscribe one by one; updates reach only the remaining subscribers.
-  store_->Unsubscribe(id1);
-  Save(group1, "3.0.0");
-  ASSERT_TRUE(sub2.WaitFor(Expect(group1, "3.0.0")));
-  ASSERT_TRUE(sub3.WaitFor(Expect(group1, "3.0.0")));
-  EXPECT_THAT(sub1.Take(), IsEmpty());
-  EXPECT_EQ(sub2.Take(), Expect(group1, "3.0.0"));
-  EXPECT_EQ(sub3.Take(), Expect(group1, "3.0.0"));
+INSTANTIATE_TEST_SUITE_P(Redis,
+                         ConfigStoreConformanceTest,
+                         ::testing::Values(conformance::ConfigStoreConformanceParam{
+                             .name = "redis",
+                             .writers = 2,
+                             .writes = 100,
+                             .refused_names = {"a||b", "|a", "a|"},
+                             .make = &RedisHarness::Make}),
+                         conformance::ConfigStoreConformanceName());
 
-  store_->Unsubscribe(id2);
-  Save(group1, "4.0.0");
-  ASSERT_TRUE(sub3.WaitFor(Expect(group1, "4.0.0")));
-  EXPECT_THAT(sub2.Take(), IsEmpty());
-  EXPECT_EQ(sub3.Take(), Expect(group1, "4.0.0"));
-
-  store_->Unsubscribe(id3);
-  Save(group1, "5.0.0");
-  Flush();
-  EXPECT_THAT(sub3.Take(), IsEmpty());
-  store_->Unsubscribe(id3);  // unknown ids are ignored
-}
+class RedisConfigStoreTest : public ::testing::Test, protected RedisConfigEnv {
+ protected:
+  void SetUp() override { ASSERT_TRUE(Start()); }
+  void TearDown() override { Stop(); }
+};
 
 TEST_F(RedisConfigStoreTest, DataLayoutInRedis) {
   SaveRequest request{.app_id = "app"};
@@ -429,62 +242,6 @@ TEST_F(RedisConfigStoreTest, DataLayoutInRedis) {
   EXPECT_EQ(plain[0].content, "hello");
   EXPECT_TRUE(plain[0].metadata.empty());
   EXPECT_EQ(plain[1].content, binary);
-}
-
-TEST_F(RedisConfigStoreTest, AppGroupAndLabelSeparateItems) {
-  Save({"k"}, "default-label");
-  Save({"k"}, "blue-label", "app", "blue");
-  Save({"k"}, "other-app", "other");
-  EXPECT_EQ(Get({"k"})[0].content, "default-label");
-  EXPECT_EQ(Get({"k"}, "app", "blue")[0].content, "blue-label");
-  EXPECT_EQ(Get({"k"}, "other")[0].content, "other-app");
-  EXPECT_EQ(Get({}, "app", "blue").size(), 1u);
-
-  Recorder blue, other;
-  Subscribe({}, blue.Handler(), "app", "blue");
-  Subscribe({"k"}, other.Handler(), "other");
-  Save({"k"}, "changed");
-  Flush();
-  EXPECT_EQ(blue.calls(), 0);
-  EXPECT_EQ(other.calls(), 0);
-
-  // Delete with no keys removes every item of that app/group/label, and says so.
-  Save({"k2"}, "x", "app", "blue");
-  ASSERT_TRUE(blue.WaitFor({{"k2", "x"}}));
-  blue.Take();
-  Delete({}, "blue");
-  ASSERT_TRUE(blue.WaitFor({{"k", ""}, {"k2", ""}}));
-  EXPECT_EQ(blue.Take(), (Contents{{"k", ""}, {"k2", ""}}));
-  EXPECT_THAT(Get({}, "app", "blue"), IsEmpty());
-  EXPECT_EQ(Get({"k"})[0].content, "changed");
-}
-
-TEST_F(RedisConfigStoreTest, DeletingAMissingKeyNotifiesNobody) {
-  Recorder sub;
-  Subscribe({}, sub.Handler());
-  Delete({"missing"});
-  Flush();
-  EXPECT_EQ(sub.calls(), 0);
-}
-
-TEST_F(RedisConfigStoreTest, RejectsBadRequests) {
-  absl::Status status;
-  store_->Save(SaveRequest{.app_id = "app", .items = {Item{.key = "", .content = "x"}}},
-               [&](absl::Status s) { status = s; });
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->Subscribe(Selector{.app_id = "app"}, nullptr).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  for (const char* bad : {"a||b", "|a", "a|"}) {
-    store_->Save(SaveRequest{.app_id = "app", .items = {Item{.key = "k", .group = bad}}},
-                 [&](absl::Status s) { status = s; });
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_THAT(status.message(), HasSubstr("config_store/conf"));
-    auto sub = store_->Subscribe(Selector{.app_id = "app", .label = bad}, [](std::vector<Item>) {});
-    EXPECT_EQ(sub.status().code(), absl::StatusCode::kInvalidArgument) << bad;
-    store_->Delete(Selector{.app_id = bad}, [&](absl::Status s) { status = s; });
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
-  }
-  EXPECT_TRUE(SaveStatus(*store_, {"k"}, "v", "a|b").ok()) << "a single '|' inside is fine";
 }
 
 // A change written through another component object (another sidecar on the same Redis) reaches
@@ -592,116 +349,6 @@ TEST_F(RedisConfigStoreTest, ARevisionThatWentBackwardsStillDelivers) {
   ASSERT_TRUE(sub.WaitFor({{"a", "reborn"}, {"b", ""}}));
   SaveOn(*other_, {"b"}, "back");  // revision 2: still news
   ASSERT_TRUE(sub.WaitFor({{"b", "back"}}));
-}
-
-// Handler calls of one subscription never overlap and follow the change order, with writers on
-// both sidecars.
-TEST_F(RedisConfigStoreTest, DeliveriesAreSerialAndOrdered) {
-  constexpr int kWrites = 100;
-  std::atomic<bool> in_handler{false};
-  std::atomic<int> overlaps{0};
-  Recorder recorder;
-  ChangeHandler record = recorder.Handler();
-  Subscribe({"k"}, [&](std::vector<Item> items) {
-    if (in_handler.exchange(true)) {
-      overlaps++;
-    }
-    std::this_thread::yield();
-    record(std::move(items));
-    in_handler = false;
-  });
-  Flush();
-  std::vector<std::thread> writers;
-  for (int w = 0; w < 2; ++w) {
-    writers.emplace_back([&, w] {
-      ConfigStore& store = w == 0 ? *store_ : *other_;
-      for (int i = 0; i < kWrites; ++i) {
-        SaveOn(store, {"k"}, std::to_string(w) + ":" + std::to_string(i));
-      }
-    });
-  }
-  for (auto& writer : writers) {
-    writer.join();
-  }
-  Flush();
-  EXPECT_EQ(overlaps.load(), 0);
-  std::vector<int> last(2, -1);
-  int out_of_order = 0;
-  auto items = recorder.TakeItems();
-  EXPECT_EQ(items.size(), 2u * kWrites);
-  for (const Item& item : items) {
-    const size_t colon = item.content.find(':');
-    const int writer = std::stoi(item.content.substr(0, colon));
-    const int index = std::stoi(item.content.substr(colon + 1));
-    if (index <= last[writer]) {
-      out_of_order++;
-    }
-    last[writer] = index;
-  }
-  EXPECT_EQ(out_of_order, 0);
-}
-
-// Unsubscribe called while the handler runs on the loop waits for it; the handler never runs
-// again.
-TEST_F(RedisConfigStoreTest, UnsubscribeWaitsForARunningHandler) {
-  std::promise<void> entered;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> in_handler{false};
-  std::atomic<int> calls{0};
-  const uint64_t id = Subscribe({"k"}, [&](std::vector<Item>) {
-    if (calls.fetch_add(1) == 0) {
-      in_handler = true;
-      entered.set_value();
-      released.wait_for(kWait);
-      in_handler = false;
-    }
-  });
-  SaveOn(*other_, {"k"}, "v1");  // store_'s loop is about to be held by the handler
-  ASSERT_EQ(entered.get_future().wait_for(kWait), std::future_status::ready);
-
-  std::atomic<bool> returned{false};
-  std::atomic<bool> running_at_return{true};
-  std::thread unsubscriber([&] {
-    store_->Unsubscribe(id);
-    running_at_return = in_handler.load();
-    returned = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(returned.load()) << "Unsubscribe returned while the handler was running";
-  release.set_value();
-  unsubscriber.join();
-  EXPECT_TRUE(returned.load());
-  EXPECT_FALSE(running_at_return.load());
-  Save({"k"}, "v2");
-  Flush();
-  EXPECT_EQ(calls.load(), 1);
-}
-
-TEST_F(RedisConfigStoreTest, HandlerMayUnsubscribeItself) {
-  std::atomic<uint64_t> id{0};
-  std::atomic<int> calls{0};
-  id = Subscribe({}, [&](std::vector<Item>) {
-    calls++;
-    store_->Unsubscribe(id.load());
-  });
-  Save({"k"}, "v1");
-  ASSERT_TRUE(test::WaitFor([&] { return calls.load() == 1; }));
-  Save({"k"}, "v2");
-  Flush();
-  EXPECT_EQ(calls.load(), 1);
-}
-
-TEST_F(RedisConfigStoreTest, ShutdownStopsEverySubscription) {
-  Recorder sub;
-  Subscribe({}, sub.Handler());
-  store_->Shutdown();
-  SaveOn(*other_, {"k"}, "v");
-  EXPECT_EQ(store_->Subscribe(Selector{.app_id = "app"}, sub.Handler()).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  // Nothing can run any more: the subscriber connection is closed.
-  EXPECT_EQ(PubSubClients(), 1);
-  EXPECT_EQ(sub.calls(), 0);
 }
 
 // The runtime shuts the components down, stops the component loop, then destroys them.

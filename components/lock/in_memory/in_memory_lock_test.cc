@@ -1,20 +1,20 @@
 #include "components/lock/in_memory/in_memory_lock.h"
 
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <future>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "common/dispatcher.h"
+#include "components/lock/lock_conformance.h"
 
 namespace ottava::components::lock {
 namespace {
 
-using ::testing::HasSubstr;
+using conformance::KeepAlive;
+using conformance::LockConformanceTest;
+using conformance::TryLock;
+using conformance::Unlock;
+using conformance::WaitUntil;
 
 ComponentContext Context(Dispatcher* dispatcher = nullptr) {
   ComponentContext context;
@@ -26,46 +26,23 @@ ComponentContext Context(Dispatcher* dispatcher = nullptr) {
   return context;
 }
 
-absl::StatusOr<bool> TryLock(LockStore& store,
-                             const std::string& resource,
-                             const std::string& owner,
-                             int32_t expire_seconds) {
-  std::promise<absl::StatusOr<bool>> result;
-  store.TryLock({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
-                [&](absl::StatusOr<bool> granted) { result.set_value(std::move(granted)); });
-  return result.get_future().get();
-}
+// The shared conformance suite (components/lock/lock_conformance.cc) on a fresh store per test.
+class InMemoryHarness : public conformance::LockStoreHarness {
+ public:
+  InMemoryHarness() { EXPECT_TRUE(store_.Init().ok()); }
+  LockStore& store() override { return store_; }
 
-absl::StatusOr<LockStatus> Unlock(LockStore& store,
-                                  const std::string& resource,
-                                  const std::string& owner) {
-  std::promise<absl::StatusOr<LockStatus>> result;
-  store.Unlock({.resource_id = resource, .owner = owner},
-               [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
+ private:
+  InMemoryLockStore store_{Context()};
+};
 
-absl::StatusOr<LockStatus> KeepAlive(LockStore& store,
-                                     const std::string& resource,
-                                     const std::string& owner,
-                                     int32_t expire_seconds) {
-  std::promise<absl::StatusOr<LockStatus>> result;
-  store.KeepAlive({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
-                  [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
-
-template <class Pred>
-bool WaitUntil(Pred done, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+INSTANTIATE_TEST_SUITE_P(InMemory,
+                         LockConformanceTest,
+                         ::testing::Values(conformance::LockConformanceParam{
+                             .name = "mem",
+                             .label = "lock/mem",
+                             .make = [] { return std::make_unique<InMemoryHarness>(); }}),
+                         conformance::LockConformanceName());
 
 class InMemoryLockTest : public ::testing::Test {
  protected:
@@ -83,24 +60,6 @@ TEST(InMemoryLockFactoryTest, CreatesAndReportsHealth) {
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE((*store)->Init().ok());
   EXPECT_EQ(health.state(), HealthState::kUp);
-}
-
-// Conformance (dapr-api.md §4.3), with the 3 s lock shortened to 1 s.
-TEST_F(InMemoryLockTest, Conformance) {
-  EXPECT_EQ(TryLock(store_, "res1", "owner1", 15).value(), true);
-  EXPECT_EQ(TryLock(store_, "res2", "owner1", 1).value(), true);
-  // Not re-entrant: the same owner is refused, without an error.
-  EXPECT_EQ(TryLock(store_, "res1", "owner1", 15).value(), false);
-  EXPECT_EQ(Unlock(store_, "nonexistent", "owner1").value(), LockStatus::kLockDoesNotExist);
-  EXPECT_EQ(Unlock(store_, "res1", "owner2").value(), LockStatus::kLockBelongsToOthers);
-  // A foreign unlock leaves the lock in place.
-  EXPECT_EQ(TryLock(store_, "res1", "owner2", 15).value(), false);
-  EXPECT_EQ(Unlock(store_, "res1", "owner1").value(), LockStatus::kSuccess);
-  EXPECT_EQ(Unlock(store_, "res1", "owner1").value(), LockStatus::kLockDoesNotExist);
-  EXPECT_EQ(TryLock(store_, "res1", "owner2", 15).value(), true);
-  // Expiry is enforced: res2 can be taken again within a bounded wait.
-  EXPECT_EQ(TryLock(store_, "res2", "owner2", 1).value(), false);
-  EXPECT_TRUE(WaitUntil([&] { return TryLock(store_, "res2", "owner2", 10).value_or(false); }));
 }
 
 TEST_F(InMemoryLockTest, ExpiredLockCannotBeUnlockedOrKeptAlive) {
@@ -128,16 +87,6 @@ TEST_F(InMemoryLockTest, KeepAliveExtendsOnlyTheOwnersLock) {
   EXPECT_EQ(Unlock(store_, "r", "owner").value(), LockStatus::kSuccess);
 }
 
-TEST_F(InMemoryLockTest, RejectsNonPositiveExpiry) {
-  auto granted = TryLock(store_, "r", "owner", 0);
-  ASSERT_FALSE(granted.ok());
-  EXPECT_EQ(granted.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(granted.status().message(), HasSubstr("lock/mem"));
-  ASSERT_EQ(TryLock(store_, "r", "owner", 5).value(), true);
-  EXPECT_EQ(KeepAlive(store_, "r", "owner", -1).status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
 TEST(InMemoryLockSweepTest, SweepsExpiredLocksOnTheDispatcher) {
   auto dispatcher = Dispatcher::Create("lock-test");
   ASSERT_TRUE(dispatcher.ok());
@@ -153,60 +102,6 @@ TEST(InMemoryLockSweepTest, SweepsExpiredLocksOnTheDispatcher) {
     store.Shutdown();
   }
   (*dispatcher)->Stop();
-}
-
-// 16 threads x 500 rounds over one resource, with an overlap detector: no double grant.
-TEST_F(InMemoryLockTest, NoDoubleGrantUnderContention) {
-  constexpr int kThreads = 16;
-  constexpr int kRounds = 500;
-  std::atomic<int> holders{0};
-  std::atomic<int> double_grants{0};
-  std::atomic<int> bad_unlocks{0};
-  std::atomic<int> errors{0};
-  // Guarded by the lock under test: relaxed load + store, so an overlap loses an update.
-  std::atomic<int> protected_counter{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      const std::string owner = "owner-" + std::to_string(t);
-      while (!go.load()) {
-        std::this_thread::yield();
-      }
-      for (int round = 0; round < kRounds; ++round) {
-        for (;;) {
-          auto granted = TryLock(store_, "shared", owner, 30);
-          if (!granted.ok()) {
-            errors++;
-            return;
-          }
-          if (*granted) {
-            break;
-          }
-          std::this_thread::yield();
-        }
-        if (holders.fetch_add(1) != 0) {
-          double_grants++;
-        }
-        const int seen = protected_counter.load(std::memory_order_relaxed);
-        std::this_thread::yield();
-        protected_counter.store(seen + 1, std::memory_order_relaxed);
-        holders.fetch_sub(1);
-        if (Unlock(store_, "shared", owner).value_or(LockStatus::kLockDoesNotExist) !=
-            LockStatus::kSuccess) {
-          bad_unlocks++;
-        }
-      }
-    });
-  }
-  go = true;
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(double_grants.load(), 0);
-  EXPECT_EQ(bad_unlocks.load(), 0);
-  EXPECT_EQ(protected_counter.load(), kThreads * kRounds);
 }
 
 }  // namespace

@@ -3,104 +3,59 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <future>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "common/dispatcher.h"
+#include "components/common/redis/redis_component_test_env.h"
+#include "components/lock/lock_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
 
-// The conformance checklist of dapr-api.md §4.3 and the lock contract of reliability.md §1.4
-// against a real redis-server.
+// The conformance checklist of dapr-api.md §4.3 (components/lock/lock_conformance.cc) and the lock
+// contract of reliability.md §1.4 against a real redis-server.
 
 namespace ottava::components::lock {
 namespace {
 
+using conformance::KeepAlive;
+using conformance::LockConformanceTest;
+using conformance::TryLock;
+using conformance::Unlock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test::RedisServer;
 using ::testing::HasSubstr;
 
-absl::StatusOr<bool> TryLock(LockStore& store,
-                             const std::string& resource,
-                             const std::string& owner,
-                             int32_t expire_seconds) {
-  std::promise<absl::StatusOr<bool>> result;
-  store.TryLock({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
-                [&](absl::StatusOr<bool> granted) { result.set_value(std::move(granted)); });
-  return result.get_future().get();
-}
-
-absl::StatusOr<LockStatus> Unlock(LockStore& store,
-                                  const std::string& resource,
-                                  const std::string& owner) {
-  std::promise<absl::StatusOr<LockStatus>> result;
-  store.Unlock({.resource_id = resource, .owner = owner},
-               [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
-
-absl::StatusOr<LockStatus> KeepAlive(LockStore& store,
-                                     const std::string& resource,
-                                     const std::string& owner,
-                                     int32_t expire_seconds) {
-  std::promise<absl::StatusOr<LockStatus>> result;
-  store.KeepAlive({.resource_id = resource, .owner = owner, .expire_seconds = expire_seconds},
-                  [&](absl::StatusOr<LockStatus> status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
-
-class RedisLockTest : public ::testing::Test {
+// A redis-server with a store on it: what every test here, shared or not, starts from.
+class RedisLockEnv : public RedisComponentTestEnv<LockStore, RedisLockFactory> {
  protected:
-  void SetUp() override {
-    auto server = RedisServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    dispatcher_ = *Dispatcher::Create("lock-redis");
-    dispatcher_->Start();
-    store_ = MakeStore(*server_);
-    ASSERT_NE(store_, nullptr);
-    ASSERT_TRUE(store_->Init().ok());
-  }
-  void TearDown() override {
-    store_.reset();
-    dispatcher_->Stop();
-  }
+  RedisLockEnv() : RedisComponentTestEnv(Kind::kLock, "locks", "lock-redis", "500ms") {}
+};
 
-  ComponentContext Context(Metadata metadata) {
-    ComponentContext context;
-    context.kind = Kind::kLock;
-    context.name = "locks";
-    context.type = "redis";
-    context.metadata = std::move(metadata);
-    context.app_id = "app";
-    context.health = &health_;
-    context.dispatcher = dispatcher_.get();
-    return context;
+// The shared conformance suite on a fresh server per test; redis-cli checks the keyspace.
+class RedisHarness : public conformance::LockStoreHarness, private RedisLockEnv {
+ public:
+  static std::unique_ptr<conformance::LockStoreHarness> Make() {
+    auto harness = std::make_unique<RedisHarness>();
+    return harness->Start() ? std::move(harness) : nullptr;
   }
-
-  Metadata MetadataFor(const RedisServer& server, Metadata extra = {}) {
-    Metadata metadata = {
-        {"redisHost", server.address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
-    for (auto& [key, value] : extra) {
-      metadata[key] = value;  // overrides the defaults above
-    }
-    return metadata;
+  ~RedisHarness() override { Stop(); }
+  LockStore& store() override { return *store_; }
+  std::optional<std::string> Backend(const std::vector<std::string>& command) override {
+    return server_->Cli(command);
   }
+};
 
-  std::unique_ptr<LockStore> MakeStore(const RedisServer& server, Metadata extra = {}) {
-    auto store = RedisLockFactory().Create(Context(MetadataFor(server, std::move(extra))));
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
+INSTANTIATE_TEST_SUITE_P(Redis,
+                         LockConformanceTest,
+                         ::testing::Values(conformance::LockConformanceParam{
+                             .name = "redis", .label = "lock/locks", .make = &RedisHarness::Make}),
+                         conformance::LockConformanceName());
 
-  std::unique_ptr<RedisServer> server_;
-  DispatcherPtr dispatcher_;
-  HealthIndicator health_;
-  std::unique_ptr<LockStore> store_;
+class RedisLockTest : public ::testing::Test, protected RedisLockEnv {
+ protected:
+  void SetUp() override { ASSERT_TRUE(Start()); }
+  void TearDown() override { Stop(); }
 };
 
 TEST_F(RedisLockTest, FactoryCreatesAndReportsHealth) {
@@ -114,26 +69,6 @@ TEST_F(RedisLockTest, FactoryCreatesAndReportsHealth) {
     EXPECT_THAT(bad.status().message(), HasSubstr("lock/locks"));
     EXPECT_THAT(bad.status().message(), HasSubstr(key));
   }
-}
-
-// Conformance (dapr-api.md §4.3), with the 3 s lock shortened to 1 s.
-TEST_F(RedisLockTest, Conformance) {
-  EXPECT_EQ(TryLock(*store_, "res1", "owner1", 15).value(), true);
-  EXPECT_EQ(TryLock(*store_, "res2", "owner1", 1).value(), true);
-  // Not re-entrant: the same owner is refused, without an error.
-  EXPECT_EQ(TryLock(*store_, "res1", "owner1", 15).value(), false);
-  EXPECT_EQ(Unlock(*store_, "nonexistent", "owner1").value(), LockStatus::kLockDoesNotExist);
-  EXPECT_EQ(Unlock(*store_, "res1", "owner2").value(), LockStatus::kLockBelongsToOthers);
-  // A foreign unlock leaves the lock in place.
-  EXPECT_EQ(TryLock(*store_, "res1", "owner2", 15).value(), false);
-  EXPECT_EQ(server_->Cli({"GET", "res1"}), "owner1");
-  EXPECT_EQ(Unlock(*store_, "res1", "owner1").value(), LockStatus::kSuccess);
-  EXPECT_EQ(Unlock(*store_, "res1", "owner1").value(), LockStatus::kLockDoesNotExist);
-  EXPECT_EQ(TryLock(*store_, "res1", "owner2", 15).value(), true);
-  // Expiry is enforced: res2 can be taken again within a bounded wait.
-  EXPECT_EQ(TryLock(*store_, "res2", "owner2", 1).value(), false);
-  EXPECT_TRUE(test::WaitFor([&] { return TryLock(*store_, "res2", "owner2", 10).value_or(false); },
-                            seconds(5)));
 }
 
 // The stored form: a string key holding the owner, with a millisecond expiry.
@@ -180,75 +115,6 @@ TEST_F(RedisLockTest, KeepAliveExtendsOnlyTheOwnersLock) {
   EXPECT_EQ(server_->Cli({"GET", "r"}), "owner");
   EXPECT_EQ(TryLock(*store_, "r", "other", 10).value(), false);
   EXPECT_EQ(Unlock(*store_, "r", "owner").value(), LockStatus::kSuccess);
-}
-
-TEST_F(RedisLockTest, RejectsNonPositiveExpiry) {
-  auto granted = TryLock(*store_, "r", "owner", 0);
-  ASSERT_FALSE(granted.ok());
-  EXPECT_EQ(granted.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(granted.status().message(), HasSubstr("lock/locks"));
-  EXPECT_EQ(server_->Cli({"EXISTS", "r"}), "0");
-  ASSERT_EQ(TryLock(*store_, "r", "owner", 5).value(), true);
-  EXPECT_EQ(KeepAlive(*store_, "r", "owner", -1).status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
-// 16 threads x 500 rounds over one resource, with an overlap detector: no double grant.
-TEST_F(RedisLockTest, NoDoubleGrantUnderContention) {
-  constexpr int kThreads = 16;
-  constexpr int kRounds = 500;
-  std::atomic<int> holders{0};
-  std::atomic<int> double_grants{0};
-  std::atomic<int> bad_unlocks{0};
-  std::atomic<int> refusals{0};
-  std::atomic<int> errors{0};
-  // Guarded by the lock under test: relaxed load + store, so an overlap loses an update.
-  std::atomic<int> protected_counter{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      const std::string owner = "owner-" + std::to_string(t);
-      while (!go.load()) {
-        std::this_thread::yield();
-      }
-      for (int round = 0; round < kRounds; ++round) {
-        for (;;) {
-          auto granted = TryLock(*store_, "shared", owner, 30);
-          if (!granted.ok()) {
-            errors++;
-            return;
-          }
-          if (*granted) {
-            break;
-          }
-          refusals++;
-          std::this_thread::yield();
-        }
-        if (holders.fetch_add(1) != 0) {
-          double_grants++;
-        }
-        const int seen = protected_counter.load(std::memory_order_relaxed);
-        std::this_thread::yield();
-        protected_counter.store(seen + 1, std::memory_order_relaxed);
-        holders.fetch_sub(1);
-        if (Unlock(*store_, "shared", owner).value_or(LockStatus::kLockDoesNotExist) !=
-            LockStatus::kSuccess) {
-          bad_unlocks++;
-        }
-      }
-    });
-  }
-  go = true;
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(double_grants.load(), 0);
-  EXPECT_EQ(bad_unlocks.load(), 0);
-  EXPECT_EQ(protected_counter.load(), kThreads * kRounds);
-  EXPECT_GT(refusals.load(), 0) << "the test never contended";
-  EXPECT_EQ(server_->Cli({"EXISTS", "shared"}), "0");
 }
 
 // A primary with a replica: Init refuses (asynchronous replication can grant a lock twice on

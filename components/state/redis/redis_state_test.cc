@@ -9,86 +9,34 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/dispatcher.h"
+#include "components/common/redis/redis_component_test_env.h"
+#include "components/state/state_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
 
-// The conformance checklist of dapr-api.md §4.1 against a real redis-server, with the same cases as
-// the in-memory store's tests where they apply, plus what only Redis has: the data layout, the
-// all-or-nothing transaction seen in the whole keyspace, replicas and outages.
+// The conformance checklist of dapr-api.md §4.1 (components/state/state_conformance.cc) against a
+// real redis-server, plus what only Redis has: the data layout, the all-or-nothing transaction
+// seen in the whole keyspace, replicas and outages.
 
 namespace ottava::components::state {
 namespace {
 
+using conformance::BulkGet;
+using conformance::EtagOf;
+using conformance::Found;
+using conformance::Get;
+using conformance::Set;
+using conformance::StateConformanceTest;
+using conformance::Transact;
+using conformance::ValueOf;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::system_clock;
 using test::RedisServer;
 using ::testing::HasSubstr;
-
-// Synchronous wrappers over the asynchronous store.
-absl::StatusOr<Item> Get(StateStore& store, const std::string& key) {
-  std::promise<absl::StatusOr<Item>> result;
-  store.Get({.key = key}, [&](absl::StatusOr<Item> item) { result.set_value(std::move(item)); });
-  return result.get_future().get();
-}
-
-absl::StatusOr<std::vector<Item>> BulkGet(StateStore& store, const std::vector<std::string>& keys) {
-  std::vector<GetRequest> requests;
-  for (const auto& key : keys) {
-    requests.push_back({.key = key});
-  }
-  std::promise<absl::StatusOr<std::vector<Item>>> result;
-  store.BulkGet(std::move(requests), [&](absl::StatusOr<std::vector<Item>> items) {
-    result.set_value(std::move(items));
-  });
-  return result.get_future().get();
-}
-
-absl::Status Set(StateStore& store, SetRequest request) {
-  std::promise<absl::Status> result;
-  store.Set(std::move(request), [&](absl::Status status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
-
-absl::Status Set(StateStore& store, const std::string& key, const std::string& value) {
-  return Set(store, SetRequest{.key = key, .value = value});
-}
-
-absl::Status Delete(StateStore& store, DeleteRequest request) {
-  std::promise<absl::Status> result;
-  store.Delete(std::move(request),
-               [&](absl::Status status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
-
-absl::Status Transact(StateStore& store, std::vector<Operation> operations) {
-  std::promise<absl::Status> result;
-  store.Transact(std::move(operations),
-                 [&](absl::Status status) { result.set_value(std::move(status)); });
-  return result.get_future().get();
-}
-
-std::string EtagOf(StateStore& store, const std::string& key) {
-  auto item = Get(store, key);
-  EXPECT_TRUE(item.ok()) << item.status();
-  return item.ok() ? item->etag : "";
-}
-
-std::string ValueOf(StateStore& store, const std::string& key) {
-  auto item = Get(store, key);
-  EXPECT_TRUE(item.ok()) << item.status();
-  return item.ok() ? item->value : "<error>";
-}
-
-bool Found(StateStore& store, const std::string& key) {
-  auto item = Get(store, key);
-  EXPECT_TRUE(item.ok()) << item.status();
-  return item.ok() && item->found;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -134,50 +82,41 @@ std::unique_ptr<RedisServer> StartReplica(const RedisServer& primary) {
   return std::move(*replica);
 }
 
-class RedisStateTest : public ::testing::Test {
+// A redis-server with a store on it: what every test here, shared or not, starts from.
+class RedisStateEnv : public RedisComponentTestEnv<StateStore, RedisStateFactory> {
  protected:
-  void SetUp() override {
-    auto server = RedisServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = std::move(*server);
-    dispatcher_ = *Dispatcher::Create("state-redis");
-    dispatcher_->Start();
-    store_ = MakeStore(*server_);
-    ASSERT_NE(store_, nullptr);
-    ASSERT_TRUE(store_->Init().ok());
-  }
-  void TearDown() override {
-    store_.reset();
-    dispatcher_->Stop();
-  }
+  RedisStateEnv() : RedisComponentTestEnv(Kind::kState, "cache", "state-redis", "500ms") {}
+};
 
-  ComponentContext Context(Metadata metadata) {
-    ComponentContext context;
-    context.kind = Kind::kState;
-    context.name = "cache";
-    context.type = "redis";
-    context.metadata = std::move(metadata);
-    context.app_id = "app";
-    context.health = &health_;
-    context.dispatcher = dispatcher_.get();
-    return context;
+// The shared conformance suite on a fresh server per test; redis-cli checks the keyspace.
+class RedisHarness : public conformance::StateStoreHarness, private RedisStateEnv {
+ public:
+  static std::unique_ptr<conformance::StateStoreHarness> Make() {
+    auto harness = std::make_unique<RedisHarness>();
+    return harness->Start() ? std::move(harness) : nullptr;
   }
-
-  std::unique_ptr<StateStore> MakeStore(const RedisServer& server, Metadata extra = {}) {
-    Metadata metadata = {
-        {"redisHost", server.address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
-    for (auto& [key, value] : extra) {
-      metadata[key] = value;  // overrides the defaults above
-    }
-    auto store = RedisStateFactory().Create(Context(metadata));
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
+  ~RedisHarness() override { Stop(); }
+  StateStore& store() override { return *store_; }
+  std::optional<std::string> Backend(const std::vector<std::string>& command) override {
+    return server_->Cli(command);
   }
+};
 
-  std::unique_ptr<RedisServer> server_;
-  DispatcherPtr dispatcher_;
-  HealthIndicator health_;
-  std::unique_ptr<StateStore> store_;
+INSTANTIATE_TEST_SUITE_P(Redis,
+                         StateConformanceTest,
+                         ::testing::Values(conformance::StateConformanceParam{
+                             .name = "redis",
+                             .label = "state/cache",
+                             // Redis' clock and ours are the same machine's; a few ms of rounding.
+                             .clock_slack = milliseconds(5),
+                             .refuses_unrepresentable_ttl = true,
+                             .make = &RedisHarness::Make}),
+                         conformance::StateConformanceName());
+
+class RedisStateTest : public ::testing::Test, protected RedisStateEnv {
+ protected:
+  void SetUp() override { ASSERT_TRUE(Start()); }
+  void TearDown() override { Stop(); }
 };
 
 TEST_F(RedisStateTest, FactoryCreatesAndReportsHealth) {
@@ -221,280 +160,6 @@ TEST_F(RedisStateTest, InitFailsNamingTheHostWhenRedisIsUnreachable) {
   EXPECT_EQ(item.status().code(), absl::StatusCode::kUnavailable);
 }
 
-// Conformance: set/get round-trip of assorted values, byte-exact.
-TEST_F(RedisStateTest, RoundTripsValuesByteExact) {
-  const std::vector<std::pair<std::string, std::string>> values = {
-      {"int", "123"},
-      {"bool", "true"},
-      {"bytes", std::string("\x01", 1)},
-      {"binary", std::string("a\0b\xff\r\n", 6)},
-      {"json", R"({"a":1,"b":"two"})"},
-      {"quoted", "\"hello\""},
-      {"empty", ""},
-      {"large", std::string(256 * 1024, 'x')},
-  };
-  for (const auto& [key, value] : values) {
-    ASSERT_TRUE(Set(*store_, key, value).ok()) << key;
-  }
-  for (const auto& [key, value] : values) {
-    auto item = Get(*store_, key);
-    ASSERT_TRUE(item.ok()) << item.status();
-    EXPECT_TRUE(item->found) << key;
-    EXPECT_EQ(item->key, key);
-    EXPECT_EQ(item->value, value) << key;
-    EXPECT_FALSE(item->expire_time.has_value());
-  }
-}
-
-// Conformance: a missing key is not an error; delete then get gives no data.
-TEST_F(RedisStateTest, MissingKeyIsNotAnError) {
-  auto missing = Get(*store_, "nope");
-  ASSERT_TRUE(missing.ok()) << missing.status();
-  EXPECT_FALSE(missing->found);
-  EXPECT_EQ(missing->key, "nope");
-  EXPECT_TRUE(missing->value.empty());
-  EXPECT_TRUE(missing->etag.empty());
-
-  ASSERT_TRUE(Set(*store_, "k", "v").ok());
-  ASSERT_TRUE(Delete(*store_, {.key = "k"}).ok());
-  auto deleted = Get(*store_, "k");
-  ASSERT_TRUE(deleted.ok());
-  EXPECT_FALSE(deleted->found);
-  EXPECT_TRUE(deleted->etag.empty());  // deleted keys have no etag
-  EXPECT_EQ(server_->Cli({"EXISTS", "k"}), "0");
-  // Deleting an absent key without an etag is fine.
-  EXPECT_TRUE(Delete(*store_, {.key = "k"}).ok());
-  EXPECT_TRUE(Delete(*store_, {.key = "never"}).ok());
-}
-
-// Conformance: bulk get returns every requested key in order, a missing one with empty data.
-TEST_F(RedisStateTest, BulkGetReturnsEveryKeyInOrder) {
-  ASSERT_TRUE(Set(*store_, "a", "1").ok());
-  ASSERT_TRUE(Set(*store_, "c", "3").ok());
-  auto items = BulkGet(*store_, {"c", "missing", "a"});
-  ASSERT_TRUE(items.ok()) << items.status();
-  ASSERT_EQ(items->size(), 3u);
-  EXPECT_EQ((*items)[0].key, "c");
-  EXPECT_EQ((*items)[0].value, "3");
-  EXPECT_FALSE((*items)[0].etag.empty());
-  EXPECT_EQ((*items)[1].key, "missing");
-  EXPECT_FALSE((*items)[1].found);
-  EXPECT_TRUE((*items)[1].value.empty());
-  EXPECT_TRUE((*items)[1].etag.empty());
-  EXPECT_EQ((*items)[2].key, "a");
-  EXPECT_EQ((*items)[2].value, "1");
-  EXPECT_EQ((*items)[2].etag, EtagOf(*store_, "a"));
-
-  auto none = BulkGet(*store_, {});
-  ASSERT_TRUE(none.ok());
-  EXPECT_TRUE(none->empty());
-
-  // Many keys at once: all pipelined, all answered in order.
-  std::vector<std::string> keys;
-  for (int i = 0; i < 500; ++i) {
-    keys.push_back("bulk" + std::to_string(i));
-    if (i % 2 == 0) {
-      ASSERT_TRUE(Set(*store_, keys.back(), std::to_string(i)).ok());
-    }
-  }
-  auto many = BulkGet(*store_, keys);
-  ASSERT_TRUE(many.ok()) << many.status();
-  ASSERT_EQ(many->size(), keys.size());
-  for (int i = 0; i < 500; ++i) {
-    EXPECT_EQ((*many)[i].key, keys[i]);
-    EXPECT_EQ((*many)[i].found, i % 2 == 0) << i;
-    EXPECT_EQ((*many)[i].value, i % 2 == 0 ? std::to_string(i) : "") << i;
-  }
-}
-
-// Conformance: etags on new keys, mismatch, update, delete.
-TEST_F(RedisStateTest, EtagsAreCheckedOnSetAndDelete) {
-  ASSERT_TRUE(Set(*store_, "k", "v1").ok());
-  const std::string etag1 = EtagOf(*store_, "k");
-  ASSERT_FALSE(etag1.empty());
-  EXPECT_EQ(etag1.find_first_not_of("0123456789"), std::string::npos) << etag1;
-
-  const std::string wrong = std::to_string(std::stoull(etag1) + 1000);
-  absl::Status mismatch = Set(*store_, {.key = "k", .value = "x", .etag = wrong});
-  EXPECT_EQ(mismatch.code(), absl::StatusCode::kAborted);
-  EXPECT_THAT(mismatch.message(), HasSubstr("state/cache"));
-  EXPECT_THAT(mismatch.message(), HasSubstr("'k'"));
-  EXPECT_EQ(ValueOf(*store_, "k"), "v1");
-
-  ASSERT_TRUE(Set(*store_, {.key = "k", .value = "v2", .etag = etag1}).ok());
-  const std::string etag2 = EtagOf(*store_, "k");
-  EXPECT_NE(etag2, etag1);
-  EXPECT_EQ(ValueOf(*store_, "k"), "v2");
-  // The old etag no longer matches.
-  EXPECT_EQ(Set(*store_, {.key = "k", .value = "v3", .etag = etag1}).code(),
-            absl::StatusCode::kAborted);
-  // A non-canonical spelling of the current version is the same number.
-  EXPECT_TRUE(Set(*store_, {.key = "k", .value = "v3", .etag = "000" + etag2}).ok());
-  const std::string etag3 = EtagOf(*store_, "k");
-
-  EXPECT_EQ(Delete(*store_, {.key = "k", .etag = etag1}).code(), absl::StatusCode::kAborted);
-  EXPECT_TRUE(Found(*store_, "k"));
-  EXPECT_TRUE(Delete(*store_, {.key = "k", .etag = etag3}).ok());
-  EXPECT_FALSE(Found(*store_, "k"));
-}
-
-TEST_F(RedisStateTest, MalformedEtagIsInvalidArgument) {
-  ASSERT_TRUE(Set(*store_, "k", "v").ok());
-  for (const char* bad : {"bad-etag", "12a", " 1", "-1", "99999999999999999999999"}) {
-    absl::Status set = Set(*store_, {.key = "k", .value = "x", .etag = bad});
-    EXPECT_EQ(set.code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_THAT(set.message(), HasSubstr("malformed etag"));
-    EXPECT_THAT(set.message(), HasSubstr("state/cache"));
-    EXPECT_THAT(set.message(), HasSubstr("'k'"));
-    EXPECT_EQ(Delete(*store_, {.key = "k", .etag = bad}).code(),
-              absl::StatusCode::kInvalidArgument);
-  }
-  EXPECT_EQ(ValueOf(*store_, "k"), "v");
-}
-
-TEST_F(RedisStateTest, EtagOnAbsentKeyIsAMismatch) {
-  EXPECT_EQ(Set(*store_, {.key = "absent", .value = "x", .etag = "1"}).code(),
-            absl::StatusCode::kAborted);
-  EXPECT_EQ(Delete(*store_, {.key = "absent", .etag = "1"}).code(), absl::StatusCode::kAborted);
-  EXPECT_FALSE(Found(*store_, "absent"));
-  EXPECT_EQ(server_->Cli({"EXISTS", "absent"}), "0");
-}
-
-TEST_F(RedisStateTest, EtagsAreNotReusedAfterDeleteAndRecreate) {
-  ASSERT_TRUE(Set(*store_, "k", "v1").ok());
-  const std::string old_etag = EtagOf(*store_, "k");
-  ASSERT_TRUE(Delete(*store_, {.key = "k"}).ok());
-  ASSERT_TRUE(Set(*store_, "k", "v2").ok());
-  EXPECT_NE(EtagOf(*store_, "k"), old_etag);
-  EXPECT_EQ(Set(*store_, {.key = "k", .value = "v3", .etag = old_etag}).code(),
-            absl::StatusCode::kAborted);
-  // The same inside one transaction: the re-created key's version is not the deleted one's.
-  const std::string etag2 = EtagOf(*store_, "k");
-  ASSERT_TRUE(
-      Transact(*store_, {DeleteRequest{.key = "k"}, SetRequest{.key = "k", .value = "v4"}}).ok());
-  EXPECT_NE(EtagOf(*store_, "k"), etag2);
-  EXPECT_EQ(Set(*store_, {.key = "k", .value = "v5", .etag = etag2}).code(),
-            absl::StatusCode::kAborted);
-}
-
-TEST_F(RedisStateTest, LastWriteWithoutEtagIsUnconditional) {
-  ASSERT_TRUE(Set(*store_, "k", "v1").ok());
-  ASSERT_TRUE(
-      Set(*store_, {.key = "k", .value = "v2", .concurrency = Concurrency::kLastWrite}).ok());
-  ASSERT_TRUE(Set(*store_, "k", "v3").ok());
-  EXPECT_EQ(ValueOf(*store_, "k"), "v3");
-}
-
-// Conformance: first-write without etag (absent or empty) = insert only.
-TEST_F(RedisStateTest, FirstWriteWithoutEtagCreatesOnlyIfAbsent) {
-  SetRequest no_etag{.key = "a", .value = "1", .concurrency = Concurrency::kFirstWrite};
-  ASSERT_TRUE(Set(*store_, no_etag).ok());
-  no_etag.value = "2";
-  absl::Status second = Set(*store_, no_etag);
-  EXPECT_EQ(second.code(), absl::StatusCode::kAborted);
-  EXPECT_THAT(second.message(), HasSubstr("'a'"));
-  EXPECT_THAT(second.message(), HasSubstr("state/cache"));
-  EXPECT_EQ(ValueOf(*store_, "a"), "1");
-
-  SetRequest empty_etag{
-      .key = "b", .value = "1", .etag = "", .concurrency = Concurrency::kFirstWrite};
-  ASSERT_TRUE(Set(*store_, empty_etag).ok());
-  empty_etag.value = "2";
-  EXPECT_EQ(Set(*store_, empty_etag).code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(ValueOf(*store_, "b"), "1");
-
-  // An empty etag is never "no etag" (dapr/dapr#2320), whatever the concurrency.
-  EXPECT_EQ(Set(*store_, {.key = "b", .value = "3", .etag = ""}).code(),
-            absl::StatusCode::kAborted);
-  EXPECT_EQ(ValueOf(*store_, "b"), "1");
-  // Delete with an empty etag: nothing to delete succeeds, a present key conflicts.
-  EXPECT_EQ(Delete(*store_, {.key = "b", .etag = ""}).code(), absl::StatusCode::kAborted);
-  EXPECT_TRUE(Delete(*store_, {.key = "never", .etag = ""}).ok());
-}
-
-// Conformance: first-write with etag.
-TEST_F(RedisStateTest, FirstWriteWithEtag) {
-  ASSERT_TRUE(Set(*store_, "k", "v1").ok());
-  const std::string etag1 = EtagOf(*store_, "k");
-  ASSERT_TRUE(
-      Set(*store_,
-          {.key = "k", .value = "v2", .etag = etag1, .concurrency = Concurrency::kFirstWrite})
-          .ok());
-  EXPECT_NE(EtagOf(*store_, "k"), etag1);
-  EXPECT_EQ(Set(*store_,
-                {.key = "k", .value = "v3", .etag = etag1, .concurrency = Concurrency::kFirstWrite})
-                .code(),
-            absl::StatusCode::kAborted);
-  EXPECT_EQ(ValueOf(*store_, "k"), "v2");
-}
-
-// Conformance: TTL of a second: readable at once, gone soon after.
-TEST_F(RedisStateTest, TtlExpiresItems) {
-  const auto before = system_clock::now();
-  ASSERT_TRUE(Set(*store_, {.key = "short", .value = "v", .ttl_seconds = 1}).ok());
-  auto item = Get(*store_, "short");
-  ASSERT_TRUE(item.ok());
-  EXPECT_TRUE(item->found);
-  ASSERT_TRUE(item->expire_time.has_value());
-  // Redis' clock and ours are the same machine's; allow a few ms of rounding.
-  EXPECT_GE(*item->expire_time, before + seconds(1) - milliseconds(5));
-  EXPECT_LE(*item->expire_time, system_clock::now() + seconds(1) + milliseconds(5));
-  EXPECT_TRUE(test::WaitFor([&] { return !Found(*store_, "short"); }, seconds(5)));
-  // Once expired the key is absent in every respect.
-  EXPECT_TRUE(Get(*store_, "short")->etag.empty());
-  EXPECT_EQ(Set(*store_, {.key = "short", .value = "x", .etag = item->etag}).code(),
-            absl::StatusCode::kAborted);
-  EXPECT_TRUE(
-      Set(*store_, {.key = "short", .value = "new", .concurrency = Concurrency::kFirstWrite}).ok());
-}
-
-// Conformance: no TTL => no expire time; TTL 3600 => about an hour ahead, in BulkGet too.
-TEST_F(RedisStateTest, TtlExpireTimeIsReported) {
-  ASSERT_TRUE(Set(*store_, "forever", "v").ok());
-  EXPECT_FALSE(Get(*store_, "forever")->expire_time.has_value());
-
-  ASSERT_TRUE(Set(*store_, {.key = "hour", .value = "v", .ttl_seconds = 3600}).ok());
-  const auto expected = system_clock::now() + seconds(3600);
-  auto item = Get(*store_, "hour");
-  ASSERT_TRUE(item->expire_time.has_value());
-  EXPECT_LT(std::chrono::abs(*item->expire_time - expected), seconds(5));
-  EXPECT_EQ(FormatRfc3339(*item->expire_time).size(), std::string("2026-01-01T00:00:00Z").size());
-  const int64_t ttl = std::stoll(server_->Cli({"TTL", "hour"}));
-  EXPECT_GT(ttl, 3590);
-  EXPECT_LE(ttl, 3600);
-
-  auto items = BulkGet(*store_, {"hour", "forever"});
-  ASSERT_TRUE(items.ok());
-  ASSERT_TRUE((*items)[0].expire_time.has_value());
-  EXPECT_EQ(*(*items)[0].expire_time, *item->expire_time);
-  EXPECT_FALSE((*items)[1].expire_time.has_value());
-
-  // A TTL that Redis' expiry arithmetic cannot hold is refused before anything is written.
-  absl::Status huge = Set(*store_, {.key = "hour", .value = "x", .ttl_seconds = int64_t{1} << 60});
-  EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValueOf(*store_, "hour"), "v");
-}
-
-// Conformance: a later set without TTL (or with -1) removes the TTL.
-TEST_F(RedisStateTest, LaterSetWithoutTtlRemovesIt) {
-  ASSERT_TRUE(Set(*store_, {.key = "no-ttl", .value = "v", .ttl_seconds = 1}).ok());
-  ASSERT_TRUE(Set(*store_, {.key = "minus-one", .value = "v", .ttl_seconds = 1}).ok());
-  ASSERT_TRUE(Set(*store_, {.key = "in-txn", .value = "v", .ttl_seconds = 1}).ok());
-  // The witness is written last, so once it has expired the others' old deadlines have passed.
-  ASSERT_TRUE(Set(*store_, {.key = "witness", .value = "v", .ttl_seconds = 1}).ok());
-  ASSERT_TRUE(Set(*store_, "no-ttl", "v2").ok());
-  ASSERT_TRUE(Set(*store_, {.key = "minus-one", .value = "v2", .ttl_seconds = -1}).ok());
-  ASSERT_TRUE(Transact(*store_, {SetRequest{.key = "in-txn", .value = "v2"}}).ok());
-  for (const char* key : {"no-ttl", "minus-one", "in-txn"}) {
-    EXPECT_FALSE(Get(*store_, key)->expire_time.has_value()) << key;
-    EXPECT_EQ(server_->Cli({"TTL", key}), "-1") << key;
-  }
-  ASSERT_TRUE(test::WaitFor([&] { return !Found(*store_, "witness"); }, seconds(5)));
-  EXPECT_EQ(ValueOf(*store_, "no-ttl"), "v2");
-  EXPECT_EQ(ValueOf(*store_, "minus-one"), "v2");
-  EXPECT_EQ(ValueOf(*store_, "in-txn"), "v2");
-}
-
 // Servers before 7.0 have no PEXPIRETIME; the get script falls back to TIME + PTTL.
 TEST(RedisStateOldServerTest, ExpireTimeWithoutPexpiretime) {
   auto server = RedisServer::Start({false, {"--rename-command", "PEXPIRETIME", ""}});
@@ -523,86 +188,6 @@ TEST(RedisStateOldServerTest, ExpireTimeWithoutPexpiretime) {
   dispatcher->Stop();
 }
 
-// Conformance: transactions; deletes in a later transaction; deleting a missing key is fine.
-TEST_F(RedisStateTest, TransactionsApplyUpsertsAndDeletes) {
-  std::vector<Operation> first;
-  for (int i = 0; i < 5; ++i) {
-    first.push_back(SetRequest{.key = "t" + std::to_string(i), .value = "v" + std::to_string(i)});
-  }
-  first.push_back(DeleteRequest{.key = "does-not-exist"});
-  ASSERT_TRUE(Transact(*store_, std::move(first)).ok());
-  for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(ValueOf(*store_, "t" + std::to_string(i)), "v" + std::to_string(i));
-  }
-  std::vector<Operation> second = {DeleteRequest{.key = "t0"}, DeleteRequest{.key = "t1"},
-                                   SetRequest{.key = "t2", .value = "changed"}};
-  ASSERT_TRUE(Transact(*store_, std::move(second)).ok());
-  EXPECT_FALSE(Found(*store_, "t0"));
-  EXPECT_FALSE(Found(*store_, "t1"));
-  EXPECT_EQ(ValueOf(*store_, "t2"), "changed");
-  EXPECT_EQ(ValueOf(*store_, "t3"), "v3");
-  EXPECT_TRUE(Transact(*store_, {}).ok());
-}
-
-// Conformance: transaction-order.
-TEST_F(RedisStateTest, TransactionOrder) {
-  ASSERT_TRUE(Set(*store_, "k1", "value1").ok());
-  std::vector<Operation> ops = {
-      DeleteRequest{.key = "k1"},
-      SetRequest{.key = "k2", .value = "value2"},
-      DeleteRequest{.key = "k2"},
-      SetRequest{.key = "k3", .value = "value3"},
-  };
-  ASSERT_TRUE(Transact(*store_, std::move(ops)).ok());
-  EXPECT_FALSE(Found(*store_, "k1"));
-  EXPECT_FALSE(Found(*store_, "k2"));
-  EXPECT_EQ(ValueOf(*store_, "k3"), "value3");
-  // Conditions see the earlier operations: create-only after a delete of the same key succeeds.
-  ASSERT_TRUE(Transact(*store_, {DeleteRequest{.key = "k3"},
-                                 SetRequest{.key = "k3", .value = "again", .etag = ""}})
-                  .ok());
-  EXPECT_EQ(ValueOf(*store_, "k3"), "again");
-}
-
-TEST_F(RedisStateTest, TransactionIsAllOrNothing) {
-  ASSERT_TRUE(Set(*store_, "a", "a0").ok());
-  ASSERT_TRUE(Set(*store_, "b", "b0").ok());
-  const std::string etag_a = EtagOf(*store_, "a");
-  const std::string etag_b = EtagOf(*store_, "b");
-
-  // The last operation's etag is stale: nothing of the transaction may be visible.
-  std::vector<Operation> stale = {
-      SetRequest{.key = "a", .value = "a1", .etag = etag_a}, DeleteRequest{.key = "b"},
-      SetRequest{.key = "c", .value = "c1"},
-      SetRequest{.key = "b", .value = "b1", .etag = etag_b},  // b was deleted just before
-  };
-  absl::Status status = Transact(*store_, std::move(stale));
-  EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
-  EXPECT_THAT(status.message(), HasSubstr("'b'"));
-  EXPECT_THAT(status.message(), HasSubstr("transaction operation 3"));
-  EXPECT_EQ(ValueOf(*store_, "a"), "a0");
-  EXPECT_EQ(EtagOf(*store_, "a"), etag_a);
-  EXPECT_EQ(ValueOf(*store_, "b"), "b0");
-  EXPECT_FALSE(Found(*store_, "c"));
-
-  std::vector<Operation> malformed = {SetRequest{.key = "a", .value = "a2"},
-                                      DeleteRequest{.key = "b", .etag = "not-a-number"}};
-  EXPECT_EQ(Transact(*store_, std::move(malformed)).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ValueOf(*store_, "a"), "a0");
-
-  std::vector<Operation> first_write = {
-      SetRequest{.key = "new", .value = "n"},
-      SetRequest{.key = "a", .value = "a3", .concurrency = Concurrency::kFirstWrite}};
-  EXPECT_EQ(Transact(*store_, std::move(first_write)).code(), absl::StatusCode::kAborted);
-  EXPECT_FALSE(Found(*store_, "new"));
-
-  std::vector<Operation> good = {SetRequest{.key = "a", .value = "a4", .etag = etag_a},
-                                 DeleteRequest{.key = "b", .etag = etag_b}};
-  ASSERT_TRUE(Transact(*store_, std::move(good)).ok());
-  EXPECT_EQ(ValueOf(*store_, "a"), "a4");
-  EXPECT_FALSE(Found(*store_, "b"));
-}
-
 // Five operations (writes with and without TTL, a delete, a TTL removal), the last with a stale
 // etag: the whole keyspace, values, versions and expiries included, is exactly as before.
 TEST_F(RedisStateTest, FailedTransactionLeavesTheKeyspaceUntouched) {
@@ -627,16 +212,6 @@ TEST_F(RedisStateTest, FailedTransactionLeavesTheKeyspaceUntouched) {
   EXPECT_THAT(status.message(), HasSubstr("'x4'"));
   EXPECT_THAT(status.message(), HasSubstr("nothing applied"));
   EXPECT_EQ(Keyspace(*server_), before);
-}
-
-TEST_F(RedisStateTest, TransactionKeepsJsonBytesAndTtl) {
-  const std::string json = R"({"nested":{"list":[1,2,3]},"s":"\u00e9"})";
-  std::vector<Operation> ops = {SetRequest{.key = "j", .value = json, .ttl_seconds = 3600}};
-  ASSERT_TRUE(Transact(*store_, std::move(ops)).ok());
-  auto item = Get(*store_, "j");
-  EXPECT_EQ(item->value, json);
-  EXPECT_TRUE(item->expire_time.has_value());
-  EXPECT_GT(std::stoll(server_->Cli({"TTL", "j"})), 3590);
 }
 
 // Dapr's state.redis layout: a hash with `data` and `version`, written and read both ways.
@@ -682,100 +257,6 @@ TEST_F(RedisStateTest, AKeyThatIsNotAHashIsReportedNotOverwritten) {
       absl::StatusCode::kFailedPrecondition);
   EXPECT_FALSE(Found(*store_, "other"));
   EXPECT_EQ(server_->Cli({"GET", "plain"}), "string value");
-}
-
-TEST_F(RedisStateTest, CallbacksMayCallBackIntoTheStore) {
-  std::promise<std::string> value;
-  store_->Set({.key = "k", .value = "v"}, [&](absl::Status status) {
-    ASSERT_TRUE(status.ok()) << status;
-    store_->Get({.key = "k"}, [&](absl::StatusOr<Item> item) { value.set_value(item->value); });
-  });
-  auto future = value.get_future();
-  ASSERT_EQ(future.wait_for(seconds(5)), std::future_status::ready);
-  EXPECT_EQ(future.get(), "v");
-}
-
-// 8 threads x 1000 etag-guarded read-modify-write increments of one key: no update is lost.
-TEST_F(RedisStateTest, ConcurrentEtagGuardedIncrements) {
-  constexpr int kThreads = 8;
-  constexpr int kIncrements = 1000;
-  ASSERT_TRUE(Set(*store_, "counter", "0").ok());
-  std::atomic<int> mismatches{0};
-  std::atomic<int> other_errors{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      while (!go.load()) {
-        std::this_thread::yield();
-      }
-      for (int done = 0; done < kIncrements;) {
-        auto item = Get(*store_, "counter");
-        if (!item.ok()) {
-          other_errors++;
-          return;
-        }
-        const int next = std::stoi(item->value) + 1;
-        absl::Status status =
-            Set(*store_, {.key = "counter", .value = std::to_string(next), .etag = item->etag});
-        if (status.ok()) {
-          ++done;
-        } else if (status.code() == absl::StatusCode::kAborted) {
-          mismatches++;
-        } else {
-          other_errors++;
-          return;
-        }
-      }
-    });
-  }
-  go = true;
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  EXPECT_EQ(other_errors.load(), 0);
-  EXPECT_EQ(ValueOf(*store_, "counter"), std::to_string(kThreads * kIncrements));
-  EXPECT_EQ(server_->Cli({"HGET", "counter", "data"}), std::to_string(kThreads * kIncrements));
-  EXPECT_GT(mismatches.load(), 0) << "the test never produced a conflict";
-}
-
-// 16 concurrent first-write creators per key, 100 keys: exactly one wins each key.
-TEST_F(RedisStateTest, ConcurrentFirstWriteHasOneWinnerPerKey) {
-  constexpr int kThreads = 16;
-  constexpr int kKeys = 100;
-  std::vector<std::atomic<int>> winners(kKeys);
-  std::vector<std::atomic<int>> winner_id(kKeys);
-  std::atomic<int> other_errors{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      while (!go.load()) {
-        std::this_thread::yield();
-      }
-      for (int k = 0; k < kKeys; ++k) {
-        absl::Status status = Set(*store_, {.key = "key" + std::to_string(k),
-                                            .value = std::to_string(t),
-                                            .concurrency = Concurrency::kFirstWrite});
-        if (status.ok()) {
-          winners[k]++;
-          winner_id[k] = t;
-        } else if (status.code() != absl::StatusCode::kAborted) {
-          other_errors++;
-        }
-      }
-    });
-  }
-  go = true;
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  EXPECT_EQ(other_errors.load(), 0);
-  for (int k = 0; k < kKeys; ++k) {
-    EXPECT_EQ(winners[k].load(), 1) << "key" << k;
-    // The stored value is the winner's: no loser overwrote it.
-    EXPECT_EQ(ValueOf(*store_, "key" + std::to_string(k)), std::to_string(winner_id[k].load()));
-  }
 }
 
 // Strong consistency with a replica: the write returns only once the replica has it; a replica
