@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define OTTAVA_RELEASE_ASSERT(cond, msg)                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
+#define OTTAVA_RELEASE_ASSERT(cond, msg)                                                      \
+  do {                                                                                        \
+    if (!(cond)) {                                                                            \
       std::fprintf(stderr, "ottava: assertion failed at %s:%d: %s: %s\n", __FILE__, __LINE__, \
-                   #cond, msg);                                                            \
-      std::abort();                                                                        \
-    }                                                                                      \
+                   #cond, msg);                                                               \
+      std::abort();                                                                           \
+    }                                                                                         \
   } while (false)
 
 #ifdef NDEBUG

@@ -152,7 +152,9 @@ TimerPtr Dispatcher::CreateTimer(Closure callback) {
   return std::make_unique<LibeventTimer>(base_, std::move(callback));
 }
 
-bool Dispatcher::IsLoopThread() const { return std::this_thread::get_id() == loop_thread_id_; }
+bool Dispatcher::IsLoopThread() const {
+  return std::this_thread::get_id() == loop_thread_id_;
+}
 
 void Dispatcher::RunPosted() {
   std::vector<Closure> batch;

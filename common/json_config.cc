@@ -100,13 +100,15 @@ absl::Status ObjectReader::Bool(std::string_view key, bool* out) {
     return absl::OkStatus();
   }
   if (!value->is_boolean()) {
-    return ConfigError(PointerOf(key), std::string("expected a boolean, got ") + value->type_name());
+    return ConfigError(PointerOf(key),
+                       std::string("expected a boolean, got ") + value->type_name());
   }
   *out = value->get<bool>();
   return absl::OkStatus();
 }
 
-absl::Status ObjectReader::StringMap(std::string_view key, std::map<std::string, std::string>* out) {
+absl::Status ObjectReader::StringMap(std::string_view key,
+                                     std::map<std::string, std::string>* out) {
   const nlohmann::json* value = Child(key);
   if (value == nullptr) {
     return absl::OkStatus();

@@ -49,9 +49,13 @@ bool ParseLevel(std::string_view name, spdlog::level::level_enum* out) {
 
 }  // namespace
 
-std::string_view ModuleName(Module module) { return kNames[static_cast<size_t>(module)]; }
+std::string_view ModuleName(Module module) {
+  return kNames[static_cast<size_t>(module)];
+}
 
-spdlog::logger& Logger(Module module) { return *AllLoggers().loggers[static_cast<size_t>(module)]; }
+spdlog::logger& Logger(Module module) {
+  return *AllLoggers().loggers[static_cast<size_t>(module)];
+}
 
 bool IsValidLevel(std::string_view level) {
   spdlog::level::level_enum parsed;

@@ -13,12 +13,12 @@
 #define OTTAVA_STATUS_CONCAT(a, b) OTTAVA_STATUS_CONCAT_INNER(a, b)
 
 /// Returns the status from the enclosing function when `expr` is not OK.
-#define OTTAVA_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::absl::Status ottava_status_ = (expr);   \
-    if (!ottava_status_.ok()) {               \
-      return ottava_status_;                  \
-    }                                         \
+#define OTTAVA_RETURN_IF_ERROR(expr)        \
+  do {                                      \
+    ::absl::Status ottava_status_ = (expr); \
+    if (!ottava_status_.ok()) {             \
+      return ottava_status_;                \
+    }                                       \
   } while (false)
 
 #define OTTAVA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

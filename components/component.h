@@ -4,12 +4,11 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
-#include <memory>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -62,10 +61,10 @@ class HealthIndicator {
 /// the component.
 struct ComponentContext {
   Kind kind = Kind::kState;
-  std::string name;        // instance name from the config ("main")
-  std::string type;        // factory type ("in-memory", "redis")
-  Metadata metadata;       // the config's metadata
-  std::string app_id;      // the application's id
+  std::string name;    // instance name from the config ("main")
+  std::string type;    // factory type ("in-memory", "redis")
+  Metadata metadata;   // the config's metadata
+  std::string app_id;  // the application's id
   HealthIndicator* health = nullptr;
   Dispatcher* dispatcher = nullptr;  // the shared component event loop (timers, deliveries)
   stats::Store* stats = nullptr;

@@ -25,7 +25,7 @@ struct PublishRequest {
 };
 
 struct Message {
-  std::string id;     // unique within the broker (offset, stream id, sequence)
+  std::string id;  // unique within the broker (offset, stream id, sequence)
   std::string topic;
   std::string data;
   Metadata metadata;

@@ -67,7 +67,8 @@ struct Bootstrap {
   Address actuator_address{"127.0.0.1", 34999};
   std::string log_level = "info";
   int64_t drain_seconds = 5;
-  std::vector<ComponentConfig> components;  // kinds in fixed order; names alphabetical within a kind
+  std::vector<ComponentConfig>
+      components;  // kinds in fixed order; names alphabetical within a kind
   std::vector<SubscriptionConfig> subscriptions;
   int64_t mesh_workers = 0;  // 0 = number of cores
 
