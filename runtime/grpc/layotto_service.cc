@@ -376,6 +376,21 @@ absl::Status Draining() {
   return absl::UnavailableError("the sidecar is shutting down");
 }
 
+LayottoService::UnaryCall LayottoService::BeginUnary(Ctx* ctx, int method) {
+  UnaryCall call{ctx->DefaultReactor(), m_[method]->Begin(), false};
+  if (streams_.closed()) {
+    call.Finish(Draining());
+    call.rejected = true;
+  }
+  return call;
+}
+
+void LayottoService::UnaryCall::Finish(const absl::Status& status) const {
+  grpc::Status grpc_status = ToGrpcStatus(status);
+  call.Done(grpc_status);
+  reactor->Finish(grpc_status);
+}
+
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
                                              const MethodMetrics& metrics,
                                              const absl::Status& status) {
@@ -387,29 +402,20 @@ LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
   return reactor;
 }
 
-// Finishes `reactor` from an API completion and records the call.
-#define OTTAVA_FINISH(reactor, call, status)          \
-  do {                                                \
-    grpc::Status grpc_status_ = ToGrpcStatus(status); \
-    (call).Done(grpc_status_);                        \
-    (reactor)->Finish(grpc_status_);                  \
-  } while (false)
-
 LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
                                                 const v1::SayHelloRequest* request,
                                                 v1::SayHelloResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kSayHello], Draining());
+  UnaryCall call = BeginUnary(ctx, kSayHello);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kSayHello]->Begin();
   response->set_hello("greetings, " +
                       (request->name().empty() ? std::string("world") : request->name()));
   if (request->has_data()) {
     *response->mutable_data() = request->data();
   }
-  Unary* reactor = ctx->DefaultReactor();
-  OTTAVA_FINISH(reactor, call, absl::OkStatus());
-  return reactor;
+  call.Finish(absl::OkStatus());
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
@@ -429,33 +435,31 @@ LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetConfiguration(Ctx* ctx,
                                                         const v1::GetConfigurationRequest* request,
                                                         v1::GetConfigurationResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kGetConfiguration], Draining());
+  UnaryCall call = BeginUnary(ctx, kGetConfiguration);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kGetConfiguration]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   apis_.config->Get(
       request->store_name(),
       ToSelector(request->app_id(), request->group(), request->label(), request->keys(),
                  request->metadata()),
-      [reactor, response, call](absl::StatusOr<std::vector<components::config_store::Item>> items) {
+      [response, call](absl::StatusOr<std::vector<components::config_store::Item>> items) {
         if (items.ok()) {
           for (const auto& item : *items) {
             ToProto(item, response->add_items());
           }
         }
-        OTTAVA_FINISH(reactor, call, items.status());
+        call.Finish(items.status());
       });
-  return reactor;
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::SaveConfiguration(
     Ctx* ctx, const v1::SaveConfigurationRequest* request, Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kSaveConfiguration], Draining());
+  UnaryCall call = BeginUnary(ctx, kSaveConfiguration);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kSaveConfiguration]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   std::vector<components::config_store::Item> items;
   items.reserve(request->items_size());
   for (const auto& in : request->items()) {
@@ -468,25 +472,23 @@ LayottoService::Unary* LayottoService::SaveConfiguration(
     item.metadata = ToMetadata(in.metadata());
     items.push_back(std::move(item));
   }
-  apis_.config->Save(
-      request->store_name(), request->app_id(), std::move(items), ToMetadata(request->metadata()),
-      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
-  return reactor;
+  apis_.config->Save(request->store_name(), request->app_id(), std::move(items),
+                     ToMetadata(request->metadata()),
+                     [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::DeleteConfiguration(
     Ctx* ctx, const v1::DeleteConfigurationRequest* request, Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kDeleteConfiguration], Draining());
+  UnaryCall call = BeginUnary(ctx, kDeleteConfiguration);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kDeleteConfiguration]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
-  apis_.config->Delete(
-      request->store_name(),
-      ToSelector(request->app_id(), request->group(), request->label(), request->keys(),
-                 request->metadata()),
-      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
-  return reactor;
+  apis_.config->Delete(request->store_name(),
+                       ToSelector(request->app_id(), request->group(), request->label(),
+                                  request->keys(), request->metadata()),
+                       [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 grpc::ServerBidiReactor<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>*
@@ -499,19 +501,18 @@ LayottoService::SubscribeConfiguration(Ctx* /*ctx*/) {
 LayottoService::Unary* LayottoService::TryLock(Ctx* ctx,
                                                const v1::TryLockRequest* request,
                                                v1::TryLockResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kTryLock], Draining());
+  UnaryCall call = BeginUnary(ctx, kTryLock);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kTryLock]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   apis_.lock->TryLock(request->store_name(), request->resource_id(), request->lock_owner(),
-                      request->expire(), [reactor, response, call](absl::StatusOr<bool> ok) {
+                      request->expire(), [response, call](absl::StatusOr<bool> ok) {
                         if (ok.ok()) {
                           response->set_success(*ok);
                         }
-                        OTTAVA_FINISH(reactor, call, ok.status());
+                        call.Finish(ok.status());
                       });
-  return reactor;
+  return call.reactor;
 }
 
 namespace {
@@ -534,38 +535,36 @@ Enum ToProtoLockStatus(components::lock::LockStatus status) {
 LayottoService::Unary* LayottoService::Unlock(Ctx* ctx,
                                               const v1::UnlockRequest* request,
                                               v1::UnlockResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kUnlock], Draining());
+  UnaryCall call = BeginUnary(ctx, kUnlock);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kUnlock]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   apis_.lock->Unlock(request->store_name(), request->resource_id(), request->lock_owner(),
-                     [reactor, response, call](absl::StatusOr<components::lock::LockStatus> s) {
+                     [response, call](absl::StatusOr<components::lock::LockStatus> s) {
                        if (s.ok()) {
                          response->set_status(ToProtoLockStatus<v1::UnlockResponse::Status>(*s));
                        }
-                       OTTAVA_FINISH(reactor, call, s.status());
+                       call.Finish(s.status());
                      });
-  return reactor;
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
                                                      const v1::LockKeepAliveRequest* request,
                                                      v1::LockKeepAliveResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kLockKeepAlive], Draining());
+  UnaryCall call = BeginUnary(ctx, kLockKeepAlive);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kLockKeepAlive]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   apis_.lock->KeepAlive(
       request->store_name(), request->resource_id(), request->lock_owner(), request->expire(),
-      [reactor, response, call](absl::StatusOr<components::lock::LockStatus> s) {
+      [response, call](absl::StatusOr<components::lock::LockStatus> s) {
         if (s.ok()) {
           response->set_status(ToProtoLockStatus<v1::LockKeepAliveResponse::Status>(*s));
         }
-        OTTAVA_FINISH(reactor, call, s.status());
+        call.Finish(s.status());
       });
-  return reactor;
+  return call.reactor;
 }
 
 // -------------------------------------------------------------------------------- sequencer
@@ -573,21 +572,20 @@ LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
                                                  const v1::GetNextIdRequest* request,
                                                  v1::GetNextIdResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kGetNextId], Draining());
+  UnaryCall call = BeginUnary(ctx, kGetNextId);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kGetNextId]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   const bool strong =
       request->has_options() && request->options().increment() == v1::SequencerOptions::STRONG;
   apis_.sequencer->GetNextId(request->store_name(), request->key(), strong,
-                             [reactor, response, call](absl::StatusOr<int64_t> id) {
+                             [response, call](absl::StatusOr<int64_t> id) {
                                if (id.ok()) {
                                  response->set_next_id(*id);
                                }
-                               OTTAVA_FINISH(reactor, call, id.status());
+                               call.Finish(id.status());
                              });
-  return reactor;
+  return call.reactor;
 }
 
 // ------------------------------------------------------------------------------------ state
@@ -595,36 +593,34 @@ LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
                                                 const v1::GetStateRequest* request,
                                                 v1::GetStateResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kGetState], Draining());
+  UnaryCall call = BeginUnary(ctx, kGetState);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kGetState]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   apis_.state->Get(request->store_name(), request->key(), ToConsistency(request->consistency()),
-                   [reactor, response, call](absl::StatusOr<api::StateApi::GetResult> result) {
+                   [response, call](absl::StatusOr<api::StateApi::GetResult> result) {
                      if (result.ok()) {
                        response->set_data(std::move(result->value));
                        response->set_etag(std::move(result->etag));
                        response->mutable_metadata()->insert(result->metadata.begin(),
                                                             result->metadata.end());
                      }
-                     OTTAVA_FINISH(reactor, call, result.status());
+                     call.Finish(result.status());
                    });
-  return reactor;
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
                                                     const v1::GetBulkStateRequest* request,
                                                     v1::GetBulkStateResponse* response) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kGetBulkState], Draining());
+  UnaryCall call = BeginUnary(ctx, kGetBulkState);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kGetBulkState]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
   apis_.state->BulkGet(
       request->store_name(), keys,
-      [reactor, response, call](absl::StatusOr<std::vector<api::StateApi::GetResult>> results) {
+      [response, call](absl::StatusOr<std::vector<api::StateApi::GetResult>> results) {
         if (results.ok()) {
           for (auto& result : *results) {
             v1::BulkStateItem* item = response->add_items();
@@ -635,37 +631,35 @@ LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
             item->mutable_metadata()->insert(result.metadata.begin(), result.metadata.end());
           }
         }
-        OTTAVA_FINISH(reactor, call, results.status());
+        call.Finish(results.status());
       });
-  return reactor;
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
                                                  const v1::SaveStateRequest* request,
                                                  Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kSaveState], Draining());
+  UnaryCall call = BeginUnary(ctx, kSaveState);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kSaveState]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   std::vector<api::StateApi::WriteItem> items;
   items.reserve(request->states_size());
   for (const auto& item : request->states()) {
     items.push_back(ToWriteItem(item));
   }
   apis_.state->Save(request->store_name(), std::move(items),
-                    [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
-  return reactor;
+                    [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
                                                    const v1::DeleteStateRequest* request,
                                                    Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kDeleteState], Draining());
+  UnaryCall call = BeginUnary(ctx, kDeleteState);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kDeleteState]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   api::StateApi::WriteItem item;
   item.key = request->key();
   if (request->has_etag() && !request->etag().value().empty()) {
@@ -677,47 +671,42 @@ LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
   }
   std::vector<api::StateApi::WriteItem> items;
   items.push_back(std::move(item));
-  apis_.state->Delete(
-      request->store_name(), std::move(items),
-      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
-  return reactor;
+  apis_.state->Delete(request->store_name(), std::move(items),
+                      [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
                                                        const v1::DeleteBulkStateRequest* request,
                                                        Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kDeleteBulkState], Draining());
+  UnaryCall call = BeginUnary(ctx, kDeleteBulkState);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kDeleteBulkState]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   std::vector<api::StateApi::WriteItem> items;
   items.reserve(request->states_size());
   for (const auto& item : request->states()) {
     items.push_back(ToWriteItem(item));
   }
-  apis_.state->Delete(
-      request->store_name(), std::move(items),
-      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
-  return reactor;
+  apis_.state->Delete(request->store_name(), std::move(items),
+                      [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 LayottoService::Unary* LayottoService::ExecuteStateTransaction(
     Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kExecuteStateTransaction], Draining());
+  UnaryCall call = BeginUnary(ctx, kExecuteStateTransaction);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kExecuteStateTransaction]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   std::vector<api::StateApi::Operation> operations;
   operations.reserve(request->operations_size());
   for (const auto& op : request->operations()) {
     operations.push_back(api::StateApi::Operation{op.operationtype(), ToWriteItem(op.request())});
   }
-  apis_.state->Transact(
-      request->storename(), std::move(operations),
-      [reactor, call](absl::Status status) { OTTAVA_FINISH(reactor, call, status); });
-  return reactor;
+  apis_.state->Transact(request->storename(), std::move(operations),
+                        [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 // ----------------------------------------------------------------------------------- pubsub
@@ -725,21 +714,18 @@ LayottoService::Unary* LayottoService::ExecuteStateTransaction(
 LayottoService::Unary* LayottoService::PublishEvent(Ctx* ctx,
                                                     const v1::PublishEventRequest* request,
                                                     Empty* /*response*/) {
-  if (streams_.closed()) {
-    return Reply(ctx, *m_[kPublishEvent], Draining());
+  UnaryCall call = BeginUnary(ctx, kPublishEvent);
+  if (call.rejected) {
+    return call.reactor;
   }
-  auto call = m_[kPublishEvent]->Begin();
-  Unary* reactor = ctx->DefaultReactor();
   api::PubSubApi::PublishRequest publish;
   publish.pubsub_name = request->pubsub_name();
   publish.topic = request->topic();
   publish.data = request->data();
   publish.content_type = request->data_content_type();
   publish.metadata = ToMetadata(request->metadata());
-  apis_.pubsub->Publish(std::move(publish), [reactor, call](absl::Status status) {
-    OTTAVA_FINISH(reactor, call, status);
-  });
-  return reactor;
+  apis_.pubsub->Publish(std::move(publish), [call](absl::Status status) { call.Finish(status); });
+  return call.reactor;
 }
 
 grpc::ServerBidiReactor<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>*

@@ -122,6 +122,16 @@ class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackS
                        spec::proto::runtime::v1::GetBulkSecretResponse* response) override;
 
  private:
+  /// A unary call in progress: its reactor and its metrics. Copyable into completions.
+  struct UnaryCall {
+    Unary* reactor;
+    MethodMetrics::Call call;
+    bool rejected;  // already answered (the sidecar is draining): just return `reactor`
+    /// Records the call and finishes it with `status`. Once.
+    void Finish(const absl::Status& status) const;
+  };
+  /// Begins a call of `method` (an index into m_).
+  UnaryCall BeginUnary(Ctx* ctx, int method);
   /// Finishes a unary call with `status` and records it.
   static Unary* Reply(Ctx* ctx, const MethodMetrics& metrics, const absl::Status& status);
 
