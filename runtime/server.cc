@@ -242,12 +242,16 @@ int RunSidecar(const RunOptions& options) {
   std::unique_ptr<actuator::Actuator> actuator = std::move(*actuator_or);
   actuator->Start();
 
-  if (absl::Status status = set->InitAll(); !status.ok()) {
-    std::cerr << "ottava: component " << status.message() << "\n";
+  // Startup failed after the actuator and the loop started: undo in reverse order.
+  auto stop_early = [&] {
     actuator->Stop();
     set->ShutdownAll();
     heartbeat.StopOnLoop();
     dispatcher->Stop();
+  };
+  if (absl::Status status = set->InitAll(); !status.ok()) {
+    std::cerr << "ottava: component " << status.message() << "\n";
+    stop_early();
     return kExitComponentFailed;
   }
 
@@ -275,10 +279,7 @@ int RunSidecar(const RunOptions& options) {
   if (!server || grpc_port == 0) {
     std::cerr << "ottava: cannot listen on " << bootstrap.grpc_address.ToString()
               << " (/grpc/address): address in use or not local\n";
-    actuator->Stop();
-    set->ShutdownAll();
-    heartbeat.StopOnLoop();
-    dispatcher->Stop();
+    stop_early();
     return kExitComponentFailed;
   }
   const std::string grpc_address = bootstrap.grpc_address.host + ":" + std::to_string(grpc_port);

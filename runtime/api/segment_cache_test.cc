@@ -14,6 +14,7 @@
 #include "common/dispatcher.h"
 #include "components/registry.h"
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
+#include "components/sequencer/sequencer_test_util.h"
 #include "runtime/api/sequencer_api.h"
 #include "runtime/component_set.h"
 #include "runtime/config/bootstrap.h"
@@ -303,25 +304,9 @@ TEST(SegmentCacheTest, ConcurrentCallersGetUniqueIncreasingIds) {
   constexpr int kIds = 2000;
   FakeSequencer fake(FakeSequencer::Mode::kDispatcher);
   SegmentCaches caches(&fake, 1000);
-  std::vector<std::vector<int64_t>> ids(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kIds; ++i) {
-        ids[t].push_back(Next(caches, "k").value_or(-1));
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  std::set<int64_t> all;
-  for (const auto& per_thread : ids) {
-    EXPECT_TRUE(std::adjacent_find(per_thread.begin(), per_thread.end(), std::greater_equal<>()) ==
-                per_thread.end())
-        << "not strictly increasing for one caller";
-    all.insert(per_thread.begin(), per_thread.end());
-  }
+  const std::set<int64_t> all = ::ottava::components::sequencer::test_support::IncreasingPerCaller(
+      ::ottava::components::sequencer::test_support::IdsFromThreads(
+          kThreads, kIds, [&] { return Next(caches, "k").value_or(-1); }));
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kIds));
   EXPECT_GT(*all.begin(), 0);
   EXPECT_EQ(fake.max_in_flight(), 1) << "never two fetches for one key";

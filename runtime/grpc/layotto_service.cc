@@ -107,6 +107,16 @@ api::StateApi::WriteItem ToWriteItem(const v1::StateItem& item) {
   return out;
 }
 
+std::vector<api::StateApi::WriteItem> ToWriteItems(
+    const google::protobuf::RepeatedPtrField<v1::StateItem>& states) {
+  std::vector<api::StateApi::WriteItem> items;
+  items.reserve(states.size());
+  for (const auto& item : states) {
+    items.push_back(ToWriteItem(item));
+  }
+  return items;
+}
+
 api::ConfigApi::Selector ToSelector(const std::string& app_id,
                                     const std::string& group,
                                     const std::string& label,
@@ -643,12 +653,7 @@ LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
   if (call.rejected) {
     return call.reactor;
   }
-  std::vector<api::StateApi::WriteItem> items;
-  items.reserve(request->states_size());
-  for (const auto& item : request->states()) {
-    items.push_back(ToWriteItem(item));
-  }
-  apis_.state->Save(request->store_name(), std::move(items),
+  apis_.state->Save(request->store_name(), ToWriteItems(request->states()),
                     [call](absl::Status status) { call.Finish(status); });
   return call.reactor;
 }
@@ -683,12 +688,7 @@ LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
   if (call.rejected) {
     return call.reactor;
   }
-  std::vector<api::StateApi::WriteItem> items;
-  items.reserve(request->states_size());
-  for (const auto& item : request->states()) {
-    items.push_back(ToWriteItem(item));
-  }
-  apis_.state->Delete(request->store_name(), std::move(items),
+  apis_.state->Delete(request->store_name(), ToWriteItems(request->states()),
                       [call](absl::Status status) { call.Finish(status); });
   return call.reactor;
 }

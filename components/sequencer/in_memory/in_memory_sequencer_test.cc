@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "components/sequencer/sequencer_test_util.h"
+
 namespace ottava::components::sequencer {
 namespace {
 
@@ -117,24 +119,9 @@ TEST(InMemorySequencerTest, ConcurrentCallersGetUniqueIds) {
   constexpr int kThreads = 8;
   constexpr int kIds = 1000;
   auto sequencer = Make();
-  std::vector<std::vector<int64_t>> ids(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kIds; ++i) {
-        ids[t].push_back(NextId(*sequencer, "k").value_or(-1));
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  std::set<int64_t> all;
-  for (const auto& per_thread : ids) {
-    // Increasing for each caller.
-    EXPECT_TRUE(std::is_sorted(per_thread.begin(), per_thread.end()));
-    all.insert(per_thread.begin(), per_thread.end());
-  }
+  const std::set<int64_t> all = ::ottava::components::sequencer::test_support::IncreasingPerCaller(
+      ::ottava::components::sequencer::test_support::IdsFromThreads(
+          kThreads, kIds, [&] { return NextId(*sequencer, "k").value_or(-1); }));
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kIds));
   EXPECT_EQ(*all.begin(), 1);
   EXPECT_EQ(*all.rbegin(), kThreads * kIds);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/dispatcher.h"
+#include "components/sequencer/sequencer_test_util.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
 
@@ -129,25 +130,9 @@ TEST_F(RedisSequencerTest, StrongIdsStrictlyIncreaseAcrossThreads) {
   constexpr int kThreads = 8;
   constexpr int kIds = 500;
   Sequencer& sequencer = Make({{"poolSize", "4"}});
-  std::vector<std::vector<int64_t>> ids(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kIds; ++i) {
-        ids[t].push_back(NextId(sequencer, "k").value_or(-1));
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
-  }
-  std::set<int64_t> all;
-  for (const auto& per_thread : ids) {
-    EXPECT_TRUE(std::adjacent_find(per_thread.begin(), per_thread.end(), std::greater_equal<>()) ==
-                per_thread.end())
-        << "not strictly increasing for one caller";
-    all.insert(per_thread.begin(), per_thread.end());
-  }
+  const std::set<int64_t> all = ::ottava::components::sequencer::test_support::IncreasingPerCaller(
+      ::ottava::components::sequencer::test_support::IdsFromThreads(
+          kThreads, kIds, [&] { return NextId(sequencer, "k").value_or(-1); }));
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kIds));
   EXPECT_EQ(*all.begin(), 1);
   EXPECT_EQ(*all.rbegin(), kThreads * kIds);
