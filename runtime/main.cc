@@ -6,10 +6,12 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common/process_tuning.h"
 #include "runtime/server.h"
 #include "runtime/version.h"
 
 int main(int argc, char** argv) {
+  ottava::DisableMutexDeadlockDetection();
   CLI::App app{"Ottava: a multi-runtime API sidecar (Layotto-compatible gRPC APIs)", "ottava"};
   app.require_subcommand(0, 1);
   ottava::runtime::RunOptions options;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "common/process_tuning.h"
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 #include "test/bench/bench_util.h"
 
@@ -53,6 +54,7 @@ class EchoRuntime final : public v1::Runtime::CallbackService {
 };
 
 int Run(int argc, char** argv) {
+  DisableMutexDeadlockDetection();
   auto flags = Flags::Parse(argc, argv);
   if (!flags.ok()) {
     std::fprintf(stderr, "bench_echo_server: %s\n", flags.status().ToString().c_str());

@@ -1,6 +1,6 @@
 #include "components/common/redis/redis_client.h"
 
-#include <hiredis/adapters/libevent.h>
+#include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "common/assert.h"
 #include "common/backoff.h"
 #include "common/logging.h"
 #include "components/common/redis/loop_wait.h"
@@ -149,13 +150,30 @@ struct PendingCommand {
   std::vector<std::string> script_args;
   bool retried = false;
   bool finished = false;
+  // The client's own commands (handshake, script reload): their callbacks run at once, under the
+  // client's lock, because they change its state. Callers' callbacks run after it is released.
+  bool internal = false;
 };
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  struct Connection;
+
+  // hiredis' event hooks, on the client's dispatcher. Unlike hiredis' stock libevent adapter, a
+  // write requested on another thread does not arm the write event (that would wake the loop): the
+  // sending thread writes the output buffer itself, and hands only a partial or failed write to the
+  // loop. Reads, connects and disconnects always run on the loop.
+  struct LoopEvents {
+    Impl* impl;
+    redisAsyncContext* context;
+    event* read_event = nullptr;
+    event* write_event = nullptr;
+  };
+
   struct Connection {
     Impl* owner = nullptr;
     size_t index = 0;
     redisAsyncContext* context = nullptr;
+    uint64_t generation = 0;  // bumped on every dial, so late loop hand-offs can tell
     enum class State { kIdle, kConnecting, kHandshaking, kReady } state = State::kIdle;
     uint32_t failures = 0;
     TimerPtr reconnect_timer;
@@ -170,6 +188,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::shared_ptr<PendingCommand> command;
   };
 
+  // A caller's callback with its result, run once the lock is released.
+  struct Completion {
+    ReplyCallback done;
+    absl::StatusOr<Reply> reply;
+  };
+
   Impl(ClientSettings s, Dispatcher* d, HealthIndicator* h, std::string l)
       : settings(std::move(s)), dispatcher(d), health(h), label(std::move(l)) {}
 
@@ -178,12 +202,40 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                                   std::to_string(settings.port) + " " + std::string(why));
   }
 
-  // ---- loop thread from here on ----
+  // Every entry into the client (a caller's command, a loop event, a timer) runs `fn` under the
+  // lock, then runs the callers' callbacks it finished with the lock released, so a callback may
+  // send the next command. Callbacks always run on the loop: the rare ones finished on another
+  // thread (a failure before anything was sent) are posted there.
+  template <typename Fn>
+  void Locked(Fn&& fn) {
+    std::vector<Completion> finished;
+    {
+      absl::MutexLock lock(&mu);
+      fn();
+      finished.swap(completions);
+    }
+    if (finished.empty()) {
+      return;
+    }
+    if (dispatcher->IsLoopThread()) {
+      RunCompletions(finished);
+      return;
+    }
+    dispatcher->Post([finished = std::move(finished)]() mutable { RunCompletions(finished); });
+  }
+
+  static void RunCompletions(std::vector<Completion>& finished) {
+    for (Completion& completion : finished) {
+      completion.done(std::move(completion.reply));
+    }
+  }
+
+  // ---- everything below runs under `mu`; connection management runs on the loop only ----
 
   void Start() {
     deadline_timer = dispatcher->CreateTimer([self = weak_from_this()] {
       if (auto impl = self.lock()) {
-        impl->CheckDeadlines();
+        impl->Locked([&impl] { impl->CheckDeadlines(); });
       }
     });
     deadline_timer->Enable(std::chrono::milliseconds(20));
@@ -207,9 +259,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     context->data = &connection;
     connection.context = context;
+    ++connection.generation;
     connection.state = Connection::State::kConnecting;
     connection.dial_deadline = std::chrono::steady_clock::now() + settings.dial_timeout;
-    redisLibeventAttach(context, dispatcher->base());
+    Attach(context);
     redisAsyncSetConnectCallback(context, &Impl::ConnectThunk);
     redisAsyncSetDisconnectCallback(context, &Impl::DisconnectThunk);
     // The handshake is pipelined behind the connect: AUTH, SELECT, SCRIPT LOAD, then PING.
@@ -220,17 +273,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       Internal(connection, {"SELECT", std::to_string(settings.db)}, "SELECT");
     }
     for (const Script* script : scripts) {
-      auto command = NewCommand({"SCRIPT", "LOAD", script->body()},
-                                [this, script, &connection](absl::StatusOr<Reply> reply) {
-                                  if (reply.ok() && reply->type == Reply::Type::kString) {
-                                    shas[script] = reply->str;
-                                  } else {
-                                    HandshakeFailed(connection, "SCRIPT LOAD", reply);
-                                  }
-                                });
+      auto command = NewInternal({"SCRIPT", "LOAD", script->body()},
+                                 [this, script, &connection](absl::StatusOr<Reply> reply) {
+                                   if (reply.ok() && reply->type == Reply::Type::kString) {
+                                     shas[script] = reply->str;
+                                   } else {
+                                     HandshakeFailed(connection, "SCRIPT LOAD", reply);
+                                   }
+                                 });
       Send(connection, std::move(command));
     }
-    auto ping = NewCommand({"PING"}, [this, &connection](absl::StatusOr<Reply> reply) {
+    auto ping = NewInternal({"PING"}, [this, &connection](absl::StatusOr<Reply> reply) {
       if (!reply.ok() || reply->is_error()) {
         HandshakeFailed(connection, "PING", reply);
         return;
@@ -248,9 +301,54 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Send(connection, std::move(ping));
   }
 
+  void Attach(redisAsyncContext* context) {
+    auto* events = new LoopEvents{this, context};
+    events->read_event =
+        event_new(dispatcher->base(), context->c.fd, EV_READ, &Impl::OnReadable, events);
+    events->write_event =
+        event_new(dispatcher->base(), context->c.fd, EV_WRITE, &Impl::OnWritable, events);
+    OTTAVA_RELEASE_ASSERT(events->read_event != nullptr && events->write_event != nullptr,
+                          "event_new failed for a redis connection");
+    context->ev.data = events;
+    context->ev.addRead = [](void* data) {
+      event_add(static_cast<LoopEvents*>(data)->read_event, nullptr);
+    };
+    context->ev.delRead = [](void* data) { event_del(static_cast<LoopEvents*>(data)->read_event); };
+    context->ev.addWrite = [](void* data) {
+      auto* hooks = static_cast<LoopEvents*>(data);
+      if (hooks->impl->dispatcher->IsLoopThread()) {
+        event_add(hooks->write_event, nullptr);
+      }  // else the sender flushes (Send)
+    };
+    context->ev.delWrite = [](void* data) {
+      event_del(static_cast<LoopEvents*>(data)->write_event);
+    };
+    context->ev.cleanup = [](void* data) {
+      auto* hooks = static_cast<LoopEvents*>(data);
+      event_free(hooks->read_event);
+      event_free(hooks->write_event);
+      delete hooks;
+    };
+    event_add(events->read_event, nullptr);
+    event_add(events->write_event, nullptr);
+  }
+
+  // libevent callbacks. hiredis may free the context (and `events`) inside, so neither is touched
+  // after the call.
+  static void OnReadable(evutil_socket_t, short, void* arg) {
+    auto* events = static_cast<LoopEvents*>(arg);
+    redisAsyncContext* context = events->context;
+    events->impl->Locked([context] { redisAsyncHandleRead(context); });
+  }
+  static void OnWritable(evutil_socket_t, short, void* arg) {
+    auto* events = static_cast<LoopEvents*>(arg);
+    redisAsyncContext* context = events->context;
+    events->impl->Locked([context] { redisAsyncHandleWrite(context); });
+  }
+
   void Internal(Connection& connection, std::vector<std::string> args, const char* what) {
     Send(connection,
-         NewCommand(std::move(args), [this, &connection, what](absl::StatusOr<Reply> r) {
+         NewInternal(std::move(args), [this, &connection, what](absl::StatusOr<Reply> r) {
            if (!r.ok() || r->is_error()) {
              HandshakeFailed(connection, what, r);
            }
@@ -266,11 +364,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Drop(connection, last_error);
   }
 
-  std::shared_ptr<PendingCommand> NewCommand(std::vector<std::string> args, ReplyCallback done) {
+  std::shared_ptr<PendingCommand> NewInternal(std::vector<std::string> args, ReplyCallback done) {
     auto command = std::make_shared<PendingCommand>();
     command->args = std::move(args);
     command->done = std::move(done);
     command->deadline = std::chrono::steady_clock::now() + settings.timeout;
+    command->internal = true;
     return command;
   }
 
@@ -279,7 +378,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (connection == nullptr) {
       return;
     }
-    Impl* impl = owner_of(connection);
+    Impl* impl = connection->owner;
     if (status != REDIS_OK) {
       // hiredis frees the context after this callback.
       impl->last_error = context->errstr;
@@ -293,15 +392,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (connection == nullptr) {
       return;  // we dropped it ourselves
     }
-    Impl* impl = owner_of(connection);
+    Impl* impl = connection->owner;
     if (context->errstr[0] != '\0') {
       impl->last_error = context->errstr;
     }
     connection->context = nullptr;
     impl->Lost(*connection);
   }
-
-  static Impl* owner_of(Connection* connection) { return connection->owner; }
 
   // Takes the connection out of rotation; returns whether it was serving.
   bool MarkDown(Connection& connection) {
@@ -339,8 +436,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     command.finished = true;
-    ReplyCallback done = std::move(command.done);
-    done(std::move(reply));
+    if (command.internal) {
+      ReplyCallback done = std::move(command.done);
+      done(std::move(reply));
+      return;
+    }
+    completions.push_back(Completion{std::move(command.done), std::move(reply)});
   }
 
   void Drop(Connection& connection, const std::string& why) {
@@ -364,7 +465,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (!connection.reconnect_timer) {
       connection.reconnect_timer = dispatcher->CreateTimer([self = weak_from_this(), &connection] {
         if (auto impl = self.lock()) {
-          impl->Dial(connection);
+          impl->Locked([&impl, &connection] { impl->Dial(connection); });
         }
       });
     }
@@ -399,7 +500,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return nullptr;
   }
 
-  void SendOnLoop(std::shared_ptr<PendingCommand> command) {
+  // A caller's command, on any thread.
+  void Dispatch(std::shared_ptr<PendingCommand> command) {
     if (shut_down) {
       Finish(*command, Unavailable("client shut down"));
       return;
@@ -446,6 +548,30 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     connection.in_flight.push_back(std::move(command));
+    if (!dispatcher->IsLoopThread()) {
+      FlushFromCaller(connection);
+    }
+  }
+
+  // Writes the output buffer on the caller's thread (the loop is not woken for it). What does not
+  // fit in the socket, or a failed write, is handed to the loop's write event, which finishes the
+  // write or handles the disconnect.
+  void FlushFromCaller(Connection& connection) {
+    int done = 0;
+    if (redisBufferWrite(&connection.context->c, &done) == REDIS_OK && done != 0) {
+      return;
+    }
+    dispatcher->Post([self = weak_from_this(), &connection, generation = connection.generation] {
+      auto impl = self.lock();
+      if (!impl) {
+        return;
+      }
+      impl->Locked([&impl, &connection, generation] {
+        if (connection.context != nullptr && connection.generation == generation) {
+          event_add(static_cast<LoopEvents*>(connection.context->ev.data)->write_event, nullptr);
+        }
+      });
+    });
   }
 
   static void ReplyThunk(redisAsyncContext* /*context*/, void* raw_reply, void* privdata) {
@@ -485,17 +611,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       Finish(*command, Unavailable("unreachable: " + last_error));
       return;
     }
-    Send(*connection, NewCommand({"SCRIPT", "LOAD", script->body()},
-                                 [this, script, command](absl::StatusOr<Reply> reply) {
-                                   if (!reply.ok() || reply->type != Reply::Type::kString) {
-                                     Finish(*command, reply.ok()
-                                                          ? absl::StatusOr<Reply>(*reply)
-                                                          : absl::StatusOr<Reply>(reply.status()));
-                                     return;
-                                   }
-                                   shas[script] = reply->str;
-                                   SendOnLoop(command);
-                                 }));
+    Send(*connection, NewInternal({"SCRIPT", "LOAD", script->body()},
+                                  [this, script, command](absl::StatusOr<Reply> reply) {
+                                    if (!reply.ok() || reply->type != Reply::Type::kString) {
+                                      Finish(*command, std::move(reply));
+                                      return;
+                                    }
+                                    shas[script] = reply->str;
+                                    Dispatch(command);
+                                  }));
   }
 
   void CheckDeadlines() {
@@ -538,9 +662,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Dispatcher* const dispatcher;
   HealthIndicator* const health;
   const std::string label;
-  std::vector<const Script*> scripts;
+  std::vector<const Script*> scripts;  // set before Connect()
   std::vector<std::unique_ptr<Connection>> connections;
-  std::map<const Script*, std::string> shas;  // loop thread
+
+  // Guards the connections' hiredis contexts and everything below.
+  absl::Mutex mu;
+  std::vector<Completion> completions;
+  std::map<const Script*, std::string> shas;
   size_t next = 0;
   TimerPtr deadline_timer;
   bool shut_down = false;
@@ -588,11 +716,10 @@ void Client::AddScript(const Script* script) {
 
 absl::Status Client::Connect() {
   auto impl = impl_;
-  RunOnLoopAndWait(*impl->dispatcher, [impl] { impl->Start(); });
+  RunOnLoopAndWait(*impl->dispatcher, [impl] { impl->Locked([&impl] { impl->Start(); }); });
   if (!WaitForFlag(impl->ever_ready, impl->settings.dial_timeout)) {
-    // last_error belongs to the loop; read it there.
     std::string why;
-    RunOnLoopAndWait(*impl->dispatcher, [impl, &why] { why = impl->last_error; });
+    impl->Locked([&impl, &why] { why = impl->last_error; });
     return impl->Unavailable("unreachable within " +
                              std::to_string(impl->settings.dial_timeout.count()) + " ms: " + why);
   }
@@ -606,13 +733,7 @@ void Client::Command(std::vector<std::string> args,
   command->args = std::move(args);
   command->done = std::move(done);
   command->deadline = std::chrono::steady_clock::now() + impl_->settings.timeout + extra_deadline;
-  if (impl_->dispatcher->IsLoopThread()) {
-    impl_->SendOnLoop(std::move(command));
-    return;
-  }
-  impl_->dispatcher->Post([impl = impl_, command = std::move(command)]() mutable {
-    impl->SendOnLoop(std::move(command));
-  });
+  impl_->Locked([this, &command] { impl_->Dispatch(std::move(command)); });
 }
 
 void Client::EvalSha(const Script& script,
@@ -625,26 +746,20 @@ void Client::EvalSha(const Script& script,
   command->script_args = std::move(args);
   command->done = std::move(done);
   command->deadline = std::chrono::steady_clock::now() + impl_->settings.timeout;
-  if (impl_->dispatcher->IsLoopThread()) {
-    impl_->SendOnLoop(std::move(command));
-    return;
-  }
-  impl_->dispatcher->Post([impl = impl_, command = std::move(command)]() mutable {
-    impl->SendOnLoop(std::move(command));
-  });
+  impl_->Locked([this, &command] { impl_->Dispatch(std::move(command)); });
 }
 
 void Client::Shutdown() {
   auto impl = impl_;
   if (impl->dispatcher->IsLoopThread()) {
-    impl->ShutdownOnLoop();
+    impl->Locked([&impl] { impl->ShutdownOnLoop(); });
   } else {
     // Notifies when the closure is destroyed: after it ran, or at once when a stopped dispatcher
     // drops it unrun (nothing can run on the loop any more then), so neither case waits out the
     // timeout. Shared, so a closure released after a timeout never touches a dead waiter.
     auto done = std::make_shared<absl::Notification>();
     std::shared_ptr<void> notify(nullptr, [done](void*) { done->Notify(); });
-    impl->dispatcher->Post([impl, notify] { impl->ShutdownOnLoop(); });
+    impl->dispatcher->Post([impl, notify] { impl->Locked([&impl] { impl->ShutdownOnLoop(); }); });
     notify.reset();
     done->WaitForNotificationWithTimeout(absl::Seconds(5));
   }

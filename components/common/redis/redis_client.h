@@ -1,8 +1,8 @@
 #pragma once
 
-// An asynchronous Redis client over hiredis, driven by a component Dispatcher (hiredis' libevent
-// adapter). Commands from any thread are posted to the loop and pipelined on the connection(s):
-// many requests in flight, replies matched in order.
+// An asynchronous Redis client over hiredis, driven by a component Dispatcher (libevent).
+// Commands from any thread are pipelined on the connection(s): many requests in flight, replies
+// matched in order.
 //
 // Availability: while Redis is unreachable every command fails at once with UNAVAILABLE, the
 // health indicator says DOWN, and the client reconnects with exponential backoff (50 ms doubling
@@ -12,8 +12,10 @@
 // Scripts: registered once, loaded with SCRIPT LOAD on every (re)connection and run with EVALSHA;
 // a NOSCRIPT reply reloads the script and retries once.
 //
-// Threading: all connection state lives on the dispatcher thread. Command() and EvalSha() may be
-// called from any thread; callbacks run on the dispatcher thread and must not block.
+// Threading: Command() and EvalSha() may be called from any thread. The calling thread writes the
+// command to the socket itself, under the client's lock, so a request never waits for the loop to
+// wake up; replies are read, and connections dialled and dropped, on the dispatcher thread.
+// Callbacks run on the dispatcher thread, with no lock held, and must not block.
 
 #include <chrono>
 #include <cstdint>
