@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <atomic>
@@ -125,6 +126,11 @@ absl::StatusOr<ClientSettings> ClientSettings::Parse(const Metadata& metadata) {
   if (absl::Status s = ReadMetadataInt(metadata, "poolSize", 1, 64, &settings.pool_size); !s.ok()) {
     return s;
   }
+  int64_t spin = settings.reply_spin.count();
+  if (absl::Status s = ReadMetadataInt(metadata, "replySpinMicros", 0, 1000, &spin); !s.ok()) {
+    return s;
+  }
+  settings.reply_spin = std::chrono::microseconds(spin);
   for (auto [key, out] : {std::pair{"dialTimeout", &settings.dial_timeout},
                           std::pair{"timeout", &settings.timeout}}) {
     if (const std::string* text = get(key)) {
@@ -153,27 +159,50 @@ struct PendingCommand {
   // The client's own commands (handshake, script reload): their callbacks run at once, under the
   // client's lock, because they change its state. Callers' callbacks run after it is released.
   bool internal = false;
+  // Sent from the dispatcher thread: the callback runs there too. Otherwise it runs on whichever
+  // thread reads the reply (the sender, or the loop).
+  bool loop_callback = false;
+  // Waits longer than the timeout (a blocking read): never read by the sending thread.
+  bool blocking = false;
 };
+
+// How long a sending thread may wait on the socket for its own reply before it leaves the reading
+// to the loop. A healthy Redis answers in tens of microseconds.
+constexpr std::chrono::microseconds kCallerReadBudget{1000};
+// Reading on a sender's thread pays only while requests come one at a time. Once other commands
+// were sent while a caller read, the loop reads for this long: under concurrency a blocked gRPC
+// thread costs more than the loop's wake-up saves.
+constexpr std::chrono::milliseconds kCallerReadPause{100};
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   struct Connection;
 
-  // hiredis' event hooks, on the client's dispatcher. Unlike hiredis' stock libevent adapter, a
-  // write requested on another thread does not arm the write event (that would wake the loop): the
-  // sending thread writes the output buffer itself, and hands only a partial or failed write to the
-  // loop. Reads, connects and disconnects always run on the loop.
+  // hiredis' event hooks, on the client's dispatcher. Unlike hiredis' stock libevent adapter, they
+  // never touch libevent off the loop (that would wake it): a sending thread writes the output
+  // buffer itself and hands only a partial or failed write to the loop, and a thread reading
+  // replies (Reader::kCaller) leaves the read event alone.
   struct LoopEvents {
     Impl* impl;
-    redisAsyncContext* context;
+    Connection* connection;
+    redisAsyncContext* context;  // null once hiredis released it (see cleanup)
     event* read_event = nullptr;
     event* write_event = nullptr;
   };
+
+  // Who reads a ready connection's replies. The loop reads while commands it sent, blocking
+  // commands or more callers' commands than one caller waits for are in flight. When a caller
+  // finds nothing in flight it reads its own reply on its own thread (and any reply that comes
+  // with it), so a lone request costs no thread hand-off at all; then it leaves the connection
+  // unwatched (kNone) or, if replies are still due, hands it to the loop.
+  enum class Reader { kLoop, kCaller, kNone };
 
   struct Connection {
     Impl* owner = nullptr;
     size_t index = 0;
     redisAsyncContext* context = nullptr;
     uint64_t generation = 0;  // bumped on every dial, so late loop hand-offs can tell
+    Reader reader = Reader::kLoop;
+    uint64_t sent = 0;  // commands sent on this connection, ever
     enum class State { kIdle, kConnecting, kHandshaking, kReady } state = State::kIdle;
     uint32_t failures = 0;
     TimerPtr reconnect_timer;
@@ -192,6 +221,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   struct Completion {
     ReplyCallback done;
     absl::StatusOr<Reply> reply;
+    bool loop_callback;
   };
 
   Impl(ClientSettings s, Dispatcher* d, HealthIndicator* h, std::string l)
@@ -204,8 +234,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // Every entry into the client (a caller's command, a loop event, a timer) runs `fn` under the
   // lock, then runs the callers' callbacks it finished with the lock released, so a callback may
-  // send the next command. Callbacks always run on the loop: the rare ones finished on another
-  // thread (a failure before anything was sent) are posted there.
+  // send the next command. A callback of a command sent from the loop is posted there when it was
+  // finished on another thread.
   template <typename Fn>
   void Locked(Fn&& fn) {
     std::vector<Completion> finished;
@@ -214,19 +244,27 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       fn();
       finished.swap(completions);
     }
-    if (finished.empty()) {
-      return;
+    if (!finished.empty()) {
+      RunCompletions(std::move(finished));
     }
-    if (dispatcher->IsLoopThread()) {
-      RunCompletions(finished);
-      return;
-    }
-    dispatcher->Post([finished = std::move(finished)]() mutable { RunCompletions(finished); });
   }
 
-  static void RunCompletions(std::vector<Completion>& finished) {
+  void RunCompletions(std::vector<Completion> finished) {
+    const bool on_loop = dispatcher->IsLoopThread();
+    std::vector<Completion> for_loop;
     for (Completion& completion : finished) {
-      completion.done(std::move(completion.reply));
+      if (completion.loop_callback && !on_loop) {
+        for_loop.push_back(std::move(completion));
+      } else {
+        completion.done(std::move(completion.reply));
+      }
+    }
+    if (!for_loop.empty()) {
+      dispatcher->Post([for_loop = std::move(for_loop)]() mutable {
+        for (Completion& completion : for_loop) {
+          completion.done(std::move(completion.reply));
+        }
+      });
     }
   }
 
@@ -260,9 +298,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     context->data = &connection;
     connection.context = context;
     ++connection.generation;
+    connection.reader = Reader::kLoop;
     connection.state = Connection::State::kConnecting;
     connection.dial_deadline = std::chrono::steady_clock::now() + settings.dial_timeout;
-    Attach(context);
+    Attach(connection, context);
     redisAsyncSetConnectCallback(context, &Impl::ConnectThunk);
     redisAsyncSetDisconnectCallback(context, &Impl::DisconnectThunk);
     // The handshake is pipelined behind the connect: AUTH, SELECT, SCRIPT LOAD, then PING.
@@ -301,8 +340,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Send(connection, std::move(ping));
   }
 
-  void Attach(redisAsyncContext* context) {
-    auto* events = new LoopEvents{this, context};
+  void Attach(Connection& connection, redisAsyncContext* context) {
+    auto* events = new LoopEvents{this, &connection, context};
     events->read_event =
         event_new(dispatcher->base(), context->c.fd, EV_READ, &Impl::OnReadable, events);
     events->write_event =
@@ -311,9 +350,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                           "event_new failed for a redis connection");
     context->ev.data = events;
     context->ev.addRead = [](void* data) {
-      event_add(static_cast<LoopEvents*>(data)->read_event, nullptr);
+      auto* hooks = static_cast<LoopEvents*>(data);
+      if (hooks->impl->dispatcher->IsLoopThread() && hooks->connection->reader == Reader::kLoop) {
+        event_add(hooks->read_event, nullptr);
+      }
     };
-    context->ev.delRead = [](void* data) { event_del(static_cast<LoopEvents*>(data)->read_event); };
+    context->ev.delRead = [](void* data) {
+      auto* hooks = static_cast<LoopEvents*>(data);
+      if (hooks->impl->dispatcher->IsLoopThread()) {
+        event_del(hooks->read_event);
+      }
+    };
     context->ev.addWrite = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
       if (hooks->impl->dispatcher->IsLoopThread()) {
@@ -321,29 +368,95 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       }  // else the sender flushes (Send)
     };
     context->ev.delWrite = [](void* data) {
-      event_del(static_cast<LoopEvents*>(data)->write_event);
+      auto* hooks = static_cast<LoopEvents*>(data);
+      if (hooks->impl->dispatcher->IsLoopThread()) {
+        event_del(hooks->write_event);
+      }
     };
     context->ev.cleanup = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
-      event_free(hooks->read_event);
-      event_free(hooks->write_event);
-      delete hooks;
+      if (hooks->impl->dispatcher->IsLoopThread()) {
+        FreeEvents(hooks);
+        return;
+      }
+      // hiredis is releasing the context on a reading caller's thread (the server closed the
+      // connection). The events belong to the loop: free them there; until then a firing one
+      // sees the null context and does nothing.
+      hooks->context = nullptr;
+      hooks->impl->dispatcher->Post([hooks] { FreeEvents(hooks); });
     };
     event_add(events->read_event, nullptr);
     event_add(events->write_event, nullptr);
+  }
+
+  static void FreeEvents(LoopEvents* events) {
+    event_free(events->read_event);
+    event_free(events->write_event);
+    delete events;
   }
 
   // libevent callbacks. hiredis may free the context (and `events`) inside, so neither is touched
   // after the call.
   static void OnReadable(evutil_socket_t, short, void* arg) {
     auto* events = static_cast<LoopEvents*>(arg);
-    redisAsyncContext* context = events->context;
-    events->impl->Locked([context] { redisAsyncHandleRead(context); });
+    Impl* impl = events->impl;
+    impl->Locked([impl, events] {
+      redisAsyncContext* context = events->context;
+      if (context == nullptr) {
+        return;
+      }
+      Connection& connection = *events->connection;
+      redisAsyncHandleRead(context);
+      if (connection.context == context && connection.state == Connection::State::kReady &&
+          connection.in_flight.empty() && connection.reader == Reader::kLoop &&
+          std::chrono::steady_clock::now() >= impl->caller_reads_paused_until) {
+        // Nothing is due: leave the socket unwatched so the next caller reads its own reply.
+        // CheckDeadlines looks at it meanwhile, so a closed connection is still noticed.
+        event_del(events->read_event);
+        connection.reader = Reader::kNone;
+      }
+    });
   }
   static void OnWritable(evutil_socket_t, short, void* arg) {
     auto* events = static_cast<LoopEvents*>(arg);
-    redisAsyncContext* context = events->context;
-    events->impl->Locked([context] { redisAsyncHandleWrite(context); });
+    events->impl->Locked([events] {
+      if (events->context != nullptr) {
+        redisAsyncHandleWrite(events->context);
+      }
+    });
+  }
+
+  // Loop thread: the loop reads this connection's replies from now on.
+  void WatchOnLoop(Connection& connection) {
+    connection.reader = Reader::kLoop;
+    event_add(static_cast<LoopEvents*>(connection.context->ev.data)->read_event, nullptr);
+  }
+
+  // Any thread but the loop: wakes the loop to finish a pending write and, unless a caller is
+  // reading, to read the replies.
+  void HandToLoop(Connection& connection, bool write_pending) {
+    if (connection.reader == Reader::kNone) {
+      connection.reader = Reader::kLoop;
+    }
+    dispatcher->Post(
+        [self = weak_from_this(), &connection, generation = connection.generation, write_pending] {
+          auto impl = self.lock();
+          if (!impl) {
+            return;
+          }
+          impl->Locked([&impl, &connection, generation, write_pending] {
+            if (connection.context == nullptr || connection.generation != generation) {
+              return;
+            }
+            auto* events = static_cast<LoopEvents*>(connection.context->ev.data);
+            if (write_pending) {
+              event_add(events->write_event, nullptr);
+            }
+            if (connection.reader == Reader::kLoop) {
+              event_add(events->read_event, nullptr);
+            }
+          });
+        });
   }
 
   void Internal(Connection& connection, std::vector<std::string> args, const char* what) {
@@ -441,7 +554,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       done(std::move(reply));
       return;
     }
-    completions.push_back(Completion{std::move(command.done), std::move(reply)});
+    completions.push_back(
+        Completion{std::move(command.done), std::move(reply), command.loop_callback});
   }
 
   void Drop(Connection& connection, const std::string& why) {
@@ -460,6 +574,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void ScheduleReconnect(Connection& connection) {
     if (shut_down) {
+      return;
+    }
+    if (!dispatcher->IsLoopThread()) {
+      // Lost on a reading caller's thread; timers belong to the loop.
+      dispatcher->Post([self = weak_from_this(), &connection] {
+        if (auto impl = self.lock()) {
+          impl->Locked([&impl, &connection] { impl->ScheduleReconnect(connection); });
+        }
+      });
       return;
     }
     if (!connection.reconnect_timer) {
@@ -500,8 +623,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return nullptr;
   }
 
-  // A caller's command, on any thread.
-  void Dispatch(std::shared_ptr<PendingCommand> command) {
+  // A caller's command, on any thread. `claim`: see Send.
+  void Dispatch(std::shared_ptr<PendingCommand> command, Connection** claim = nullptr) {
     if (shut_down) {
       Finish(*command, Unavailable("client shut down"));
       return;
@@ -527,10 +650,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       command->args.insert(command->args.end(), command->script_args.begin(),
                            command->script_args.end());
     }
-    Send(*connection, std::move(command));
+    Send(*connection, std::move(command), claim);
   }
 
-  void Send(Connection& connection, std::shared_ptr<PendingCommand> command) {
+  // Appends the command to the connection and makes sure somebody writes it and reads its reply.
+  // On the loop, hiredis arms the write event. On another thread the sender writes it at once;
+  // if nobody watches the connection and `claim` is given, the sender becomes its reader
+  // (*claim = the connection, see CallerRead); otherwise the loop reads.
+  void Send(Connection& connection,
+            std::shared_ptr<PendingCommand> command,
+            Connection** claim = nullptr) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
     argv.reserve(command->args.size());
@@ -547,31 +676,129 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       Finish(*command, Unavailable("cannot send command"));
       return;
     }
+    const bool blocking = command->blocking;
     connection.in_flight.push_back(std::move(command));
-    if (!dispatcher->IsLoopThread()) {
-      FlushFromCaller(connection);
-    }
-  }
-
-  // Writes the output buffer on the caller's thread (the loop is not woken for it). What does not
-  // fit in the socket, or a failed write, is handed to the loop's write event, which finishes the
-  // write or handles the disconnect.
-  void FlushFromCaller(Connection& connection) {
-    int done = 0;
-    if (redisBufferWrite(&connection.context->c, &done) == REDIS_OK && done != 0) {
+    ++connection.sent;
+    if (dispatcher->IsLoopThread()) {
+      if (connection.reader == Reader::kNone) {
+        WatchOnLoop(connection);
+      }
       return;
     }
-    dispatcher->Post([self = weak_from_this(), &connection, generation = connection.generation] {
-      auto impl = self.lock();
-      if (!impl) {
-        return;
+    int written = 0;
+    const bool flushed =
+        redisBufferWrite(&connection.context->c, &written) == REDIS_OK && written != 0;
+    if (!flushed) {
+      // The socket is full or broken: the loop's write event finishes the write or handles the
+      // disconnect.
+      HandToLoop(connection, /*write_pending=*/true);
+      return;
+    }
+    if (connection.reader != Reader::kNone) {
+      return;  // the loop or another caller reads it
+    }
+    if (claim != nullptr && *claim == nullptr && !blocking &&
+        std::chrono::steady_clock::now() >= caller_reads_paused_until) {
+      connection.reader = Reader::kCaller;
+      *claim = &connection;
+      return;
+    }
+    HandToLoop(connection, /*write_pending=*/false);
+  }
+
+  static int WaitReadable(int fd,
+                          std::chrono::steady_clock::time_point spin_until,
+                          std::chrono::steady_clock::time_point deadline) {
+    pollfd poll_fd{fd, POLLIN, 0};
+    while (std::chrono::steady_clock::now() < spin_until) {
+      int ready = poll(&poll_fd, 1, 0);
+      if (ready != 0) {
+        return ready;
       }
-      impl->Locked([&impl, &connection, generation] {
-        if (connection.context != nullptr && connection.generation == generation) {
-          event_add(static_cast<LoopEvents*>(connection.context->ev.data)->write_event, nullptr);
+    }
+    const auto left_ns = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  deadline - std::chrono::steady_clock::now())
+                                                  .count());
+    timespec timeout{static_cast<time_t>(left_ns / 1000000000),
+                     static_cast<long>(left_ns % 1000000000)};
+    return ppoll(&poll_fd, 1, &timeout, nullptr);
+  }
+
+  // How long a reading caller polls the socket before it sleeps in ppoll: the reply_spin setting
+  // while replies have recently come within it, else nothing (a distant or slow server would only
+  // burn the CPU), and never on a single CPU, where spinning would keep a local server from
+  // answering.
+  std::chrono::nanoseconds SpinWindow() const {
+    static const bool multi_core = std::thread::hardware_concurrency() > 1;
+    const std::chrono::nanoseconds limit = settings.reply_spin;
+    if (!multi_core || limit.count() == 0 ||
+        std::chrono::nanoseconds(reply_wait_ns.load(std::memory_order_relaxed)) > limit) {
+      return std::chrono::nanoseconds(0);
+    }
+    return limit;
+  }
+
+  // Keeps a moving average (1/8 weight) of how long reading callers waited for a reply.
+  void RecordReplyWait(std::chrono::nanoseconds waited) {
+    const int64_t before = reply_wait_ns.load(std::memory_order_relaxed);
+    reply_wait_ns.store(before + (waited.count() - before) / 8, std::memory_order_relaxed);
+  }
+
+  // A sender that claimed `connection` waits on the socket, without the lock, and reads replies
+  // on its own thread until its own command is finished; then it leaves the connection unwatched
+  // if nothing else is due, or hands the remaining replies to the loop. It never waits longer
+  // than kCallerReadBudget. Callbacks of the replies it reads run on its thread (the loop's are
+  // posted there). A connection dropped meanwhile (by the loop) ends the wait.
+  void CallerRead(Connection& connection, const PendingCommand& own) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + kCallerReadBudget;
+    const auto spin_until = start + SpinWindow();
+    uint64_t sent_before = 0;
+    {
+      absl::MutexLock lock(&mu);
+      sent_before = connection.sent;
+    }
+    bool reading = true;
+    while (reading) {
+      int fd = -1;
+      {
+        absl::MutexLock lock(&mu);
+        if (connection.reader != Reader::kCaller || connection.context == nullptr) {
+          return;
+        }
+        fd = connection.context->c.fd;
+      }
+      const int ready = WaitReadable(fd, spin_until, deadline);
+      if (ready >= 0) {  // a reply, or none within the budget: both tell how far the server is
+        RecordReplyWait(std::chrono::steady_clock::now() - start);
+      }
+      Locked([&] {
+        redisAsyncContext* context = connection.context;
+        if (connection.reader != Reader::kCaller || context == nullptr) {
+          reading = false;  // dropped, or handed over meanwhile
+          return;
+        }
+        if (ready > 0) {
+          redisAsyncHandleRead(context);  // may release the context (the server closed it)
+          if (connection.context != context) {
+            reading = false;
+            return;
+          }
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (connection.in_flight.empty()) {
+          connection.reader = Reader::kNone;
+          reading = false;
+        } else if (own.finished || now >= deadline) {
+          connection.reader = Reader::kLoop;
+          HandToLoop(connection, /*write_pending=*/false);
+          reading = false;
+        }
+        if (!reading && connection.sent != sent_before) {
+          caller_reads_paused_until = now + kCallerReadPause;
         }
       });
-    });
+    }
   }
 
   static void ReplyThunk(redisAsyncContext* /*context*/, void* raw_reply, void* privdata) {
@@ -625,6 +852,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void CheckDeadlines() {
     const auto now = std::chrono::steady_clock::now();
     for (auto& connection : connections) {
+      if (connection->reader == Reader::kNone && connection->context != nullptr) {
+        // Nobody watches an idle connection: look whether the server closed it (or said
+        // anything), and let the loop handle that.
+        pollfd idle{connection->context->c.fd, POLLIN, 0};
+        if (poll(&idle, 1, 0) != 0) {
+          WatchOnLoop(*connection);
+        }
+      }
       if (connection->state == Connection::State::kConnecting && now > connection->dial_deadline &&
           connection->context != nullptr) {
         Drop(*connection,
@@ -669,12 +904,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   absl::Mutex mu;
   std::vector<Completion> completions;
   std::map<const Script*, std::string> shas;
+  std::chrono::steady_clock::time_point caller_reads_paused_until;
   size_t next = 0;
   TimerPtr deadline_timer;
   bool shut_down = false;
   bool was_down = false;
   std::string last_error = "not connected yet";
   std::atomic<int> ready_count{0};
+  std::atomic<int64_t> reply_wait_ns{0};  // see RecordReplyWait
   std::atomic<bool> ever_ready{false};
   Backoff reconnect_backoff{std::chrono::milliseconds(50), std::chrono::milliseconds(1000)};
 };
@@ -733,7 +970,8 @@ void Client::Command(std::vector<std::string> args,
   command->args = std::move(args);
   command->done = std::move(done);
   command->deadline = std::chrono::steady_clock::now() + impl_->settings.timeout + extra_deadline;
-  impl_->Locked([this, &command] { impl_->Dispatch(std::move(command)); });
+  command->blocking = extra_deadline.count() > 0;
+  Submit(std::move(command));
 }
 
 void Client::EvalSha(const Script& script,
@@ -746,7 +984,18 @@ void Client::EvalSha(const Script& script,
   command->script_args = std::move(args);
   command->done = std::move(done);
   command->deadline = std::chrono::steady_clock::now() + impl_->settings.timeout;
-  impl_->Locked([this, &command] { impl_->Dispatch(std::move(command)); });
+  Submit(std::move(command));
+}
+
+void Client::Submit(std::shared_ptr<PendingCommand> command) {
+  command->loop_callback = impl_->dispatcher->IsLoopThread();
+  Impl::Connection* claimed = nullptr;
+  std::shared_ptr<PendingCommand> own = command;
+  impl_->Locked([this, &command, &claimed] { impl_->Dispatch(std::move(command), &claimed); });
+  if (claimed != nullptr) {
+    auto impl = impl_;  // CallerRead outlives nothing it uses
+    impl->CallerRead(*claimed, *own);
+  }
 }
 
 void Client::Shutdown() {

@@ -14,8 +14,14 @@
 //
 // Threading: Command() and EvalSha() may be called from any thread. The calling thread writes the
 // command to the socket itself, under the client's lock, so a request never waits for the loop to
-// wake up; replies are read, and connections dialled and dropped, on the dispatcher thread.
-// Callbacks run on the dispatcher thread, with no lock held, and must not block.
+// wake up. When nothing else is in flight on the connection, the calling thread also reads its
+// own reply (waiting at most 1 ms, then the loop takes over), so a lone request costs no thread
+// hand-off. Connections are dialled and dropped on the dispatcher thread.
+//
+// Callbacks run with no lock held and must not block. A command sent from the dispatcher thread
+// has its callback run there. A command sent from another thread has its callback run on the
+// thread that read the reply: the sender itself (possibly before Command() returns), another
+// sender, or the dispatcher thread.
 
 #include <chrono>
 #include <cstdint>
@@ -40,9 +46,12 @@ struct ClientSettings {
   std::chrono::milliseconds dial_timeout{5000};
   std::chrono::milliseconds timeout{3000};
   int64_t pool_size = 1;
+  /// How long a caller reading its own reply polls the socket before it sleeps (0: never).
+  std::chrono::microseconds reply_spin{100};
 
   /// Reads redisHost ("host:port"), redisPassword, redisDB, dialTimeout, timeout (durations such
-  /// as "5s", "300ms" or plain milliseconds) and poolSize. Errors name the metadata key.
+  /// as "5s", "300ms" or plain milliseconds), poolSize and replySpinMicros. Errors name the
+  /// metadata key.
   static absl::StatusOr<ClientSettings> Parse(const Metadata& metadata);
 };
 
@@ -81,6 +90,8 @@ class Script {
  private:
   std::string body_;
 };
+
+struct PendingCommand;
 
 class Client {
  public:
@@ -121,6 +132,7 @@ class Client {
 
  private:
   struct Impl;
+  void Submit(std::shared_ptr<PendingCommand> command);
   explicit Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
   // Shared with closures posted to the loop, so a late closure never touches a freed client.

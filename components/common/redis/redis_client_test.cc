@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
@@ -30,7 +31,9 @@ class RedisClientTest : public ::testing::Test {
   void Connect(Metadata extra = {}, const Script* script = nullptr) {
     Metadata metadata = {
         {"redisHost", server_->address()}, {"timeout", "500ms"}, {"dialTimeout", "2s"}};
-    metadata.insert(extra.begin(), extra.end());
+    for (auto& [key, value] : extra) {
+      metadata[key] = value;  // overrides the defaults above
+    }
     auto settings = ClientSettings::Parse(metadata);
     ASSERT_TRUE(settings.ok()) << settings.status();
     auto client = Client::Create(*settings, dispatcher_.get(), &health_, "state/test");
@@ -61,7 +64,8 @@ TEST(ClientSettingsTest, ParsesMetadataAndNamesBadKeys) {
                                          {"redisDB", "3"},
                                          {"dialTimeout", "250ms"},
                                          {"timeout", "2s"},
-                                         {"poolSize", "4"}});
+                                         {"poolSize", "4"},
+                                         {"replySpinMicros", "0"}});
   ASSERT_TRUE(settings.ok()) << settings.status();
   EXPECT_EQ(settings->host, "10.0.0.1");
   EXPECT_EQ(settings->port, 6380);
@@ -69,8 +73,10 @@ TEST(ClientSettingsTest, ParsesMetadataAndNamesBadKeys) {
   EXPECT_EQ(settings->dial_timeout.count(), 250);
   EXPECT_EQ(settings->timeout.count(), 2000);
   EXPECT_EQ(settings->pool_size, 4);
+  EXPECT_EQ(settings->reply_spin.count(), 0);
   for (auto [key, value] : {std::pair{"redisHost", "h:notaport"}, std::pair{"redisDB", "x"},
-                            std::pair{"timeout", "soon"}, std::pair{"poolSize", "0"}}) {
+                            std::pair{"timeout", "soon"}, std::pair{"poolSize", "0"},
+                            std::pair{"replySpinMicros", "5000"}}) {
     auto bad = ClientSettings::Parse({{key, value}});
     ASSERT_FALSE(bad.ok()) << key;
     EXPECT_NE(std::string(bad.status().message()).find(key), std::string::npos) << bad.status();
@@ -96,6 +102,105 @@ TEST_F(RedisClientTest, PipelinesManyCommandsInOrder) {
   all.get_future().wait();
   EXPECT_EQ(out_of_order, 0);
   EXPECT_EQ(server_->Cli({"GET", "counter"}), std::to_string(kCount));
+}
+
+// Senders on many threads at once, some waiting for each reply (so they read it themselves) and
+// some not (so the loop, or another sender, reads it): every callback runs exactly once, with the
+// reply to its own command, in each thread's sending order.
+TEST_F(RedisClientTest, ConcurrentSendersGetTheirOwnRepliesInOrder) {
+  Connect();
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 1500;
+  std::atomic<int> wrong{0};
+  std::atomic<int> callbacks{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string key = "counter-" + std::to_string(t);
+      const bool wait_each = t % 2 == 0;
+      auto last = std::make_shared<std::promise<void>>();
+      for (int i = 0; i < kPerThread; ++i) {
+        auto replied = std::make_shared<std::promise<void>>();
+        client_->Command({"INCR", key}, [&, i, replied](absl::StatusOr<Reply> reply) {
+          if (!reply.ok() || reply->integer != i + 1) {
+            ++wrong;
+          }
+          ++callbacks;
+          replied->set_value();
+        });
+        if (wait_each || i + 1 == kPerThread) {
+          replied->get_future().wait();
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return callbacks.load() == kThreads * kPerThread; }));
+  EXPECT_EQ(wrong, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(server_->Cli({"GET", "counter-" + std::to_string(t)}), std::to_string(kPerThread));
+  }
+}
+
+// Components keep loop-only state in the callbacks of commands they send from the loop: those run
+// on the loop even when a sender reading its own reply on another thread reads theirs too. Redis
+// is stopped while a sender's command and then a loop command go out, so that both replies come
+// back together, to the sender.
+TEST_F(RedisClientTest, CallbacksOfCommandsSentFromTheLoopRunOnTheLoop) {
+  Connect();
+  std::atomic<int> off_loop{0};
+  for (int round = 0; round < 10; ++round) {
+    ASSERT_TRUE(Run({"PING"}).ok());  // read by this thread: nobody watches the connection now
+    server_->Pause();
+    std::thread sender([&] { EXPECT_TRUE(Run({"INCR", "from-thread"}).ok()); });
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    std::promise<void> sent;
+    std::promise<void> replied;
+    dispatcher_->Post([&] {
+      client_->Command({"INCR", "from-loop"}, [&](absl::StatusOr<Reply> reply) {
+        if (!reply.ok() || !dispatcher_->IsLoopThread()) {
+          ++off_loop;
+        }
+        replied.set_value();
+      });
+      sent.set_value();
+    });
+    sent.get_future().wait();
+    server_->Resume();
+    sender.join();
+    replied.get_future().wait();
+    // Caller reads pause after a round with company; let that lapse.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  EXPECT_EQ(off_loop, 0);
+  EXPECT_EQ(server_->Cli({"GET", "from-loop"}), "10");
+}
+
+// Nobody watches an idle connection's socket, yet a server that closes it is noticed: the next
+// command, a moment later, goes out on a new connection instead of failing.
+TEST_F(RedisClientTest, AnIdleConnectionClosedByTheServerIsRedialled) {
+  Connect();
+  ASSERT_TRUE(Run({"PING"}).ok());
+  EXPECT_EQ(server_->Cli({"CLIENT", "KILL", "TYPE", "normal"}), "1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto reply = Run({"PING"});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->str, "PONG");
+}
+
+// A command bigger than the socket buffer: the sender writes what fits and the loop the rest.
+TEST_F(RedisClientTest, ACommandLargerThanTheSocketBufferIsWrittenWhole) {
+  Connect({{"timeout", "5s"}});
+  const std::string big(16 << 20, 'x');
+  auto reply = Run({"SET", "big", big});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->str, "OK");
+  EXPECT_EQ(server_->Cli({"STRLEN", "big"}), std::to_string(big.size()));
+  reply = Run({"GET", "big"});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->str.size(), big.size());
 }
 
 TEST_F(RedisClientTest, EvalShaSurvivesAScriptFlush) {
