@@ -10,7 +10,8 @@
 #     GetState (vs HGETALL of the hash) and SaveState (vs EVALSHA of the very script Ottava runs,
 #     captured with MONITOR);
 #   - throughput at 8 connections x 16 streams >= 0.7x redis-benchmark with 128 clients.
-# Reported without targets: TryLock+Unlock pairs/s, WEAK GetNextId/s, Publish/s on Redis Streams,
+# Reported without targets: the gRPC echo server's own 8 x 16 rate (the ceiling of any gRPC
+# sidecar on this host), TryLock+Unlock pairs/s, WEAK GetNextId/s, Publish/s on Redis Streams,
 # and redis-benchmark PING at one client (a Redis round trip) for comparison.
 #
 # Writes BUILD_DIR/bench/redis-report.md and prints it. Exit 1 on request errors or a tool
@@ -149,6 +150,7 @@ for round in $(seq "$ROUNDS"); do
   S[save_p50]+=" $(json_num "$(load "$OTTAVA" save 1 1)" p50_us)"
   read -r _ p50 < <(rb 1 20000 "${EVAL_ARGS[@]}")
   S[rb_save_p50]+=" $p50"
+  S[echo_tput]+=" $(json_num "$(load "$ECHO" get 8 16)" throughput)"
   S[get_tput]+=" $(json_num "$(load "$OTTAVA" get 8 16)" throughput)"
   read -r rps _ < <(rb 128 100000 HGETALL "$HASH_KEY")
   S[rb_get_tput]+=" $rps"
@@ -186,6 +188,10 @@ row_tput() {  # label ottava redis
   echo "|---|---|---|---|---|---|"
   row_tput "GetState vs HGETALL" "$(m get_tput)" "$(m rb_get_tput)"
   row_tput "SaveState vs EVALSHA" "$(m save_tput)" "$(m rb_save_tput)"
+  echo
+  echo "The gRPC ceiling of this host: the bare echo server (no work at all) serves $(m echo_tput | xargs printf '%.0f') req/s at"
+  echo "8 x 16, $(awk -v e="$(m echo_tput)" -v r="$(m rb_get_tput)" 'BEGIN { printf "%.3f", e / r }')x redis-benchmark's HGETALL rate; Ottava's GetState reaches"
+  echo "$(awk -v o="$(m get_tput)" -v e="$(m echo_tput)" 'BEGIN { printf "%.3f", o / e }')x of it and SaveState $(awk -v o="$(m save_tput)" -v e="$(m echo_tput)" 'BEGIN { printf "%.3f", o / e }')x. The load generator shares the two cores."
   echo
   echo "| Reported (8 x 16 unless noted) | rate |"
   echo "|---|---|"
