@@ -4,8 +4,10 @@
 #include <event2/thread.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <future>
 
+#include "absl/synchronization/notification.h"
 #include "common/assert.h"
 
 namespace ottava {
@@ -76,8 +78,19 @@ Dispatcher::Dispatcher(std::string name, event_base* base) : name_(std::move(nam
   event_add(wakeup_, &forever);
 }
 
+// A PostDelayed closure and its one-shot timer.
+struct Dispatcher::Delayed {
+  Dispatcher* dispatcher;
+  event* timer = nullptr;
+  Closure closure;
+};
+
 Dispatcher::~Dispatcher() {
   Stop();
+  for (auto& delayed : delayed_) {
+    event_free(delayed->timer);
+  }
+  delayed_.clear();
   event_free(wakeup_);
   event_base_free(base_);
 }
@@ -130,22 +143,58 @@ void Dispatcher::Post(Closure closure) {
 
 void Dispatcher::PostDelayed(std::chrono::milliseconds delay, Closure closure) {
   Post([this, delay, closure = std::move(closure)]() mutable {
-    struct Once {
-      Closure closure;
-    };
-    auto* once = new Once{std::move(closure)};
+    auto delayed = std::make_unique<Delayed>();
+    delayed->dispatcher = this;
+    delayed->closure = std::move(closure);
+    delayed->timer = evtimer_new(base_, &Dispatcher::FireDelayed, delayed.get());
+    OTTAVA_RELEASE_ASSERT(delayed->timer != nullptr, "evtimer_new failed");
     timeval tv = ToTimeval(delay);
-    int rc = event_base_once(
-        base_, -1, EV_TIMEOUT,
-        [](evutil_socket_t, short, void* arg) {
-          std::unique_ptr<Once> owned(static_cast<Once*>(arg));
-          owned->closure();
-        },
-        once, &tv);
-    if (rc != 0) {
-      delete once;
-    }
+    evtimer_add(delayed->timer, &tv);
+    delayed_.push_back(std::move(delayed));
   });
+}
+
+void Dispatcher::FireDelayed(int /*fd*/, short /*what*/, void* arg) {
+  auto* fired = static_cast<Delayed*>(arg);
+  auto& delayed = fired->dispatcher->delayed_;
+  auto it = std::find_if(delayed.begin(), delayed.end(),
+                         [fired](const std::unique_ptr<Delayed>& d) { return d.get() == fired; });
+  OTTAVA_RELEASE_ASSERT(it != delayed.end(), "unknown delayed closure");
+  std::unique_ptr<Delayed> owned = std::move(*it);
+  *it = std::move(delayed.back());
+  delayed.pop_back();
+  event_free(owned->timer);
+  owned->closure();
+}
+
+bool Dispatcher::RunAndWait(Closure closure) {
+  if (IsLoopThread()) {
+    closure();
+    return true;
+  }
+  // The notification fires when the posted closure is destroyed: after it ran, or at once when a
+  // stopped dispatcher drops it.
+  class NotifyOnDestroy {
+   public:
+    explicit NotifyOnDestroy(absl::Notification* finished) : finished_(finished) {}
+    ~NotifyOnDestroy() { finished_->Notify(); }
+    NotifyOnDestroy(const NotifyOnDestroy&) = delete;
+    NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
+
+   private:
+    absl::Notification* finished_;
+  };
+  absl::Notification finished;
+  bool ran = false;
+  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
+  Post([closure = std::move(closure), notify, &ran]() mutable {
+    closure();
+    ran = true;
+    notify.reset();
+  });
+  notify.reset();
+  finished.WaitForNotification();
+  return ran;
 }
 
 TimerPtr Dispatcher::CreateTimer(Closure callback) {

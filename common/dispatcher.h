@@ -52,8 +52,13 @@ class Dispatcher {
 
   /// Runs `closure` on the loop thread, in posting order. Any thread.
   void Post(Closure closure);
-  /// Runs `closure` on the loop thread after `delay`. Any thread.
+  /// Runs `closure` on the loop thread after `delay`. Any thread. Closures still waiting when the
+  /// loop stops are destroyed unrun with the dispatcher.
   void PostDelayed(std::chrono::milliseconds delay, Closure closure);
+  /// Runs `closure` on the loop thread (inline when called there) and waits until it has run.
+  /// Returns false, at once, when the dispatcher is stopped and drops it unrun. Never blocks the
+  /// loop thread.
+  bool RunAndWait(Closure closure);
   /// Creates a timer that runs `callback` on the loop thread. Loop thread only (or before Start).
   TimerPtr CreateTimer(Closure callback);
   /// Whether the caller runs on this dispatcher's loop thread.
@@ -64,8 +69,11 @@ class Dispatcher {
   event_base* base() const { return base_; }
 
  private:
+  struct Delayed;
+
   Dispatcher(std::string name, event_base* base);
   void RunPosted();
+  static void FireDelayed(int fd, short what, void* arg);  // libevent callback
 
   const std::string name_;
   event_base* base_;
@@ -74,6 +82,8 @@ class Dispatcher {
   std::thread::id loop_thread_id_;
   absl::Mutex mu_;
   std::vector<Closure> posted_ ABSL_GUARDED_BY(mu_);
+  // PostDelayed closures waiting for their timer; loop thread (and the destructor, after it).
+  std::vector<std::unique_ptr<Delayed>> delayed_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 using DispatcherPtr = std::unique_ptr<Dispatcher>;

@@ -176,6 +176,42 @@ TEST(DispatcherTest, StopRunsWhatWasPostedAndDropsLaterPosts) {
   dispatcher->Stop();  // idempotent
 }
 
+TEST(DispatcherTest, DelayedClosuresPendingAtStopAreDestroyedWithTheDispatcher) {
+  auto token = std::make_shared<int>(0);
+  std::atomic<int> ran{0};
+  {
+    auto dispatcher = Started();
+    dispatcher->PostDelayed(milliseconds(0), [&ran, token] { ran++; });
+    dispatcher->PostDelayed(std::chrono::hours(1), [&ran, token] { ran++; });
+    const auto deadline = steady_clock::now() + kTimeout;
+    while (ran.load() == 0 && steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    EXPECT_EQ(ran.load(), 1);
+    dispatcher->Stop();
+    EXPECT_EQ(token.use_count(), 2) << "the pending closure lives until the dispatcher goes";
+  }
+  EXPECT_EQ(token.use_count(), 1) << "a pending delayed closure must not leak";
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(DispatcherTest, RunAndWaitRunsOnTheLoopOrReportsAStoppedOne) {
+  auto dispatcher = Started();
+  bool on_loop = false;
+  EXPECT_TRUE(dispatcher->RunAndWait([&] { on_loop = dispatcher->IsLoopThread(); }));
+  EXPECT_TRUE(on_loop);
+  // Inline on the loop thread itself (waiting there would deadlock).
+  std::promise<bool> nested;
+  dispatcher->Post([&] { nested.set_value(dispatcher->RunAndWait([] {})); });
+  EXPECT_TRUE(nested.get_future().get());
+  dispatcher->Stop();
+  const auto start = steady_clock::now();
+  bool ran = false;
+  EXPECT_FALSE(dispatcher->RunAndWait([&] { ran = true; }));
+  EXPECT_FALSE(ran);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(100));
+}
+
 TEST(DispatcherTest, DestructorStopsTheLoop) {
   std::atomic<int> ran{0};
   {

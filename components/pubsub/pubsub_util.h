@@ -17,19 +17,6 @@
 
 namespace ottava::components::pubsub {
 
-// Signals a notification when destroyed: a closure holding the only reference notifies either
-// after it ran or when the dispatcher drops it unrun.
-class NotifyOnDestroy {
- public:
-  explicit NotifyOnDestroy(absl::Notification* notification) : notification_(notification) {}
-  ~NotifyOnDestroy() { notification_->Notify(); }
-  NotifyOnDestroy(const NotifyOnDestroy&) = delete;
-  NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
-
- private:
-  absl::Notification* notification_;
-};
-
 // Runs `done` exactly once: with the result, or with UNAVAILABLE when destroyed unrun (the
 // dispatcher dropped the closure that held it).
 class DoneGuard {
@@ -61,17 +48,7 @@ template <class Core>
 void RunOnLoopAndWait(Dispatcher& dispatcher,
                       const std::shared_ptr<Core>& core,
                       std::function<void(Core&)> fn) {
-  if (dispatcher.IsLoopThread()) {
-    fn(*core);
-    return;
-  }
-  absl::Notification finished;
-  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
-  dispatcher.Post([core, fn = std::move(fn), notify = std::move(notify)]() mutable {
-    fn(*core);
-    notify.reset();
-  });
-  finished.WaitForNotification();
+  dispatcher.RunAndWait([core, fn = std::move(fn)] { fn(*core); });
 }
 
 /// The checks every Subscribe makes: a topic, a positive max_in_flight and a handler.

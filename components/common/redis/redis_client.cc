@@ -953,7 +953,9 @@ void Client::AddScript(const Script* script) {
 
 absl::Status Client::Connect() {
   auto impl = impl_;
-  RunOnLoopAndWait(*impl->dispatcher, [impl] { impl->Locked([&impl] { impl->Start(); }); });
+  if (!impl->dispatcher->RunAndWait([impl] { impl->Locked([&impl] { impl->Start(); }); })) {
+    return impl->Unavailable("not connected: the component loop has stopped");
+  }
   if (!WaitForFlag(impl->ever_ready, impl->settings.dial_timeout)) {
     std::string why;
     impl->Locked([&impl, &why] { why = impl->last_error; });

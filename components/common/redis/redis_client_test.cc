@@ -279,6 +279,18 @@ TEST_F(RedisClientTest, DestroyedAfterTheDispatcherStoppedReturnsAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
 }
 
+TEST_F(RedisClientTest, ConnectingAfterTheDispatcherStoppedFailsAtOnce) {
+  auto settings = ClientSettings::Parse({{"redisHost", server_->address()}});
+  ASSERT_TRUE(settings.ok());
+  client_ = *Client::Create(*settings, dispatcher_.get(), &health_, "state/test");
+  dispatcher_->Stop();
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = client_->Connect();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_NE(std::string(status.message()).find("loop has stopped"), std::string::npos) << status;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
 TEST(RedisClientAuthTest, AuthenticatesAndSelectsTheDatabase) {
   auto server = RedisServer::Start({true, {"--requirepass", "s3cret"}});
   ASSERT_TRUE(server.ok()) << server.status();

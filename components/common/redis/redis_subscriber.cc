@@ -295,18 +295,17 @@ absl::Status Subscriber::Connect() {
   auto impl = impl_;
   if (!impl->started) {
     impl->started = true;
-    RunOnLoopAndWait(*impl->dispatcher, [impl] { impl->Start(); });
+    if (!impl->dispatcher->RunAndWait([impl] { impl->Start(); })) {
+      return absl::UnavailableError(impl->label +
+                                    ": redis subscriber not connected: the component loop has "
+                                    "stopped");
+    }
   }
   if (WaitForFlag(impl->is_subscribed, impl->settings.dial_timeout)) {
     return absl::OkStatus();
   }
-  std::string why;
-  absl::Notification read;
-  impl->dispatcher->Post([impl, &why, &read] {
-    why = impl->last_error;
-    read.Notify();
-  });
-  read.WaitForNotificationWithTimeout(absl::Seconds(5));
+  std::string why = "the component loop has stopped";
+  impl->dispatcher->RunAndWait([impl, &why] { why = impl->last_error; });
   return absl::UnavailableError(
       impl->label + ": redis " + impl->settings.host + ":" + std::to_string(impl->settings.port) +
       " subscriber not ready within " + std::to_string(impl->settings.dial_timeout.count()) +
