@@ -42,6 +42,29 @@ constexpr char kDataField[] = "data";
 constexpr char kContentTypeField[] = "contentType";
 constexpr char kMetadataField[] = "metadata";
 
+// Removes the consumers of group ARGV[1] on stream KEYS[1] that hold no pending entry and have
+// been idle for at least ARGV[2] ms, except ARGV[3] (the caller). Every sidecar start is a new
+// consumer, so without this the group would keep one per start forever. Atomic: a consumer that
+// still holds entries is never removed, and a live one that was idle is simply re-created by its
+// next XREADGROUP. Returns the removed names.
+const redis::Script& ReapScript() {
+  static const auto* script = new redis::Script(R"lua(
+local removed = {}
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local field = {}
+  for i = 1, #consumer, 2 do
+    field[consumer[i]] = consumer[i + 1]
+  end
+  if field['name'] ~= ARGV[3] and field['pending'] == 0 and field['idle'] >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], field['name'])
+    removed[#removed + 1] = field['name']
+  end
+end
+return removed
+)lua");
+  return *script;
+}
+
 // Resets the idle time of the entries ARGV[3..] that are still pending for consumer ARGV[2] of
 // group ARGV[1] on stream KEYS[1]; entries a peer has claimed meanwhile are left alone, so a touch
 // never takes an entry back.
@@ -212,6 +235,7 @@ struct Subscription {
   bool claiming = false;
   std::string claim_cursor = "0-0";
   Clock::time_point last_claim;
+  Clock::time_point last_reap;
 
   std::map<StreamId, Held> queued;     // read, not handed out; stream order
   std::map<StreamId, Held> in_flight;  // handed out, not acked
@@ -892,8 +916,48 @@ struct RedisPubSub::Core : std::enable_shared_from_this<Core> {
     sub->claim_cursor = reply->elements[0].str;
     if (sub->claim_cursor != "0-0" && !entries.empty()) {
       Claim(*sub);  // more of the pending list to scan while there is room
+    } else if (sub->claim_cursor == "0-0") {
+      MaybeReap(*sub);  // a full pass: what dead consumers held has been taken over
     }
     Pump(id);
+  }
+
+  // Removes idle consumers that hold nothing, at most every idleConsumerTTL / 2 (and every minute
+  // at least), after a full reclaim pass.
+  void MaybeReap(Subscription& sub) {
+    const auto ttl = settings.idle_consumer_ttl;
+    const auto now = Clock::now();
+    if (ttl.count() == 0 ||
+        now - sub.last_reap < std::min<Clock::duration>(ttl / 2, std::chrono::minutes(1))) {
+      return;
+    }
+    sub.last_reap = now;
+    main->EvalSha(
+        ReapScript(), {sub.topic}, {sub.group, std::to_string(ttl.count()), sub.consumer},
+        [weak = weak_from_this(), topic = sub.topic,
+         group = sub.group](absl::StatusOr<Reply> reply) {
+          auto core = weak.lock();
+          if (!core || core->stopped) {
+            return;
+          }
+          if (!reply.ok() || reply->type != Reply::Type::kArray) {
+            OTTAVA_LOG(Pubsub, debug, "{}: removing idle consumers of topic '{}' failed: {}",
+                       core->label, topic,
+                       reply.ok() ? reply->str : std::string(reply.status().message()));
+            return;
+          }
+          if (!reply->elements.empty()) {
+            std::string names;
+            for (const Reply& name : reply->elements) {
+              names += (names.empty() ? "" : ", ") + name.str;
+            }
+            OTTAVA_LOG(Pubsub, info,
+                       "{}: removed {} consumer(s) of topic '{}' (group '{}') idle for over {} ms "
+                       "with nothing pending: {}",
+                       core->label, reply->elements.size(), topic, group,
+                       core->settings.idle_consumer_ttl.count(), names);
+          }
+        });
   }
 };
 
@@ -910,7 +974,8 @@ absl::StatusOr<RedisPubSubSettings> RedisPubSubSettings::Parse(const Metadata& m
     settings.consumer_name = *value;
   }
   for (auto [key, out] : {std::pair{"processingTimeout", &settings.processing_timeout},
-                          std::pair{"redeliverInterval", &settings.redeliver_interval}}) {
+                          std::pair{"redeliverInterval", &settings.redeliver_interval},
+                          std::pair{"idleConsumerTTL", &settings.idle_consumer_ttl}}) {
     if (const std::string* text = get(key)) {
       absl::StatusOr<std::chrono::milliseconds> duration = redis::ParseDuration(*text);
       if (!duration.ok()) {
@@ -950,6 +1015,7 @@ absl::Status RedisPubSub::Init() {
   OTTAVA_ASSIGN_OR_RETURN(std::unique_ptr<redis::Client> client,
                           redis::Client::Create(settings_.client, &dispatcher_, health_, label_));
   client->AddScript(&TouchScript());
+  client->AddScript(&ReapScript());
   redis::Client* main = client.get();
   // Handed over before the client's first loop use: Connect() posts to the loop.
   core_->main = std::move(client);

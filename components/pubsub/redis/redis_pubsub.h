@@ -71,6 +71,8 @@ struct RedisPubSubSettings {
   std::string consumer_name;  // empty = unique per process
   std::chrono::milliseconds processing_timeout{60000};
   std::chrono::milliseconds redeliver_interval{15000};
+  // Consumers idle this long with nothing pending are removed from their group; 0 = never.
+  std::chrono::milliseconds idle_consumer_ttl{3600000};
   int64_t max_len_approx = 0;  // 0 = no trimming
   uint32_t queue_depth = 100;
 

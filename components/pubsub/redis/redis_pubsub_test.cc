@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -160,8 +161,10 @@ TEST(RedisPubSubSettingsTest, ParsesMetadataAndNamesBadKeys) {
                                               {"processingTimeout", "500ms"},
                                               {"redeliverInterval", "2s"},
                                               {"maxLenApprox", "1000"},
-                                              {"queueDepth", "7"}});
+                                              {"queueDepth", "7"},
+                                              {"idleConsumerTTL", "10m"}});
   ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->idle_consumer_ttl.count(), 600000);
   EXPECT_EQ(settings->client.port, 6380);
   EXPECT_EQ(settings->consumer_id, "orders");
   EXPECT_EQ(settings->consumer_name, "pod-1");
@@ -469,6 +472,41 @@ TEST_F(RedisPubSubTest, ACrashedConsumersEntriesAreReclaimedByANewInstance) {
   EXPECT_TRUE(test::WaitFor([&] { return Pending("jobs", "workers") == 0; }));
   std::cout << "reclaimed 30 entries of a crashed consumer in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+}
+
+// Every sidecar start is a new consumer of the group. Consumers idle past idleConsumerTTL that
+// hold nothing are removed; one that still holds an entry, and the live one, stay.
+TEST_F(RedisPubSubTest, IdleConsumersHoldingNothingAreRemovedFromTheGroup) {
+  ASSERT_EQ(server_->Cli({"XGROUP", "CREATE", "jobs", "workers", "0", "MKSTREAM"}), "OK");
+  for (const char* name : {"gone-1", "gone-2"}) {
+    ASSERT_EQ(server_->Cli({"XGROUP", "CREATECONSUMER", "jobs", "workers", name}), "1");
+  }
+  server_->Cli({"XADD", "jobs", "*", "data", "held"});
+  server_->Cli({"XREADGROUP", "GROUP", "workers", "holder", "COUNT", "1", "STREAMS", "jobs", ">"});
+  auto consumers = [this] {
+    std::string out = server_->Cli({"XINFO", "CONSUMERS", "jobs", "workers"});
+    std::vector<std::string> names;
+    std::istringstream lines(out);
+    for (std::string line, previous; std::getline(lines, line); previous = line) {
+      if (previous == "name") {
+        names.push_back(line);
+      }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  ASSERT_EQ(consumers(), (std::vector<std::string>{"gone-1", "gone-2", "holder"}));
+
+  // A processing timeout beyond the test, so "holder" keeps its entry.
+  RedisPubSub* pubsub = Make({{"idleConsumerTTL", "300ms"}, {"processingTimeout", "60s"}});
+  Consumer& consumer = MakeConsumer(Consumer::Mode::kAckInline);
+  Subscribe(*pubsub, "jobs", "workers", 5, consumer);
+  const std::string self = pubsub->consumer_name();
+  std::vector<std::string> expected = {"holder", self};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_TRUE(test::WaitFor([&] { return consumers() == expected; }, std::chrono::seconds(5)))
+      << ::testing::PrintToString(consumers());
+  EXPECT_EQ(Pending("jobs", "workers"), 1);
 }
 
 TEST_F(RedisPubSubTest, ResubscribingUnderTheSameNameRedeliversItsPendingEntriesAtOnce) {
