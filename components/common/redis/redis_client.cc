@@ -187,6 +187,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     redisAsyncContext* context;  // null once hiredis released it (see cleanup)
     event* read_event = nullptr;
     event* write_event = nullptr;
+    event* closed_event = nullptr;  // the server closed the connection (EPOLLRDHUP), always armed
   };
 
   // Who reads a ready connection's replies. The loop reads while commands it sent, blocking
@@ -346,7 +347,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         event_new(dispatcher->base(), context->c.fd, EV_READ, &Impl::OnReadable, events);
     events->write_event =
         event_new(dispatcher->base(), context->c.fd, EV_WRITE, &Impl::OnWritable, events);
-    OTTAVA_RELEASE_ASSERT(events->read_event != nullptr && events->write_event != nullptr,
+    // Fires on the peer's close only, not on replies, so it may stay armed while nobody reads.
+    events->closed_event = event_new(dispatcher->base(), context->c.fd, EV_CLOSED | EV_PERSIST,
+                                     &Impl::OnClosed, events);
+    OTTAVA_RELEASE_ASSERT(events->read_event != nullptr && events->write_event != nullptr &&
+                              events->closed_event != nullptr,
                           "event_new failed for a redis connection");
     context->ev.data = events;
     context->ev.addRead = [](void* data) {
@@ -387,11 +392,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     };
     event_add(events->read_event, nullptr);
     event_add(events->write_event, nullptr);
+    event_add(events->closed_event, nullptr);
   }
 
   static void FreeEvents(LoopEvents* events) {
     event_free(events->read_event);
     event_free(events->write_event);
+    event_free(events->closed_event);
     delete events;
   }
 
@@ -414,6 +421,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         // CheckDeadlines looks at it meanwhile, so a closed connection is still noticed.
         event_del(events->read_event);
         connection.reader = Reader::kNone;
+      }
+    });
+  }
+  // The server closed a connection nobody may be reading: let the loop read it, which sees the end
+  // of the stream and handles the disconnect at once (a reading caller stops waiting).
+  static void OnClosed(evutil_socket_t, short, void* arg) {
+    auto* events = static_cast<LoopEvents*>(arg);
+    events->impl->Locked([events] {
+      if (events->context != nullptr && events->connection->reader != Reader::kLoop) {
+        events->impl->WatchOnLoop(*events->connection);
       }
     });
   }
@@ -853,8 +870,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     const auto now = std::chrono::steady_clock::now();
     for (auto& connection : connections) {
       if (connection->reader == Reader::kNone && connection->context != nullptr) {
-        // Nobody watches an idle connection: look whether the server closed it (or said
-        // anything), and let the loop handle that.
+        // Nobody reads an idle connection. A close is caught by OnClosed; this also catches
+        // anything the server says unasked (an error before it closes), and lets the loop read it.
         pollfd idle{connection->context->c.fd, POLLIN, 0};
         if (poll(&idle, 1, 0) != 0) {
           WatchOnLoop(*connection);
