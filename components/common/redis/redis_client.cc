@@ -164,11 +164,16 @@ struct PendingCommand {
   bool loop_callback = false;
   // Waits longer than the timeout (a blocking read): never read by the sending thread.
   bool blocking = false;
+  std::chrono::steady_clock::time_point sent_at;
 };
 
 // How long a sending thread may wait on the socket for its own reply before it leaves the reading
 // to the loop. A healthy Redis answers in tens of microseconds.
 constexpr std::chrono::microseconds kCallerReadBudget{1000};
+// A sender reads its own reply only while replies typically come within this (the moving average
+// of every command's round trip): a gRPC thread may wait for a nearby, idle Redis, never for a
+// distant or busy one.
+constexpr std::chrono::microseconds kCallerReadTypicalReply{250};
 // Reading on a sender's thread pays only while requests come one at a time. Once other commands
 // were sent while a caller read, the loop reads for this long: under concurrency a blocked gRPC
 // thread costs more than the loop's wake-up saves.
@@ -694,6 +699,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     const bool blocking = command->blocking;
+    command->sent_at = std::chrono::steady_clock::now();
     connection.in_flight.push_back(std::move(command));
     ++connection.sent;
     if (dispatcher->IsLoopThread()) {
@@ -715,7 +721,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;  // the loop or another caller reads it
     }
     if (claim != nullptr && *claim == nullptr && !blocking &&
-        std::chrono::steady_clock::now() >= caller_reads_paused_until) {
+        std::chrono::steady_clock::now() >= caller_reads_paused_until &&
+        std::chrono::nanoseconds(reply_wait_ns.load(std::memory_order_relaxed)) <=
+            kCallerReadTypicalReply) {
       connection.reader = Reader::kCaller;
       *claim = &connection;
       return;
@@ -755,7 +763,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return limit;
   }
 
-  // Keeps a moving average (1/8 weight) of how long reading callers waited for a reply.
+  // Keeps a moving average (1/8 weight) of the commands' round trips, whoever read the replies.
   void RecordReplyWait(std::chrono::nanoseconds waited) {
     const int64_t before = reply_wait_ns.load(std::memory_order_relaxed);
     reply_wait_ns.store(before + (waited.count() - before) / 8, std::memory_order_relaxed);
@@ -786,9 +794,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         fd = connection.context->c.fd;
       }
       const int ready = WaitReadable(fd, spin_until, deadline);
-      if (ready >= 0) {  // a reply, or none within the budget: both tell how far the server is
-        RecordReplyWait(std::chrono::steady_clock::now() - start);
-      }
       Locked([&] {
         redisAsyncContext* context = connection.context;
         if (connection.reader != Reader::kCaller || context == nullptr) {
@@ -836,6 +841,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (raw_reply == nullptr) {
       impl->Finish(command, impl->Unavailable("connection lost"));
       return;
+    }
+    if (!command.blocking) {
+      impl->RecordReplyWait(std::chrono::steady_clock::now() - command.sent_at);
     }
     Reply reply = Convert(static_cast<redisReply*>(raw_reply));
     if (reply.is_error() && command.script != nullptr && !command.retried &&

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -289,6 +290,39 @@ TEST_F(RedisClientTest, ConnectingAfterTheDispatcherStoppedFailsAtOnce) {
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_NE(std::string(status.message()).find("loop has stopped"), std::string::npos) << status;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+}
+
+// A sender waits for its own reply only while Redis answers fast. Against a slow one (every reply
+// takes 3 ms here) Command() soon returns at once and the loop reads, instead of holding the
+// calling thread (a gRPC thread, in the sidecar) for its whole 1 ms budget each time.
+TEST(RedisClientSlowServerTest, ASlowServerIsNotWaitedForOnTheCallersThread) {
+  auto server = RedisServer::Start({true, {"--enable-debug-command", "yes"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto dispatcher = *Dispatcher::Create("redis-slow");
+  dispatcher->Start();
+  HealthIndicator health;
+  {
+    auto settings = ClientSettings::Parse({{"redisHost", (*server)->address()}});
+    auto client = *Client::Create(*settings, dispatcher.get(), &health, "state/slow");
+    ASSERT_TRUE(client->Connect().ok());
+    std::vector<std::chrono::nanoseconds> in_call;
+    for (int i = 0; i < 40; ++i) {
+      std::promise<absl::StatusOr<Reply>> promise;
+      const auto start = std::chrono::steady_clock::now();
+      client->Command({"DEBUG", "SLEEP", "0.003"},
+                      [&promise](absl::StatusOr<Reply> reply) { promise.set_value(reply); });
+      in_call.push_back(std::chrono::steady_clock::now() - start);
+      auto reply = promise.get_future().get();
+      ASSERT_TRUE(reply.ok()) << reply.status();
+    }
+    // The first calls wait out the budget; once the average round trip is known, none does.
+    std::vector<std::chrono::nanoseconds> last(in_call.end() - 10, in_call.end());
+    std::sort(last.begin(), last.end());
+    EXPECT_LT(last[5], std::chrono::microseconds(500));
+    EXPECT_GE(*std::max_element(in_call.begin(), in_call.begin() + 3),
+              std::chrono::microseconds(900));
+  }
+  dispatcher->Stop();
 }
 
 TEST(RedisClientAuthTest, AuthenticatesAndSelectsTheDatabase) {
