@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 
 #include "absl/synchronization/notification.h"
@@ -167,34 +168,42 @@ void Dispatcher::FireDelayed(int /*fd*/, short /*what*/, void* arg) {
   owned->closure();
 }
 
-bool Dispatcher::RunAndWait(Closure closure) {
+bool Dispatcher::RunAndWait(Closure closure, std::chrono::milliseconds timeout) {
   if (IsLoopThread()) {
     closure();
     return true;
   }
-  // The notification fires when the posted closure is destroyed: after it ran, or at once when a
-  // stopped dispatcher drops it.
+  // Shared with the posted closure, which may outlive a wait that timed out.
+  struct Waiter {
+    absl::Notification finished;
+    std::atomic<bool> ran{false};
+  };
+  // Notifies when the posted closure is destroyed: after it ran, or at once when a stopped
+  // dispatcher drops it.
   class NotifyOnDestroy {
    public:
-    explicit NotifyOnDestroy(absl::Notification* finished) : finished_(finished) {}
-    ~NotifyOnDestroy() { finished_->Notify(); }
+    explicit NotifyOnDestroy(std::shared_ptr<Waiter> waiter) : waiter_(std::move(waiter)) {}
+    ~NotifyOnDestroy() { waiter_->finished.Notify(); }
     NotifyOnDestroy(const NotifyOnDestroy&) = delete;
     NotifyOnDestroy& operator=(const NotifyOnDestroy&) = delete;
 
    private:
-    absl::Notification* finished_;
+    std::shared_ptr<Waiter> waiter_;
   };
-  absl::Notification finished;
-  bool ran = false;
-  auto notify = std::make_shared<NotifyOnDestroy>(&finished);
-  Post([closure = std::move(closure), notify, &ran]() mutable {
+  auto waiter = std::make_shared<Waiter>();
+  auto notify = std::make_shared<NotifyOnDestroy>(waiter);
+  Post([closure = std::move(closure), notify, waiter]() mutable {
     closure();
-    ran = true;
+    waiter->ran.store(true);
     notify.reset();
   });
   notify.reset();
-  finished.WaitForNotification();
-  return ran;
+  if (timeout == std::chrono::milliseconds::max()) {
+    waiter->finished.WaitForNotification();
+  } else {
+    waiter->finished.WaitForNotificationWithTimeout(absl::Milliseconds(timeout.count()));
+  }
+  return waiter->ran.load();
 }
 
 TimerPtr Dispatcher::CreateTimer(Closure callback) {

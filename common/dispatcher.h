@@ -55,10 +55,12 @@ class Dispatcher {
   /// Runs `closure` on the loop thread after `delay`. Any thread. Closures still waiting when the
   /// loop stops are destroyed unrun with the dispatcher.
   void PostDelayed(std::chrono::milliseconds delay, Closure closure);
-  /// Runs `closure` on the loop thread (inline when called there) and waits until it has run.
-  /// Returns false, at once, when the dispatcher is stopped and drops it unrun. Never blocks the
-  /// loop thread.
-  bool RunAndWait(Closure closure);
+  /// Runs `closure` on the loop thread (inline when called there) and waits until it has run, or
+  /// at most `timeout`. Returns whether it ran: false at once when the dispatcher is stopped and
+  /// drops it unrun, false after `timeout` when the loop is stuck (the closure may still run
+  /// later). Never blocks the loop thread.
+  bool RunAndWait(Closure closure,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
   /// Creates a timer that runs `callback` on the loop thread. Loop thread only (or before Start).
   TimerPtr CreateTimer(Closure callback);
   /// Whether the caller runs on this dispatcher's loop thread.

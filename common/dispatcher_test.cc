@@ -212,6 +212,20 @@ TEST(DispatcherTest, RunAndWaitRunsOnTheLoopOrReportsAStoppedOne) {
   EXPECT_LT(steady_clock::now() - start, milliseconds(100));
 }
 
+TEST(DispatcherTest, RunAndWaitGivesUpOnAStuckLoopSafely) {
+  auto dispatcher = Started();
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  dispatcher->Post([released] { released.wait(); });  // the loop is stuck
+  std::atomic<bool> late_run{false};
+  const auto start = steady_clock::now();
+  EXPECT_FALSE(dispatcher->RunAndWait([&late_run] { late_run = true; }, milliseconds(50)));
+  EXPECT_LT(steady_clock::now() - start, milliseconds(1000));
+  release.set_value();  // the closure runs after its waiter gave up, touching nothing of it
+  Drain(*dispatcher);
+  EXPECT_TRUE(late_run.load());
+}
+
 TEST(DispatcherTest, DestructorStopsTheLoop) {
   std::atomic<int> ran{0};
   {

@@ -11,7 +11,6 @@
 #include <map>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "common/assert.h"
 #include "common/backoff.h"
 #include "common/logging.h"
@@ -1026,19 +1025,10 @@ void Client::Submit(std::shared_ptr<PendingCommand> command) {
 }
 
 void Client::Shutdown() {
+  // Returns at once when the loop has stopped (nothing runs there any more).
   auto impl = impl_;
-  if (impl->dispatcher->IsLoopThread()) {
-    impl->Locked([&impl] { impl->ShutdownOnLoop(); });
-  } else {
-    // Notifies when the closure is destroyed: after it ran, or at once when a stopped dispatcher
-    // drops it unrun (nothing can run on the loop any more then), so neither case waits out the
-    // timeout. Shared, so a closure released after a timeout never touches a dead waiter.
-    auto done = std::make_shared<absl::Notification>();
-    std::shared_ptr<void> notify(nullptr, [done](void*) { done->Notify(); });
-    impl->dispatcher->Post([impl, notify] { impl->Locked([&impl] { impl->ShutdownOnLoop(); }); });
-    notify.reset();
-    done->WaitForNotificationWithTimeout(absl::Seconds(5));
-  }
+  impl->dispatcher->RunAndWait([impl] { impl->Locked([&impl] { impl->ShutdownOnLoop(); }); },
+                               std::chrono::seconds(5));
 }
 
 }  // namespace ottava::components::redis

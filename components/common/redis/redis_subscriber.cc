@@ -10,7 +10,6 @@
 #include <atomic>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "common/backoff.h"
 #include "common/logging.h"
 #include "components/common/redis/loop_wait.h"
@@ -313,30 +312,9 @@ absl::Status Subscriber::Connect() {
 }
 
 void Subscriber::Shutdown() {
+  // Returns at once when the loop has stopped (nothing runs there any more).
   auto impl = impl_;
-  if (impl->dispatcher->IsLoopThread()) {
-    impl->ShutdownOnLoop();
-    return;
-  }
-  // Notified when the closure is destroyed: after ShutdownOnLoop ran, or at once when a stopped
-  // dispatcher drops it (nothing runs on the loop any more then), as Client::Shutdown does.
-  class NotifyOnRelease {
-   public:
-    explicit NotifyOnRelease(std::shared_ptr<absl::Notification> done) : done_(std::move(done)) {}
-    NotifyOnRelease(const NotifyOnRelease&) = delete;
-    NotifyOnRelease& operator=(const NotifyOnRelease&) = delete;
-    ~NotifyOnRelease() { done_->Notify(); }
-
-   private:
-    std::shared_ptr<absl::Notification> done_;
-  };
-  auto done = std::make_shared<absl::Notification>();
-  auto notifier = std::make_shared<NotifyOnRelease>(done);
-  impl->dispatcher->Post([impl, notifier = std::move(notifier)]() mutable {
-    impl->ShutdownOnLoop();
-    notifier.reset();
-  });
-  done->WaitForNotificationWithTimeout(absl::Seconds(5));
+  impl->dispatcher->RunAndWait([impl] { impl->ShutdownOnLoop(); }, std::chrono::seconds(5));
 }
 
 }  // namespace ottava::components::redis
