@@ -422,7 +422,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           connection.in_flight.empty() && connection.reader == Reader::kLoop &&
           std::chrono::steady_clock::now() >= impl->caller_reads_paused_until) {
         // Nothing is due: leave the socket unwatched so the next caller reads its own reply.
-        // CheckDeadlines looks at it meanwhile, so a closed connection is still noticed.
+        // OnClosed (and CheckDeadlines) still notice a server that closes it meanwhile.
         event_del(events->read_event);
         connection.reader = Reader::kNone;
       }
