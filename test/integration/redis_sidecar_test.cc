@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -370,6 +371,45 @@ TEST_F(RedisSidecarTest, ReadinessFollowsRedisWhileLivenessStaysUp) {
   EXPECT_TRUE(WaitFor([&] { return status_of("/actuator/health/readiness") == 200; },
                       std::chrono::seconds(5)));
   EXPECT_EQ(sidecar->Stop(SIGTERM), 0);
+}
+
+// SIGTERM while a call waits on Redis: the sidecar drains. A call arriving in the drain window
+// gets UNAVAILABLE at once, the waiting call still completes once Redis answers, and the process
+// then exits 0. (Redis is stopped with SIGSTOP to hold the first call in flight.)
+TEST_F(RedisSidecarTest, CallsArrivingWhileDrainingGetUnavailableAndInFlightOnesFinish) {
+  nlohmann::json config = RedisConfig(*redis_);
+  config["components"]["state"]["state"]["metadata"]["timeout"] = "10s";
+  config["shutdown"]["drain_seconds"] = 10;
+  auto sidecar = StartSidecar(config);
+  ASSERT_TRUE(sidecar);
+  auto stub = Stub(*sidecar);
+  ASSERT_TRUE(Save(*stub, "held", "v").ok());
+
+  redis_->Pause();
+  std::promise<grpc::Status> held;
+  std::thread waiting([&] {
+    v1::GetStateResponse got;
+    held.set_value(Get(*Stub(*sidecar), "held", &got));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the call is waiting on Redis
+  ASSERT_EQ(kill(sidecar->pid(), SIGTERM), 0);
+
+  // The drain window stays open while the held call waits.
+  grpc::Status refused;
+  EXPECT_TRUE(WaitFor([&] {
+    v1::GetStateResponse got;
+    refused = Get(*stub, "other", &got);
+    return refused.error_code() == StatusCode::UNAVAILABLE;
+  })) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("shutting down"), std::string::npos)
+      << refused.error_message();
+
+  redis_->Resume();
+  auto held_status = held.get_future();
+  ASSERT_EQ(held_status.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(held_status.get().ok());
+  waiting.join();
+  EXPECT_EQ(sidecar->Stop(SIGTERM, std::chrono::seconds(15)), 0) << sidecar->Stderr();
 }
 
 TEST_F(RedisSidecarTest, UnreachableRequiredRedisExitsOneNamingTheComponent) {
