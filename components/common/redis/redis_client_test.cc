@@ -191,6 +191,42 @@ TEST_F(RedisClientTest, AnIdleConnectionClosedByTheServerIsRedialled) {
   EXPECT_EQ(reply->str, "PONG");
 }
 
+// Redis dies and comes back under a stream of lone requests, so the end of the connection is seen
+// by whichever thread is reading: the sender (which then releases the connection off the loop)
+// or the loop. Every call fails with UNAVAILABLE or succeeds, and service resumes by itself.
+TEST_F(RedisClientTest, RestartsUnderLoneRequestsFailCleanlyAndRecover) {
+  Connect();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> unavailable{0};
+  std::atomic<int> other{0};
+  std::thread sender([&] {
+    while (!stop.load()) {
+      auto reply = Run({"INCR", "lone"});
+      if (reply.ok()) {
+        ++ok;
+      } else if (reply.status().code() == absl::StatusCode::kUnavailable) {
+        ++unavailable;
+      } else {
+        ++other;
+      }
+    }
+  });
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server_->Kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(server_->Restart().ok());
+    const int before = ok.load();
+    EXPECT_TRUE(test::WaitFor([&] { return ok.load() > before + 10; }, std::chrono::seconds(5)))
+        << "cycle " << cycle;
+  }
+  stop.store(true);
+  sender.join();
+  EXPECT_GT(unavailable.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+}
+
 // A command bigger than the socket buffer: the sender writes what fits and the loop the rest.
 TEST_F(RedisClientTest, ACommandLargerThanTheSocketBufferIsWrittenWhole) {
   Connect({{"timeout", "5s"}});
