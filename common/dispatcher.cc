@@ -4,7 +4,6 @@
 #include <event2/thread.h>
 #include <pthread.h>
 
-#include <algorithm>
 #include <atomic>
 #include <future>
 
@@ -88,7 +87,7 @@ struct Dispatcher::Delayed {
 
 Dispatcher::~Dispatcher() {
   Stop();
-  for (auto& delayed : delayed_) {
+  for (auto& [key, delayed] : delayed_) {
     event_free(delayed->timer);
   }
   delayed_.clear();
@@ -151,19 +150,18 @@ void Dispatcher::PostDelayed(std::chrono::milliseconds delay, Closure closure) {
     OTTAVA_RELEASE_ASSERT(delayed->timer != nullptr, "evtimer_new failed");
     timeval tv = ToTimeval(delay);
     evtimer_add(delayed->timer, &tv);
-    delayed_.push_back(std::move(delayed));
+    Delayed* key = delayed.get();
+    delayed_.emplace(key, std::move(delayed));
   });
 }
 
 void Dispatcher::FireDelayed(int /*fd*/, short /*what*/, void* arg) {
   auto* fired = static_cast<Delayed*>(arg);
   auto& delayed = fired->dispatcher->delayed_;
-  auto it = std::find_if(delayed.begin(), delayed.end(),
-                         [fired](const std::unique_ptr<Delayed>& d) { return d.get() == fired; });
+  auto it = delayed.find(fired);
   OTTAVA_RELEASE_ASSERT(it != delayed.end(), "unknown delayed closure");
-  std::unique_ptr<Delayed> owned = std::move(*it);
-  *it = std::move(delayed.back());
-  delayed.pop_back();
+  std::unique_ptr<Delayed> owned = std::move(it->second);
+  delayed.erase(it);
   event_free(owned->timer);
   owned->closure();
 }

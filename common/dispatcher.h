@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -85,7 +86,7 @@ class Dispatcher {
   absl::Mutex mu_;
   std::vector<Closure> posted_ ABSL_GUARDED_BY(mu_);
   // PostDelayed closures waiting for their timer; loop thread (and the destructor, after it).
-  std::vector<std::unique_ptr<Delayed>> delayed_;
+  std::unordered_map<Delayed*, std::unique_ptr<Delayed>> delayed_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 using DispatcherPtr = std::unique_ptr<Dispatcher>;

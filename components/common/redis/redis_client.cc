@@ -203,7 +203,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   struct Connection {
     Impl* owner = nullptr;
-    size_t index = 0;
     redisAsyncContext* context = nullptr;
     uint64_t generation = 0;  // bumped on every dial, so late loop hand-offs can tell
     Reader reader = Reader::kLoop;
@@ -698,7 +697,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     const bool blocking = command->blocking;
-    command->sent_at = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    command->sent_at = now;
     connection.in_flight.push_back(std::move(command));
     ++connection.sent;
     if (dispatcher->IsLoopThread()) {
@@ -719,8 +719,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (connection.reader != Reader::kNone) {
       return;  // the loop or another caller reads it
     }
-    if (claim != nullptr && *claim == nullptr && !blocking &&
-        std::chrono::steady_clock::now() >= caller_reads_paused_until &&
+    if (claim != nullptr && *claim == nullptr && !blocking && now >= caller_reads_paused_until &&
         std::chrono::nanoseconds(reply_wait_ns.load(std::memory_order_relaxed)) <=
             kCallerReadTypicalReply) {
       connection.reader = Reader::kCaller;
@@ -951,7 +950,6 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientSettings settings,
   for (int64_t i = 0; i < impl->settings.pool_size; ++i) {
     auto connection = std::make_unique<Impl::Connection>();
     connection->owner = impl.get();
-    connection->index = static_cast<size_t>(i);
     impl->connections.push_back(std::move(connection));
   }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
