@@ -156,36 +156,6 @@ absl::Status ParseMesh(const nlohmann::json& value, const std::string& pointer, 
 
 }  // namespace
 
-std::string Address::ToString() const {
-  if (host.find(':') != std::string::npos) {
-    return "[" + host + "]:" + std::to_string(port);
-  }
-  return host + ":" + std::to_string(port);
-}
-
-absl::StatusOr<Address> ParseAddress(std::string_view text, const std::string& pointer) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-    return ConfigError(pointer, "expected host:port, got '" + std::string(text) + "'");
-  }
-  std::string host(text.substr(0, colon));
-  if (host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::string_view port_text = text.substr(colon + 1);
-  uint32_t port = 0;
-  for (char c : port_text) {
-    if (c < '0' || c > '9' || port > 65535) {
-      return ConfigError(pointer, "invalid port in '" + std::string(text) + "'");
-    }
-    port = port * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (port > 65535) {
-    return ConfigError(pointer, "port out of range in '" + std::string(text) + "'");
-  }
-  return Address{std::move(host), static_cast<uint16_t>(port)};
-}
-
 const ComponentConfig* Bootstrap::FindComponent(components::Kind kind,
                                                 std::string_view name) const {
   for (const auto& component : components) {

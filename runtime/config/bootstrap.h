@@ -10,19 +10,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/address.h"
 #include "components/component.h"
 
 namespace ottava::runtime::config {
 
-/// A "host:port" address; port 0 asks the kernel for a free port.
-struct Address {
-  std::string host;
-  uint16_t port = 0;
-  std::string ToString() const;
-};
-
-/// Parses "host:port" (IPv6 hosts in brackets). `pointer` names the key in errors.
-absl::StatusOr<Address> ParseAddress(std::string_view text, const std::string& pointer);
+using ::ottava::Address;
+using ::ottava::ParseAddress;
 
 struct CallbackConfig {
   Address address{"127.0.0.1", 9999};
