@@ -1,6 +1,7 @@
 #include "common/dispatcher.h"
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/thread.h>
 #include <pthread.h>
 
@@ -47,6 +48,65 @@ class LibeventTimer : public Timer {
   event* event_;
 };
 
+class LibeventFileEvent : public FileEvent {
+ public:
+  LibeventFileEvent(event_base* base,
+                    int fd,
+                    std::function<void(uint32_t)> callback,
+                    FileTriggerType trigger,
+                    uint32_t events)
+      : base_(base), fd_(fd), callback_(std::move(callback)), trigger_(trigger) {
+    Assign(events);
+  }
+  ~LibeventFileEvent() override { event_del(&event_); }
+
+  void SetEnabled(uint32_t events) override {
+    if (events == enabled_) {
+      return;
+    }
+    event_del(&event_);
+    Assign(events);
+  }
+
+  void Activate(uint32_t events) override {
+    short what = 0;
+    what |= (events & FileReadyType::kRead) != 0 ? EV_READ : 0;
+    what |= (events & FileReadyType::kWrite) != 0 ? EV_WRITE : 0;
+    what |= (events & FileReadyType::kClosed) != 0 ? EV_CLOSED : 0;
+    event_active(&event_, what, 0);
+  }
+
+ private:
+  void Assign(uint32_t events) {
+    enabled_ = events;
+    short what = EV_PERSIST;
+    what |= trigger_ == FileTriggerType::kEdge ? EV_ET : 0;
+    what |= (events & FileReadyType::kRead) != 0 ? EV_READ : 0;
+    what |= (events & FileReadyType::kWrite) != 0 ? EV_WRITE : 0;
+    what |= (events & FileReadyType::kClosed) != 0 ? EV_CLOSED : 0;
+    event_assign(&event_, base_, fd_, what, &LibeventFileEvent::OnReady, this);
+    if (events != 0) {
+      event_add(&event_, nullptr);
+    }
+  }
+
+  static void OnReady(evutil_socket_t, short what, void* arg) {
+    auto* self = static_cast<LibeventFileEvent*>(arg);
+    uint32_t ready = 0;
+    ready |= (what & EV_READ) != 0 ? FileReadyType::kRead : 0;
+    ready |= (what & EV_WRITE) != 0 ? FileReadyType::kWrite : 0;
+    ready |= (what & EV_CLOSED) != 0 ? FileReadyType::kClosed : 0;
+    self->callback_(ready);
+  }
+
+  event_base* base_;
+  int fd_;
+  std::function<void(uint32_t)> callback_;
+  FileTriggerType trigger_;
+  uint32_t enabled_ = 0;
+  event event_{};
+};
+
 // Lets libevent lock its internals so event_active may be called from other threads.
 void UseThreads() {
   static const bool initialised = [] {
@@ -76,6 +136,11 @@ Dispatcher::Dispatcher(std::string name, event_base* base) : name_(std::move(nam
   // timeout does, so the loop runs until Stop().
   timeval forever{.tv_sec = 86400 * 365, .tv_usec = 0};
   event_add(wakeup_, &forever);
+  deferred_event_ = event_new(
+      base_, -1, 0,
+      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
+      this);
+  OTTAVA_RELEASE_ASSERT(deferred_event_ != nullptr, "event_new failed");
 }
 
 // A PostDelayed closure and its one-shot timer.
@@ -91,6 +156,8 @@ Dispatcher::~Dispatcher() {
     event_free(delayed->timer);
   }
   delayed_.clear();
+  ClearDeferred();
+  event_free(deferred_event_);
   event_free(wakeup_);
   event_base_free(base_);
 }
@@ -206,6 +273,29 @@ bool Dispatcher::RunAndWait(Closure closure, std::chrono::milliseconds timeout) 
 
 TimerPtr Dispatcher::CreateTimer(Closure callback) {
   return std::make_unique<LibeventTimer>(base_, std::move(callback));
+}
+
+FileEventPtr Dispatcher::CreateFileEvent(int fd,
+                                         std::function<void(uint32_t events)> callback,
+                                         FileTriggerType trigger,
+                                         uint32_t events) {
+  return std::make_unique<LibeventFileEvent>(base_, fd, std::move(callback), trigger, events);
+}
+
+void Dispatcher::DeferredDelete(DeferredDeletablePtr object) {
+  if (deferred_.empty()) {
+    event_active(deferred_event_, EV_TIMEOUT, 0);
+  }
+  deferred_.push_back(std::move(object));
+}
+
+void Dispatcher::ClearDeferred() {
+  // Destructors may defer more deletions; keep going until none is left.
+  while (!deferred_.empty()) {
+    std::vector<DeferredDeletablePtr> batch;
+    batch.swap(deferred_);
+    batch.clear();
+  }
 }
 
 bool Dispatcher::IsLoopThread() const {

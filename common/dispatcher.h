@@ -5,6 +5,7 @@
 // loop's thread.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,6 +34,38 @@ class Timer {
   virtual bool Enabled() const = 0;
 };
 using TimerPtr = std::unique_ptr<Timer>;
+
+/// Readiness kinds of a file event, combined as a bit mask.
+struct FileReadyType {
+  static constexpr uint32_t kRead = 1;
+  static constexpr uint32_t kWrite = 2;
+  /// The peer closed its side (EPOLLRDHUP); delivered together with kRead when both hold.
+  static constexpr uint32_t kClosed = 4;
+};
+
+/// Level: the callback runs while the fd is ready. Edge: it runs when the fd becomes ready, so
+/// the callee must read or write until EAGAIN (as Envoy's connections do).
+enum class FileTriggerType { kLevel, kEdge };
+
+/// Watches one file descriptor on its dispatcher's loop. Created, changed and destroyed on the
+/// loop thread only. Destroying it stops the watch; it never closes the fd.
+class FileEvent {
+ public:
+  virtual ~FileEvent() = default;
+  /// Watches exactly `events` (a FileReadyType mask) from now on; 0 watches nothing.
+  virtual void SetEnabled(uint32_t events) = 0;
+  /// Runs the callback with `events` on a later loop iteration, as if they had become ready.
+  virtual void Activate(uint32_t events) = 0;
+};
+using FileEventPtr = std::unique_ptr<FileEvent>;
+
+/// Something whose destruction must wait until the callback on the stack has returned (a
+/// connection closing itself from its own read callback). See Dispatcher::DeferredDelete.
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+using DeferredDeletablePtr = std::unique_ptr<DeferredDeletable>;
 
 class Dispatcher {
  public:
@@ -64,6 +97,15 @@ class Dispatcher {
                   std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
   /// Creates a timer that runs `callback` on the loop thread. Loop thread only (or before Start).
   TimerPtr CreateTimer(Closure callback);
+  /// Watches `fd` for `events`; `callback` receives the mask of what is ready. Loop thread only
+  /// (or before Start).
+  FileEventPtr CreateFileEvent(int fd,
+                               std::function<void(uint32_t events)> callback,
+                               FileTriggerType trigger,
+                               uint32_t events);
+  /// Destroys `object` on the loop thread after the current callback returns (in the same loop
+  /// iteration). Loop thread only. Objects still pending at Stop() are destroyed then.
+  void DeferredDelete(DeferredDeletablePtr object);
   /// Whether the caller runs on this dispatcher's loop thread.
   bool IsLoopThread() const;
 
@@ -76,11 +118,15 @@ class Dispatcher {
 
   Dispatcher(std::string name, event_base* base);
   void RunPosted();
+  void ClearDeferred();
   static void FireDelayed(int fd, short what, void* arg);  // libevent callback
 
   const std::string name_;
   event_base* base_;
   event* wakeup_ = nullptr;
+  event* deferred_event_ = nullptr;
+  // Objects waiting for deferred deletion (loop thread).
+  std::vector<DeferredDeletablePtr> deferred_;
   std::thread thread_;
   std::thread::id loop_thread_id_;
   absl::Mutex mu_;

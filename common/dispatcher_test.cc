@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
@@ -236,6 +238,134 @@ TEST(DispatcherTest, DestructorStopsTheLoop) {
   // Never started: destroying it is fine too.
   auto idle = Dispatcher::Create("idle");
   ASSERT_TRUE(idle.ok());
+}
+
+}  // namespace
+}  // namespace ottava
+
+namespace ottava {
+namespace {
+
+class FileEventTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_), 0); }
+  void TearDown() override {
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  int fds_[2] = {-1, -1};
+};
+
+TEST_F(FileEventTest, ReportsReadableAndWritableAndStopsWhenDisabled) {
+  auto dispatcher = Started();
+  std::promise<uint32_t> first_read;
+  std::atomic<int> reads{0};
+  FileEventPtr event;
+  dispatcher->RunAndWait([&] {
+    event = dispatcher->CreateFileEvent(
+        fds_[0],
+        [&](uint32_t ready) {
+          if ((ready & FileReadyType::kRead) != 0 && reads.fetch_add(1) == 0) {
+            char buf[16];
+            ASSERT_EQ(read(fds_[0], buf, sizeof(buf)), 1);
+            first_read.set_value(ready);
+          }
+        },
+        FileTriggerType::kEdge, FileReadyType::kRead);
+  });
+  ASSERT_EQ(write(fds_[1], "x", 1), 1);
+  auto future = first_read.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_NE(future.get() & FileReadyType::kRead, 0u);
+
+  // Write interest on an empty socket is ready at once.
+  std::promise<void> writable;
+  bool once = false;
+  dispatcher->RunAndWait([&] {
+    event = dispatcher->CreateFileEvent(
+        fds_[0],
+        [&](uint32_t ready) {
+          if ((ready & FileReadyType::kWrite) != 0 && !once) {
+            once = true;
+            writable.set_value();
+          }
+        },
+        FileTriggerType::kLevel, FileReadyType::kWrite);
+  });
+  ASSERT_EQ(writable.get_future().wait_for(kTimeout), std::future_status::ready);
+
+  // Disabled: data arriving does not call back.
+  reads = 0;
+  dispatcher->RunAndWait([&] {
+    event = dispatcher->CreateFileEvent(
+        fds_[0], [&](uint32_t) { reads.fetch_add(1); }, FileTriggerType::kLevel, 0);
+  });
+  ASSERT_EQ(write(fds_[1], "y", 1), 1);
+  Drain(*dispatcher);
+  Drain(*dispatcher);
+  EXPECT_EQ(reads.load(), 0);
+  // Activate runs the callback even though nothing is enabled.
+  dispatcher->RunAndWait([&] { event->Activate(FileReadyType::kRead); });
+  Drain(*dispatcher);
+  EXPECT_EQ(reads.load(), 1);
+  dispatcher->RunAndWait([&] { event.reset(); });
+}
+
+TEST_F(FileEventTest, ReportsThePeersClose) {
+  auto dispatcher = Started();
+  std::promise<uint32_t> closed;
+  FileEventPtr event;
+  bool once = false;
+  dispatcher->RunAndWait([&] {
+    event = dispatcher->CreateFileEvent(
+        fds_[0],
+        [&](uint32_t ready) {
+          if (!once) {
+            once = true;
+            closed.set_value(ready);
+          }
+        },
+        FileTriggerType::kEdge, FileReadyType::kClosed);
+  });
+  shutdown(fds_[1], SHUT_WR);
+  auto future = closed.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_NE(future.get() & FileReadyType::kClosed, 0u);
+  dispatcher->RunAndWait([&] { event.reset(); });
+}
+
+class Tracked : public DeferredDeletable {
+ public:
+  explicit Tracked(std::atomic<int>* destroyed) : destroyed_(destroyed) {}
+  ~Tracked() override { destroyed_->fetch_add(1); }
+
+ private:
+  std::atomic<int>* destroyed_;
+};
+
+TEST(DeferredDeleteTest, DestroysAfterTheCurrentCallbackReturns) {
+  auto dispatcher = Started();
+  std::atomic<int> destroyed{0};
+  int seen_inside = -1;
+  dispatcher->RunAndWait([&] {
+    dispatcher->DeferredDelete(std::make_unique<Tracked>(&destroyed));
+    dispatcher->DeferredDelete(std::make_unique<Tracked>(&destroyed));
+    seen_inside = destroyed.load();
+  });
+  EXPECT_EQ(seen_inside, 0);
+  Drain(*dispatcher);
+  EXPECT_EQ(destroyed.load(), 2);
+}
+
+TEST(DeferredDeleteTest, PendingObjectsAreDestroyedWithTheDispatcher) {
+  std::atomic<int> destroyed{0};
+  {
+    auto dispatcher = Dispatcher::Create("never-started");
+    ASSERT_TRUE(dispatcher.ok());
+    (*dispatcher)->DeferredDelete(std::make_unique<Tracked>(&destroyed));
+    EXPECT_EQ(destroyed.load(), 0);
+  }
+  EXPECT_EQ(destroyed.load(), 1);
 }
 
 }  // namespace
