@@ -171,7 +171,7 @@ struct MeshConfig {
   /// Parses a dynamic update document {"routers": [...], "clusters": [...]} (pointers are relative
   /// to that document) and returns a copy of `current` with those lists replaced; a key that is
   /// absent keeps the current list. Fails when the result is inconsistent, e.g. a listener's router
-  /// is gone.
+  /// is gone; errors about kept entries carry their pointers in the document they came from.
   static absl::StatusOr<MeshConfig> ParseRoutesAndClusters(const nlohmann::json& value,
                                                            const MeshConfig& current);
 
