@@ -49,7 +49,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
     const RouteTable* table = snapshot->Router(parent_.config_.router);
     router_ = std::make_unique<Router>(parent_.context_.router_context(), std::move(snapshot),
                                        table, *this);
-    router_->DecodeHeaders(std::move(headers), end_stream);
+    router_->DecodeRequestHeaders(std::move(headers), end_stream);
   }
 
   void DecodeData(Buffer& data, bool end_stream) override {
@@ -57,7 +57,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
       request_complete_ = true;
     }
     if (router_ != nullptr && !response_complete_) {
-      router_->DecodeData(data, end_stream);
+      router_->DecodeRequestData(data, end_stream);
     } else {
       data.Drain(data.Length());
     }

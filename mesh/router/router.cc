@@ -41,7 +41,7 @@ ResponseHeadersPtr Router::LocalReplyHeaders(int status, size_t body_length) {
   return headers;
 }
 
-void Router::DecodeHeaders(RequestHeadersPtr headers, bool end_stream) {
+void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
   request_complete_ = end_stream;
   route_ = table_ != nullptr ? context_.route_cache().Match(*table_, *headers) : nullptr;
   if (route_ == nullptr) {
@@ -110,7 +110,7 @@ void Router::DecodeHeaders(RequestHeadersPtr headers, bool end_stream) {
   StartTry();
 }
 
-void Router::DecodeData(Buffer& data, bool end_stream) {
+void Router::DecodeRequestData(Buffer& data, bool end_stream) {
   if (done_) {
     data.Drain(data.Length());
     return;

@@ -91,9 +91,9 @@ class Router : public UpstreamCallbacks {
   ~Router() override;
 
   /// The request head (from the codec or from InvokeService).
-  void DecodeHeaders(RequestHeadersPtr headers, bool end_stream);
+  void DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream);
   /// A request body chunk.
-  void DecodeData(Buffer& data, bool end_stream);
+  void DecodeRequestData(Buffer& data, bool end_stream);
   /// The downstream went away: abandon the upstream side. No downstream callback follows.
   void OnDownstreamReset();
   /// A route timeout override in milliseconds (InvokeService deadline), 0 = the route's.

@@ -36,7 +36,8 @@ constexpr size_t kUpstreamWriteHighWatermark = 1024 * 1024;
 class Http1Pool;
 
 // One upstream connection and the stream it carries.
-class ActiveClient : public ReadHandler,
+class ActiveClient : public DeferredDeletable,
+                     public ReadHandler,
                      public ConnectionCallbacks,
                      public CodecOutput,
                      public ResponseDecoder,
@@ -221,8 +222,7 @@ class Http1Pool : public ConnectionPool {
  private:
   class PendingStream : public PoolStream {
    public:
-    PendingStream(Http1Pool& pool, UpstreamCallbacks& callbacks)
-        : pool_(pool), callbacks(callbacks) {}
+    PendingStream(Http1Pool& pool, UpstreamCallbacks& owner) : pool_(pool), callbacks(owner) {}
     void Reset() override { pool_.CancelPending(*this); }
     void ReadDisable(bool) override {}
     std::list<std::unique_ptr<PendingStream>>::iterator self;
@@ -377,7 +377,7 @@ void ActiveClient::OnData(Buffer& data, bool end_stream) {
     if (callbacks != nullptr) {
       pool_.OnStreamEnded();
       pool_.cluster().stats.resets->Inc();
-      callbacks->OnReset(ResetReason::kProtocolError, status.message());
+      callbacks->OnReset(ResetReason::kProtocolError, std::string(status.message()));
     }
   }
 }

@@ -27,11 +27,11 @@ class Worker::InvokeStream : public DeferredDeletable, public DownstreamCallback
     const bool has_body = !request.body.empty();
     request.headers->content_length = static_cast<int64_t>(request.body.size());
     request.headers->headers.Set("content-length", std::to_string(request.body.size()));
-    router_->DecodeHeaders(std::move(request.headers), !has_body);
+    router_->DecodeRequestHeaders(std::move(request.headers), !has_body);
     if (has_body && !finished_) {
       Buffer body;
       body.Add(request.body);
-      router_->DecodeData(body, true);
+      router_->DecodeRequestData(body, true);
     }
   }
 
@@ -275,8 +275,9 @@ void Worker::OnConnectionClosed(ConnectionManager& manager) {
 }
 
 void Worker::Invoke(std::string router, InvokeRequest request, InvokeCallback done) {
-  dispatcher_->Post([this, router = std::move(router), request = std::move(request),
-                     done = std::move(done)]() mutable {
+  auto shared = std::make_shared<InvokeRequest>(std::move(request));
+  dispatcher_->Post([this, router = std::move(router), shared, done = std::move(done)]() mutable {
+    InvokeRequest invoke = std::move(*shared);
     if (snapshot_ == nullptr) {
       InvokeResponse response;
       response.status = 503;
@@ -286,7 +287,7 @@ void Worker::Invoke(std::string router, InvokeRequest request, InvokeCallback do
       return;
     }
     auto* stream = new InvokeStream(*this, std::move(done));
-    stream->Start(snapshot_->Router(router), std::move(request));
+    stream->Start(snapshot_->Router(router), std::move(invoke));
   });
 }
 
