@@ -98,6 +98,40 @@ void Actuator::Stop() {
   }
 }
 
+void Actuator::AddHandler(std::string method,
+                          std::string path,
+                          std::string help,
+                          Handler handler,
+                          bool loopback_only) {
+  (void)help;
+  auto serve = [handler = std::move(handler), method, loopback_only](const httplib::Request& req,
+                                                                      httplib::Response& res) {
+    if (loopback_only && req.remote_addr != "127.0.0.1" && req.remote_addr != "::1" &&
+        req.remote_addr.rfind("::ffff:127.", 0) != 0) {
+      res.status = 403;
+      res.set_content(nlohmann::json{{"error", "this endpoint only answers loopback clients"}}.dump(),
+                      "application/json");
+      return;
+    }
+    HttpRequest request{method, req.path, req.body, req.remote_addr, {}};
+    for (const auto& [key, value] : req.params) {
+      request.params[key] = value;
+    }
+    HttpResponse response = handler(request);
+    res.status = response.status;
+    res.set_content(response.body, response.content_type);
+  };
+  if (method == "GET") {
+    server_->Get(path, serve);
+  } else if (method == "POST") {
+    server_->Post(path, serve);
+  } else if (method == "PUT") {
+    server_->Put(path, serve);
+  } else if (method == "DELETE") {
+    server_->Delete(path, serve);
+  }
+}
+
 void Actuator::Routes() {
   auto health = [](const std::vector<Indicator>& indicators, httplib::Response& res) {
     nlohmann::json body = HealthBody(indicators);

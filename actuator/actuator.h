@@ -13,6 +13,7 @@
 // which must be safe to call from any thread.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -44,6 +45,25 @@ struct Sources {
   stats::Store* stats = nullptr;
 };
 
+/// A request to a registered handler.
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::string body;
+  std::string remote_address;
+  std::map<std::string, std::string> params;
+};
+
+/// Its answer.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+/// Serves one endpoint; runs on httplib's threads (it must be thread-safe).
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
 /// Aggregates indicators: any DOWN -> DOWN, else any INIT -> INIT, else UP.
 components::HealthState Aggregate(const std::vector<Indicator>& indicators);
 /// The JSON body of a health endpoint.
@@ -56,6 +76,14 @@ class Actuator {
                                                           uint16_t port,
                                                           Sources sources);
   ~Actuator();
+
+  /// Registers `method` (GET, POST, PUT, DELETE) `path`, served by `handler`. Before Start().
+  /// `loopback_only`: requests from a non-loopback peer get 403.
+  void AddHandler(std::string method,
+                  std::string path,
+                  std::string help,
+                  Handler handler,
+                  bool loopback_only = false);
 
   /// Serves on a background thread.
   void Start();
