@@ -14,6 +14,8 @@
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
+#include "components/rpc/mesh/mesh_rpc.h"
+#include "mesh/engine.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
 #include "runtime/api/pubsub_api.h"
@@ -240,10 +242,53 @@ int RunSidecar(const RunOptions& options) {
     return kExitComponentFailed;
   }
   std::unique_ptr<actuator::Actuator> actuator = std::move(*actuator_or);
+
+  // The mesh engine: validated and built now, started once the components are up.
+  std::unique_ptr<mesh::Engine> engine;
+  std::unique_ptr<components::rpc::MeshRpc> rpc;
+  if (bootstrap.mesh) {
+    auto engine_or = mesh::Engine::Create(*bootstrap.mesh, stats);
+    if (!engine_or.ok()) {
+      std::cerr << "ottava: invalid config " << options.config_path << ": "
+                << engine_or.status().message() << "\n";
+      return kExitBadConfig;
+    }
+    engine = std::move(*engine_or);
+    rpc = std::make_unique<components::rpc::MeshRpc>(*engine);
+    mesh::Engine* engine_view = engine.get();
+    actuator->AddHandler("GET", "/actuator/mesh", "mesh listeners, routers, clusters and hosts",
+                         [engine_view](const actuator::HttpRequest&) {
+                           return actuator::HttpResponse{200, "application/json",
+                                                         engine_view->Describe().dump()};
+                         });
+    actuator->AddHandler(
+        "PUT", "/actuator/mesh/config",
+        "replace mesh routers and clusters: {\"routers\": [...], \"clusters\": [...]}",
+        [engine_view](const actuator::HttpRequest& request) {
+          nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object()) {
+            return actuator::HttpResponse{
+                400, "application/json",
+                nlohmann::json{{"error", "body must be a JSON object"}}.dump()};
+          }
+          absl::Status status = engine_view->Update(body);
+          if (!status.ok()) {
+            return actuator::HttpResponse{
+                400, "application/json",
+                nlohmann::json{{"error", std::string(status.message())}}.dump()};
+          }
+          return actuator::HttpResponse{200, "application/json",
+                                        engine_view->Describe().dump()};
+        },
+        /*loopback_only=*/true);
+  }
   actuator->Start();
 
   // Startup failed after the actuator and the loop started: undo in reverse order.
   auto stop_early = [&] {
+    if (engine != nullptr) {
+      engine->Stop();
+    }
     actuator->Stop();
     set->ShutdownAll();
     heartbeat.StopOnLoop();
@@ -255,6 +300,14 @@ int RunSidecar(const RunOptions& options) {
     return kExitComponentFailed;
   }
 
+  if (engine != nullptr) {
+    if (absl::Status status = engine->Start(); !status.ok()) {
+      std::cerr << "ottava: mesh: " << status.message() << "\n";
+      stop_early();
+      return kExitComponentFailed;
+    }
+  }
+
   api::StateApi state_api(*set, bootstrap.app.id);
   api::LockApi lock_api(*set, bootstrap.app.id);
   api::SequencerApi sequencer_api(*set, bootstrap.app.id);
@@ -263,7 +316,7 @@ int RunSidecar(const RunOptions& options) {
   grpc_api::StreamRegistry streams;
   grpc_api::LayottoService layotto(
       grpc_api::Apis{&state_api, &lock_api, &sequencer_api, &config_api, &pubsub_api,
-                     dispatcher.get(), &stats, bootstrap.app.id},
+                     dispatcher.get(), &stats, bootstrap.app.id, rpc.get()},
       streams);
 
   grpc::ServerBuilder builder;
@@ -309,6 +362,11 @@ int RunSidecar(const RunOptions& options) {
                          {"grpc", grpc_address},
                          {"actuator", actuator->address()},
                          {"listeners", nlohmann::json::object()}};
+    if (engine != nullptr) {
+      for (const auto& [name, address] : engine->ListenerAddresses()) {
+        ready["listeners"][name] = address;
+      }
+    }
     if (!WriteReadyFile(options.ready_file, ready)) {
       OTTAVA_LOG(Runtime, error, "cannot write ready file {}", options.ready_file);
     }
@@ -320,6 +378,9 @@ int RunSidecar(const RunOptions& options) {
              bootstrap.drain_seconds);
 
   startup.Set(HealthState::kDown, "shutdown");
+  if (engine != nullptr) {
+    engine->Drain();
+  }
   subscriptions->StopAll();
   streams.ShutdownAll();
   // gRPC's Shutdown(deadline) holds until the deadline even when nothing is in flight (it cancels
@@ -335,8 +396,15 @@ int RunSidecar(const RunOptions& options) {
     OTTAVA_LOG(Runtime, warn, "{} request(s) still in flight after {} s: cancelling them",
                in_flight.Value(), bootstrap.drain_seconds);
   }
+  while (engine != nullptr && engine->ActiveRequests() > 0 &&
+         std::chrono::steady_clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   server->Wait();
+  if (engine != nullptr) {
+    engine->Stop();
+  }
   OTTAVA_LOG(Runtime, info, "gRPC drained in {} ms",
              std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::steady_clock::now() - drain_start)
