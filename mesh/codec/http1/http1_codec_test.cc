@@ -786,6 +786,15 @@ TEST(Http1ClientTest, NoContentAndNotModified) {
   ASSERT_TRUE(c.Exchange(r2, "GET", "HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n").ok());
   EXPECT_TRUE(r2.ended);
   EXPECT_FALSE(c.codec->WantsClose());
+  // Framing headers on a 204 do not give it a body (found by the fuzzer).
+  FakeResponse r3;
+  ASSERT_TRUE(
+      c.Exchange(r3, "GET", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n").ok());
+  EXPECT_TRUE(r3.ended);
+  EXPECT_FALSE(c.codec->StreamActive());
+  FakeResponse r4;
+  ASSERT_TRUE(c.Exchange(r4, "GET", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz").ok());
+  EXPECT_EQ(r4.body, "z");
 }
 
 TEST(Http1ClientTest, InformationalThenFinal) {
