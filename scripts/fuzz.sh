@@ -28,8 +28,9 @@ srcs=(mesh/network/buffer.cc mesh/codec/message.cc mesh/codec/http1/http1_codec.
       mesh/codec/http1/http1_fuzz.cc)
 deps=("${srcs[@]}" mesh/network/buffer.h mesh/codec/message.h mesh/codec/codec.h
       mesh/codec/http1/http1_codec.h common/assert.h scripts/fuzz.sh)
-bin="$out/http1_fuzz"
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
+bin="$out/http1_fuzz"
 
 stale=0
 if [ ! -x "$bin" ]; then
