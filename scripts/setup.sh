@@ -10,6 +10,7 @@ packages=(
   libevent-dev libhttp-parser-dev libcli11-dev wabt
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server nghttp2-client curl
+  clang libclang-rt-14-dev
 )
 
 missing=()

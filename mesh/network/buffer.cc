@@ -84,7 +84,9 @@ void Buffer::Move(Buffer& other, size_t size) {
     return;
   }
   size = std::min(size, other.length_);
-  while (size > 0) {
+  // The slice checks guard against a moved-from buffer: buffer.h defaults the move members, which
+  // leave the source's length_ behind while its slices are gone.
+  while (size > 0 && !other.slices_.empty()) {
     Slice& front = other.slices_.front();
     const size_t front_size = front.Size();
     if (front_size <= size) {
@@ -113,7 +115,7 @@ void Buffer::Move(Buffer& other, size_t size) {
 void Buffer::Drain(size_t size) {
   size = std::min(size, length_);
   length_ -= size;
-  while (size > 0) {
+  while (size > 0 && !slices_.empty()) {
     Slice& front = slices_.front();
     const size_t front_size = front.Size();
     if (front_size <= size) {
@@ -165,7 +167,7 @@ const char* Buffer::Linearize(size_t size) {
   }
   Slice joined = NewSlice(std::max(size, kSliceSize));
   size_t remaining = size;
-  while (remaining > 0) {
+  while (remaining > 0 && !slices_.empty()) {
     Slice& front = slices_.front();
     const size_t n = std::min(front.Size(), remaining);
     std::memcpy(joined.data.get() + joined.end, front.data.get() + front.start, n);

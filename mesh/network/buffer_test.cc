@@ -22,6 +22,16 @@ TEST(BufferTest, AddPrependToString) {
   EXPECT_EQ(buffer.ToString(), "hello world!");
 }
 
+TEST(BufferTest, MovedFromBufferIsSafeToDrain) {
+  Buffer a;
+  a.Add("abc");
+  Buffer b(std::move(a));
+  EXPECT_EQ(b.ToString(), "abc");
+  // buffer.h defaults the move constructor, so a's length is stale; draining must not crash.
+  a.Drain(a.Length());  // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(a.Empty());
+}
+
 TEST(BufferTest, LargeAddIsOneSlice) {
   Buffer buffer;
   std::string big(3 * Buffer::kSliceSize + 7, 'x');

@@ -1171,7 +1171,13 @@ class ClientCodecImpl final : public ClientCodec, public RequestEncoder, private
     reason_.clear();
   }
 
-  int OnHeadersCompleteReturn() override { return head_request_ ? 1 : 0; }
+  // Responses to HEAD, 1xx, 204 and 304 never have a body, whatever their framing headers say;
+  // http-parser only knows this for HEAD when told, and reads a chunked body after a 204.
+  int OnHeadersCompleteReturn() override {
+    const unsigned status = parser_.status_code;
+    const bool bodiless = head_request_ || status < 200 || status == 204 || status == 304;
+    return bodiless ? 1 : 0;
+  }
 
   void OnHeaderFieldDone(std::string& name, std::string_view value) override {
     RecordHeader(facts_, target_, name, value);

@@ -607,6 +607,55 @@ TEST(Http1ServerTest, LargeChunkedBodyStreams) {
   EXPECT_TRUE(s.ended);
 }
 
+TEST(Http1ServerTest, UpgradeRequestIsServedAsPlainRequest) {
+  ServerHarness h;
+  ASSERT_TRUE(h.Feed("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                     "Upgrade: websocket\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n")
+                  .ok());
+  ASSERT_EQ(h.server.streams.size(), 1u);
+  EXPECT_EQ(HeaderList(h.server.streams[0]->headers->headers), "host=h;");
+  Respond(*h.server.streams[0], 200, "");
+  ASSERT_TRUE(h.codec->Dispatch(h.input).ok());
+  ASSERT_EQ(h.server.streams.size(), 2u);
+  EXPECT_EQ(h.server.streams[1]->headers->path, "/2");
+}
+
+// A decoder that checks body bytes arrive in the very slice the socket read filled.
+struct SliceCheckingStream : public FakeStream {
+  void DecodeData(Buffer& data, bool end_stream) override {
+    iovec iov;
+    if (data.FrontSlices(&iov, 1) == 1) {
+      first_slice = iov.iov_base;
+    }
+    FakeStream::DecodeData(data, end_stream);
+  }
+  const void* first_slice = nullptr;
+};
+
+TEST(Http1ServerTest, WholeBodySlicesAreMovedNotCopied) {
+  struct Owner : public ServerCodecCallbacks {
+    RequestDecoder& NewStream(ResponseEncoder& encoder, uint64_t) override {
+      stream.encoder = &encoder;
+      return stream;
+    }
+    SliceCheckingStream stream;
+  } owner;
+  FakeOutput out;
+  ServerCodecPtr codec = Http1CodecFactory().CreateServerCodec(out, owner, CodecOptions());
+  Buffer input;
+  input.Add("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 16384\r\n\r\n");
+  Buffer body;
+  body.Add(std::string(Buffer::kSliceSize, 'b'));
+  iovec iov;
+  ASSERT_EQ(body.FrontSlices(&iov, 1), 1u);
+  input.Move(body);
+  ASSERT_EQ(input.SliceCount(), 2u);
+  ASSERT_TRUE(codec->Dispatch(input).ok());
+  EXPECT_TRUE(owner.stream.ended);
+  EXPECT_EQ(owner.stream.body.size(), Buffer::kSliceSize);
+  EXPECT_EQ(owner.stream.first_slice, iov.iov_base);
+}
+
 TEST(Http1ServerTest, EofMidRequestIsAnError) {
   ServerHarness h;
   ASSERT_TRUE(h.Feed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab").ok());
@@ -786,6 +835,15 @@ TEST(Http1ClientTest, NoContentAndNotModified) {
   ASSERT_TRUE(c.Exchange(r2, "GET", "HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n").ok());
   EXPECT_TRUE(r2.ended);
   EXPECT_FALSE(c.codec->WantsClose());
+  // Framing headers on a 204 do not give it a body (found by the fuzzer).
+  FakeResponse r3;
+  ASSERT_TRUE(
+      c.Exchange(r3, "GET", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n").ok());
+  EXPECT_TRUE(r3.ended);
+  EXPECT_FALSE(c.codec->StreamActive());
+  FakeResponse r4;
+  ASSERT_TRUE(c.Exchange(r4, "GET", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz").ok());
+  EXPECT_EQ(r4.body, "z");
 }
 
 TEST(Http1ClientTest, InformationalThenFinal) {
