@@ -292,7 +292,9 @@ absl::Status HttpUpstream::Listen(uint16_t port) {
     ::close(fd);
     return absl::InternalError(std::string("pipe: ") + std::strerror(errno));
   }
-  port_ = ntohs(addr.sin_port);
+  if (port == 0) {
+    port_ = ntohs(addr.sin_port);  // Restart keeps it: address() reads it without a lock
+  }
   listen_fd_ = fd;
   {
     std::lock_guard<std::mutex> lock(mutex_);
