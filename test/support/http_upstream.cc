@@ -457,6 +457,11 @@ void HttpUpstream::Serve(Connection* connection) {
       break;
     }
 
+    // curl sends this before bodies over 1 MiB and waits a second for the interim answer.
+    if (Lower(HeaderOf(head.headers, "expect")) == "100-continue" &&
+        !SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n")) {
+      break;
+    }
     // The body: Content-Length or chunked, stored up to kMaxStoredBody, always counted.
     RecordedRequest record;
     record.body_checksum = kChecksumSeed;

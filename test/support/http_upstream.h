@@ -7,13 +7,13 @@
 //
 // Paths:
 //   - `/bytes/N` (any method) answers N bytes of a fixed pattern, streamed in 64 KiB pieces, with
-//     Content-Length, or chunked when the query has `chunked=1`. N may be anything up to 2^40, so
-//     100 MB responses cost no memory.
+//     Content-Length, or chunked when the query has `chunked=1`; each piece is generated as it is
+//     sent, so 100 MB responses cost no memory.
 //   - every other path answers the echo: JSON {"upstream", "method", "path", "query", "headers"
 //     (lower-cased name -> value, repeated names joined with ", "), "body_length", "body_checksum"
 //     (BodyChecksum, 16 hex digits), and "body" when the body is at most kMaxStoredBody bytes}.
 // Every answer carries the header `x-upstream: <name>`. Request bodies above kMaxStoredBody are
-// counted and checksummed while they stream in, never stored.
+// counted and checksummed while they stream in, never stored. `Expect: 100-continue` is honoured.
 //
 // Thread safety: every public method may be called from any thread, while requests are served.
 

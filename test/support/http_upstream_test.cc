@@ -150,6 +150,22 @@ TEST(HttpUpstreamTest, ReadsChunkedRequestBodies) {
   EXPECT_EQ(upstream->Recorded()[0].body_length, 12u);
 }
 
+TEST(HttpUpstreamTest, AnswersExpectContinueBeforeTheBody) {
+  auto upstream = StartUpstream();
+  const int fd = Connect(upstream->port());
+  ASSERT_GE(fd, 0);
+  Send(fd, "PUT /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  char interim[64] = {};
+  const std::string expected = "HTTP/1.1 100 Continue\r\n\r\n";
+  ASSERT_EQ(::recv(fd, interim, expected.size(), MSG_WAITALL),
+            static_cast<ssize_t>(expected.size()));
+  EXPECT_EQ(std::string(interim), expected);
+  Send(fd, "xyz");
+  const std::string data = ReadResponses(fd, 1);
+  ::close(fd);
+  EXPECT_NE(data.find("\"body\":\"xyz\""), std::string::npos) << data;
+}
+
 TEST(HttpUpstreamTest, ScriptedStatusAndDelay) {
   auto upstream = StartUpstream();
   httplib::Client client("127.0.0.1", upstream->port());
