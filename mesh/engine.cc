@@ -20,7 +20,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats:
   return engine;
 }
 
-Engine::~Engine() { Stop(); }
+Engine::~Engine() {
+  Stop();
+}
 
 absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
     const MeshConfig& config, const MeshSnapshot* previous) const {
@@ -55,8 +57,8 @@ absl::Status Engine::Start() {
   for (const ListenerConfig& listener : config.listeners) {
     auto socket = ListenSocket::Bind(listener.address);
     if (!socket.ok()) {
-      return absl::UnavailableError(listener.pointer + "/address: " +
-                                    std::string(socket.status().message()));
+      return absl::UnavailableError(listener.pointer +
+                                    "/address: " + std::string(socket.status().message()));
     }
     BoundListener bound;
     bound.config = listener;
@@ -83,14 +85,20 @@ absl::Status Engine::Start() {
   main_->Start();
   ejector_ = std::make_unique<OutlierEjector>(*main_);
   for (uint32_t i = 0; i < count; ++i) {
-    auto worker = Worker::Create(i, stats_, [this](const ClusterInfoConstSharedPtr& cluster,
-                                                   Host& host) { Eject(cluster, host); });
+    auto worker = Worker::Create(
+        i, stats_,
+        [this](const ClusterInfoConstSharedPtr& cluster, Host& host) { Eject(cluster, host); });
     if (!worker.ok()) {
       return worker.status();
     }
     workers_.push_back(std::move(*worker));
   }
+  std::vector<Worker*> peers;
   for (auto& worker : workers_) {
+    peers.push_back(worker.get());
+  }
+  for (auto& worker : workers_) {
+    worker->SetPeers(peers);
     worker->SetSnapshot(snapshot);
     for (const BoundListener& listener : listeners_) {
       worker->AddListener(*listener.socket, *listener.manager_config);
@@ -176,8 +184,8 @@ nlohmann::json Engine::Describe() const {
                        {"active_requests", host->active_requests.load()}});
     }
     clusters.push_back({{"name", name},
-                        {"lb", cluster->config.lb == LbPolicy::kRoundRobin    ? "round_robin"
-                               : cluster->config.lb == LbPolicy::kRandom      ? "random"
+                        {"lb", cluster->config.lb == LbPolicy::kRoundRobin     ? "round_robin"
+                               : cluster->config.lb == LbPolicy::kRandom       ? "random"
                                : cluster->config.lb == LbPolicy::kLeastRequest ? "least_request"
                                                                                : "maglev"},
                         {"health_check", cluster->config.health_check.has_value()},

@@ -76,7 +76,9 @@ Listener::Listener(Dispatcher& dispatcher, const ListenSocket& socket, AcceptCal
 
 Listener::~Listener() = default;
 
-void Listener::Enable(bool enabled) { event_->SetEnabled(enabled ? FileReadyType::kRead : 0); }
+void Listener::Enable(bool enabled) {
+  event_->SetEnabled(enabled ? FileReadyType::kRead : 0);
+}
 
 void Listener::OnReadable() {
   for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {

@@ -19,9 +19,9 @@ ListenerStats ListenerStats::Create(stats::Store& store, const std::string& list
   for (int klass = 1; klass <= 5; ++klass) {
     stats::Labels with_class = labels;
     with_class.emplace_back("class", std::to_string(klass) + "xx");
-    s.responses[klass] = &store.CounterFor("ottava_mesh_listener_responses_total",
-                                           "Responses sent on a listener by status class",
-                                           with_class);
+    s.responses[klass] =
+        &store.CounterFor("ottava_mesh_listener_responses_total",
+                          "Responses sent on a listener by status class", with_class);
   }
   s.protocol_errors = &store.CounterFor("ottava_mesh_listener_protocol_errors_total",
                                         "Connections closed for malformed requests", labels);

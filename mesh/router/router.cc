@@ -127,9 +127,9 @@ void Router::DecodeRequestData(Buffer& data, bool end_stream) {
   if (end_stream) {
     request_complete_ = true;
     if (route_ != nullptr) {
-      std::chrono::milliseconds timeout = timeout_override_.count() > 0
-                                              ? timeout_override_
-                                              : std::chrono::milliseconds(route_->config.timeout_ms);
+      std::chrono::milliseconds timeout =
+          timeout_override_.count() > 0 ? timeout_override_
+                                        : std::chrono::milliseconds(route_->config.timeout_ms);
       if (timeout.count() > 0 && route_timer_ == nullptr) {
         route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
         route_timer_->Enable(timeout);
@@ -180,6 +180,7 @@ void Router::StartTry() {
   std::shared_ptr<bool> alive = alive_;
   in_new_stream_ = true;
   inline_failure_.reset();
+  upstream_ = nullptr;
   PoolStream* stream = tl_cluster_->PoolFor(*host).NewStream(*this);
   if (!*alive) {
     return;
@@ -191,16 +192,15 @@ void Router::StartTry() {
     OnTryFailed(failure.first, failure.second);
     return;
   }
-  upstream_ = stream;
+  if (upstream_ == nullptr) {
+    upstream_ = stream;  // still pending; OnPoolReady replaces it with the connection's handle
+  }
 }
 
-void Router::OnPoolReady(RequestEncoder& encoder, Host& host) {
+void Router::OnPoolReady(RequestEncoder& encoder, Host& host, PoolStream& stream) {
   encoder_ = &encoder;
   host_ = &host;
-  if (in_new_stream_) {
-    // Ready at once on an idle connection; `upstream_` is set when NewStream returns, but the
-    // request may be encoded now.
-  }
+  upstream_ = &stream;
   const bool first_try = info_.attempts == 1;
   RequestHeaders* to_send = request_.get();
   RequestHeaders copy;
@@ -302,8 +302,9 @@ void Router::ScheduleRetry() {
   cluster_->stats.retries->Inc();
   ResetUpstream();
   // Fully jittered exponential backoff, as Envoy's retry policy.
-  int64_t ceiling = std::min<int64_t>(kRetryBackoffMax.count(),
-                                      kRetryBackoffBase.count() << std::min<uint32_t>(retry_count_ - 1, 4));
+  int64_t ceiling =
+      std::min<int64_t>(kRetryBackoffMax.count(), kRetryBackoffBase.count()
+                                                      << std::min<uint32_t>(retry_count_ - 1, 4));
   auto delay = std::chrono::milliseconds(static_cast<int64_t>(context_.Random() % (ceiling + 1)));
   retry_timer_ = context_.dispatcher().CreateTimer([this] { StartTry(); });
   retry_timer_->Enable(delay);

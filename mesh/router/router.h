@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/dispatcher.h"
 #include "mesh/codec/codec.h"
@@ -28,14 +28,14 @@ class OutlierReporter;
 /// Why the mesh answered a request itself (kNone: the upstream's response was forwarded).
 enum class LocalReplyReason : uint8_t {
   kNone,
-  kNoRoute,          // 404: no route matched the service
-  kDirectResponse,   // the route's direct_response
-  kNoHealthyHost,    // 503
-  kConnectFailure,   // 503
-  kOverflow,         // 503: pool limits
-  kTimeout,          // 504
-  kUpstreamReset,    // 502: reset or garbage from the upstream
-  kBadRequest,       // 400
+  kNoRoute,         // 404: no route matched the service
+  kDirectResponse,  // the route's direct_response
+  kNoHealthyHost,   // 503
+  kConnectFailure,  // 503
+  kOverflow,        // 503: pool limits
+  kTimeout,         // 504
+  kUpstreamReset,   // 502: reset or garbage from the upstream
+  kBadRequest,      // 400
 };
 
 /// What the router needs from its worker. Worker thread only.
@@ -50,7 +50,10 @@ class RouterContext {
   /// A fast per-worker random number.
   virtual uint64_t Random() = 0;
   /// Passive health: the outcome of one try on `host` of `cluster`.
-  virtual void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool connect_failure) = 0;
+  virtual void ReportOutcome(const ClusterInfo& cluster,
+                             Host& host,
+                             int status,
+                             bool connect_failure) = 0;
   /// Starts a fire-and-forget copy of a request on `cluster` (mirroring); the worker owns it.
   virtual void StartShadow(const ClusterInfoConstSharedPtr& cluster,
                            std::unique_ptr<RequestHeaders> headers,
@@ -105,7 +108,7 @@ class Router : public UpstreamCallbacks {
   const StreamInfo& info() const { return info_; }
 
   // UpstreamCallbacks
-  void OnPoolReady(RequestEncoder& encoder, Host& host) override;
+  void OnPoolReady(RequestEncoder& encoder, Host& host, PoolStream& stream) override;
   void OnReset(ResetReason reason, std::string_view detail) override;
   void OnAboveWriteHighWatermark() override { downstream_.ReadDisableDownstream(true); }
   void OnBelowWriteLowWatermark() override { downstream_.ReadDisableDownstream(false); }

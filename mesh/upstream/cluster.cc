@@ -35,16 +35,16 @@ ClusterInfoConstSharedPtr BuildClusterInfo(const ClusterConfig& config,
   for (int klass = 1; klass <= 5; ++klass) {
     stats::Labels with_class = labels;
     with_class.emplace_back("class", std::to_string(klass) + "xx");
-    s.responses[klass] = &stats.CounterFor("ottava_mesh_cluster_responses_total",
-                                           "Responses from a cluster's hosts by status class",
-                                           with_class);
+    s.responses[klass] =
+        &stats.CounterFor("ottava_mesh_cluster_responses_total",
+                          "Responses from a cluster's hosts by status class", with_class);
   }
   s.retries = &stats.CounterFor("ottava_mesh_cluster_retries_total", "Retried requests", labels);
   s.timeouts = &stats.CounterFor("ottava_mesh_cluster_timeouts_total",
                                  "Requests that timed out waiting for the upstream", labels);
-  s.overflow = &stats.CounterFor(
-      "ottava_mesh_cluster_overflow_total",
-      "Requests refused by max_connections, max_pending or max_requests", labels);
+  s.overflow =
+      &stats.CounterFor("ottava_mesh_cluster_overflow_total",
+                        "Requests refused by max_connections, max_pending or max_requests", labels);
   s.connect_failures = &stats.CounterFor("ottava_mesh_cluster_connect_failures_total",
                                          "Upstream connections that failed to connect", labels);
   s.resets = &stats.CounterFor("ottava_mesh_cluster_resets_total",
@@ -59,11 +59,11 @@ ClusterInfoConstSharedPtr BuildClusterInfo(const ClusterConfig& config,
                                        "Requests waiting for an upstream connection", labels);
   s.requests_active = &stats.GaugeFor("ottava_mesh_cluster_requests_active",
                                       "Requests on upstream connections", labels);
-  s.upstream_time = &stats.HistogramFor("ottava_mesh_cluster_upstream_seconds",
-                                        "Time from sending a request upstream to its response end",
-                                        labels);
-  info->lb_factory = std::make_shared<LoadBalancerFactory>(config.lb, info->hosts,
-                                                           config.panic_threshold_percent);
+  s.upstream_time =
+      &stats.HistogramFor("ottava_mesh_cluster_upstream_seconds",
+                          "Time from sending a request upstream to its response end", labels);
+  info->lb_factory =
+      std::make_shared<LoadBalancerFactory>(config.lb, info->hosts, config.panic_threshold_percent);
   return info;
 }
 
@@ -72,7 +72,9 @@ ThreadLocalCluster::ThreadLocalCluster(Dispatcher& dispatcher,
                                        uint64_t seed)
     : dispatcher_(dispatcher), info_(std::move(info)), lb_(info_->lb_factory->Create(seed)) {}
 
-ThreadLocalCluster::~ThreadLocalCluster() { pools_.clear(); }
+ThreadLocalCluster::~ThreadLocalCluster() {
+  pools_.clear();
+}
 
 ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   auto it = pools_.find(&host);
@@ -84,8 +86,8 @@ ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
         break;
       }
     }
-    it = pools_.emplace(&host, CreateHttp1ConnectionPool(dispatcher_, shared, *info_, usage_))
-             .first;
+    it =
+        pools_.emplace(&host, CreateHttp1ConnectionPool(dispatcher_, shared, *info_, usage_)).first;
   }
   return *it->second;
 }

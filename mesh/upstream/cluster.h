@@ -20,19 +20,19 @@ namespace ottava::mesh {
 
 /// Metrics of one cluster, labelled {cluster="name"}; shared by all workers (sharded cells).
 struct ClusterStats {
-  stats::Counter* requests = nullptr;             // upstream requests sent (tries)
-  stats::Counter* responses[6] = {};              // by class: [1]=1xx ... [5]=5xx
+  stats::Counter* requests = nullptr;  // upstream requests sent (tries)
+  stats::Counter* responses[6] = {};   // by class: [1]=1xx ... [5]=5xx
   stats::Counter* retries = nullptr;
   stats::Counter* timeouts = nullptr;
-  stats::Counter* overflow = nullptr;              // refused by max_connections/pending/requests
+  stats::Counter* overflow = nullptr;  // refused by max_connections/pending/requests
   stats::Counter* connect_failures = nullptr;
-  stats::Counter* resets = nullptr;                // upstream reset or garbage
-  stats::Counter* ejections = nullptr;             // outlier ejections
+  stats::Counter* resets = nullptr;     // upstream reset or garbage
+  stats::Counter* ejections = nullptr;  // outlier ejections
   stats::Counter* health_check_failures = nullptr;
   stats::Gauge* connections_active = nullptr;
   stats::Gauge* requests_pending = nullptr;
   stats::Gauge* requests_active = nullptr;
-  stats::Histogram* upstream_time = nullptr;       // request start to response end, seconds
+  stats::Histogram* upstream_time = nullptr;  // request start to response end, seconds
 };
 
 /// Immutable description of one cluster; hosts carry their own atomic health.

@@ -22,11 +22,11 @@ struct ClusterInfo;
 
 /// Why a stream ended without a complete response.
 enum class ResetReason : uint8_t {
-  kConnectFailure,  // the connection could not be established (or timed out connecting)
-  kOverflow,        // the pool was full (max_connections and max_pending reached)
-  kConnectionReset, // the upstream closed or reset before the response completed
-  kProtocolError,   // the upstream sent bytes the codec could not parse
-  kLocalReset,      // the caller reset the stream (timeout, downstream gone)
+  kConnectFailure,   // the connection could not be established (or timed out connecting)
+  kOverflow,         // the pool was full (max_connections and max_pending reached)
+  kConnectionReset,  // the upstream closed or reset before the response completed
+  kProtocolError,    // the upstream sent bytes the codec could not parse
+  kLocalReset,       // the caller reset the stream (timeout, downstream gone)
 };
 
 /// Text for logs and error bodies.
@@ -35,8 +35,9 @@ std::string_view ResetReasonName(ResetReason reason);
 /// Receives one upstream stream's response and its end. Implemented by the router.
 class UpstreamCallbacks : public ResponseDecoder {
  public:
-  /// A connection is ready: encode the request through `encoder`. `host` is the chosen host.
-  virtual void OnPoolReady(RequestEncoder& encoder, Host& host) = 0;
+  /// A connection is ready: encode the request through `encoder`. `host` is the chosen host;
+  /// `stream` is the handle from now on (it replaces the one NewStream returned).
+  virtual void OnPoolReady(RequestEncoder& encoder, Host& host, class PoolStream& stream) = 0;
   /// The stream ended without a complete response (or never started). Not called after the
   /// final DecodeHeaders/DecodeData with end_stream, nor after Reset().
   virtual void OnReset(ResetReason reason, std::string_view detail) = 0;

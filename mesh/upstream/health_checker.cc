@@ -11,7 +11,9 @@ namespace ottava::mesh {
 class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
  public:
   Session(Dispatcher& dispatcher, const ClusterInfo& cluster, std::shared_ptr<Host> host)
-      : dispatcher_(dispatcher), cluster_(cluster), config_(*cluster.config.health_check),
+      : dispatcher_(dispatcher),
+        cluster_(cluster),
+        config_(*cluster.config.health_check),
         host_(std::move(host)) {
     interval_timer_ = dispatcher_.CreateTimer([this] { StartCheck(); });
     timeout_timer_ = dispatcher_.CreateTimer([this] { Finish(false, "timed out"); });

@@ -206,8 +206,8 @@ class Http1Pool : public ConnectionPool {
       // Every pending stream beyond what the remaining connections can serve fails now: the
       // host refuses, and a retry may pick another one.
       while (pending_.size() > connecting_.size()) {
-        FailPending(ResetReason::kConnectFailure, "connection to " + host_->address_string() +
-                                                      " failed");
+        FailPending(ResetReason::kConnectFailure,
+                    "connection to " + host_->address_string() + " failed");
       }
     } else if (pending_.size() > connecting_.size() && !draining_ &&
                usage_.connections < cluster_.limits.max_connections) {
@@ -352,7 +352,7 @@ void ActiveClient::Attach(UpstreamCallbacks& callbacks) {
   callbacks_ = &callbacks;
   done_pending_ = false;
   RequestEncoder& encoder = codec_->NewStream(*this);
-  callbacks.OnPoolReady(encoder, *const_cast<Host*>(&pool_.host()));
+  callbacks.OnPoolReady(encoder, *const_cast<Host*>(&pool_.host()), *this);
 }
 
 void ActiveClient::OnData(Buffer& data, bool end_stream) {
@@ -428,8 +428,8 @@ void ActiveClient::OnEvent(ConnectionEvent event) {
       pool_.OnConnected(*this);
       return;
     case ConnectionEvent::kConnectFailed:
-      Closed(ResetReason::kConnectFailure, "connection to " + pool_.host().address_string() +
-                                               " failed");
+      Closed(ResetReason::kConnectFailure,
+             "connection to " + pool_.host().address_string() + " failed");
       return;
     case ConnectionEvent::kRemoteClose:
     case ConnectionEvent::kLocalClose:

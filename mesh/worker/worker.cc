@@ -112,12 +112,13 @@ class Worker::ShadowRequest : public DeferredDeletable, public UpstreamCallbacks
     in_new_stream_ = true;
     PoolStream* stream = cluster.PoolFor(*host).NewStream(*this);
     in_new_stream_ = false;
-    if (!done_) {
+    if (!done_ && stream_ == nullptr) {
       stream_ = stream;
     }
   }
 
-  void OnPoolReady(RequestEncoder& encoder, Host&) override {
+  void OnPoolReady(RequestEncoder& encoder, Host&, PoolStream& stream) override {
+    stream_ = &stream;
     headers_->content_length = static_cast<int64_t>(body_.size());
     encoder.EncodeHeaders(*headers_, body_.empty());
     if (!body_.empty()) {
@@ -191,7 +192,9 @@ Worker::Worker(uint32_t index,
       on_eject_(std::move(on_eject)),
       random_state_(0x9E3779B97F4A7C15ULL * (index + 1) ^ static_cast<uint64_t>(getpid())) {}
 
-Worker::~Worker() { Stop(); }
+Worker::~Worker() {
+  Stop();
+}
 
 void Worker::Start() {
   dispatcher_->Start();
@@ -219,9 +222,8 @@ void Worker::Stop() {
 }
 
 void Worker::SetSnapshot(MeshSnapshotConstSharedPtr snapshot) {
-  dispatcher_->Post([this, snapshot = std::move(snapshot)]() mutable {
-    snapshot_ = std::move(snapshot);
-  });
+  dispatcher_->Post(
+      [this, snapshot = std::move(snapshot)]() mutable { snapshot_ = std::move(snapshot); });
 }
 
 void Worker::AddListener(const ListenSocket& socket, const ConnectionManagerConfig& config) {
@@ -256,12 +258,28 @@ void Worker::Drain() {
 }
 
 void Worker::OnAccept(const ConnectionManagerConfig& config, int fd, const Address& remote) {
+  // Balance on open connections (counted from the hand-off on), as Envoy's exact balancer.
+  Worker* target = this;
+  for (Worker* peer : peers_) {
+    if (peer->active_connections_.load(std::memory_order_relaxed) <
+        target->active_connections_.load(std::memory_order_relaxed)) {
+      target = peer;
+    }
+  }
+  target->active_connections_.fetch_add(1);
+  if (target == this) {
+    Adopt(config, fd, remote);
+    return;
+  }
+  target->dispatcher_->Post([target, &config, fd, remote] { target->Adopt(config, fd, remote); });
+}
+
+void Worker::Adopt(const ConnectionManagerConfig& config, int fd, const Address& remote) {
   ConnectionPtr connection = CreateServerConnection(*dispatcher_, fd, remote);
   auto manager = std::make_unique<ConnectionManager>(*this, config, std::move(connection));
   ConnectionManager* raw = manager.get();
   connections_.push_back(std::move(manager));
   raw->self = std::prev(connections_.end());
-  active_connections_.fetch_add(1);
   if (draining_) {
     raw->StartDraining();
   }
@@ -308,7 +326,10 @@ uint64_t Worker::Random() {
   return z ^ (z >> 31);
 }
 
-void Worker::ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool connect_failure) {
+void Worker::ReportOutcome(const ClusterInfo& cluster,
+                           Host& host,
+                           int status,
+                           bool connect_failure) {
   if (!cluster.config.outlier_detection) {
     return;
   }

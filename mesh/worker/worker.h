@@ -63,6 +63,9 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   /// Starts accepting on `socket` for the listener `config` (posted). Both outlive the worker's
   /// use of them (until RemoveListeners has run).
   void AddListener(const ListenSocket& socket, const ConnectionManagerConfig& config);
+  /// Every worker of the engine, this one included (before Start). An accepted connection goes
+  /// to the worker with the fewest open connections, so one busy acceptor cannot take them all.
+  void SetPeers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
   /// Stops accepting on every listener (posted, and waited for).
   void StopListening();
   /// Asks every connection to close when its current request is done (posted).
@@ -79,7 +82,10 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   ThreadLocalCluster& GetCluster(const ClusterInfoConstSharedPtr& cluster) override;
   RouteCache& route_cache() override { return route_cache_; }
   uint64_t Random() override;
-  void ReportOutcome(const ClusterInfo& cluster, Host& host, int status, bool connect_failure) override;
+  void ReportOutcome(const ClusterInfo& cluster,
+                     Host& host,
+                     int status,
+                     bool connect_failure) override;
   void StartShadow(const ClusterInfoConstSharedPtr& cluster,
                    std::unique_ptr<RequestHeaders> headers,
                    std::string body,
@@ -98,8 +104,12 @@ class Worker : public RouterContext, public ConnectionManagerContext {
     std::unique_ptr<Listener> listener;
   };
 
-  Worker(uint32_t index, DispatcherPtr dispatcher, stats::Store& stats, OutlierEjectCallback on_eject);
+  Worker(uint32_t index,
+         DispatcherPtr dispatcher,
+         stats::Store& stats,
+         OutlierEjectCallback on_eject);
   void OnAccept(const ConnectionManagerConfig& config, int fd, const Address& remote);
+  void Adopt(const ConnectionManagerConfig& config, int fd, const Address& remote);
   void ReapClusters();
 
   const uint32_t index_;
@@ -111,10 +121,12 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   RouteCache route_cache_;
   uint64_t random_state_;
   std::vector<ListenerSlot> listeners_;
+  std::vector<Worker*> peers_;
   std::list<std::unique_ptr<ConnectionManager>> connections_;
   // Per-cluster state, keyed by the immutable ClusterInfo of some snapshot. A cluster replaced
   // by an update stays here until its pools are idle.
-  std::map<const ClusterInfo*, std::pair<ClusterInfoConstSharedPtr, std::unique_ptr<ThreadLocalCluster>>>
+  std::map<const ClusterInfo*,
+           std::pair<ClusterInfoConstSharedPtr, std::unique_ptr<ThreadLocalCluster>>>
       clusters_;
   TimerPtr reap_timer_;
   bool draining_ = false;

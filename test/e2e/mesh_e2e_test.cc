@@ -39,14 +39,12 @@ json Cluster(const std::string& name, const std::vector<std::string>& hosts, jso
 
 json MeshConfig(json routes, json clusters, json extra_mesh = json::object()) {
   json config = InMemoryConfig("mesh-e2e");
-  config["mesh"] = {{"workers", 2},
-                    {"listeners",
-                     {{{"name", "http"},
-                       {"address", "127.0.0.1:0"},
-                       {"protocol", "http1"},
-                       {"router", "r"}}}},
-                    {"routers", {{{"name", "r"}, {"routes", routes}}}},
-                    {"clusters", clusters}};
+  config["mesh"] = {
+      {"workers", 2},
+      {"listeners",
+       {{{"name", "http"}, {"address", "127.0.0.1:0"}, {"protocol", "http1"}, {"router", "r"}}}},
+      {"routers", {{{"name", "r"}, {"routes", routes}}}},
+      {"clusters", clusters}};
   for (auto& [key, value] : extra_mesh.items()) {
     config["mesh"][key] = value;
   }
@@ -111,7 +109,8 @@ class MeshTest : public ::testing::Test {
   }
 
   json HostState(const std::string& cluster, const std::string& address) {
-    for (const auto& c : MeshState()["clusters"]) {
+    const json state = MeshState();  // named: a temporary would die before the loop runs
+    for (const auto& c : state["clusters"]) {
       if (c["name"] == cluster) {
         for (const auto& h : c["hosts"]) {
           if (h["address"] == address) {
@@ -125,8 +124,8 @@ class MeshTest : public ::testing::Test {
 
   // Sends raw bytes on a fresh connection and returns everything read until the peer closes or
   // `timeout` passes.
-  std::string Raw(const std::string& bytes, std::chrono::milliseconds timeout =
-                                                std::chrono::milliseconds(3000)) {
+  std::string Raw(const std::string& bytes,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -164,7 +163,8 @@ class MeshTest : public ::testing::Test {
 
 TEST_F(MeshTest, ProxiesWithKeepAliveAndAddsForwardedFor) {
   auto up = Upstream("a");
-  Start(MeshConfig({{{"match", json::object()}, {"cluster", "a"}}}, {Cluster("a", {up->address()})}));
+  Start(
+      MeshConfig({{{"match", json::object()}, {"cluster", "a"}}}, {Cluster("a", {up->address()})}));
   auto client = Client();
   for (int i = 0; i < 20; ++i) {
     auto result = client.Post("/echo/" + std::to_string(i) + "?x=1", "payload-" + std::to_string(i),
@@ -178,7 +178,7 @@ TEST_F(MeshTest, ProxiesWithKeepAliveAndAddsForwardedFor) {
     EXPECT_EQ(body["headers"]["x-forwarded-for"], "127.0.0.1");
   }
   // curl, a second independent client, through the same listener.
-  RunResult curl = RunProcess({"curl", "-sS", "-i", "http://" + listener_ + "/curl"});
+  RunResult curl = RunProcess({"/usr/bin/curl", "-sS", "-i", "http://" + listener_ + "/curl"});
   EXPECT_EQ(curl.exit_code, 0) << curl.err;
   EXPECT_NE(curl.out.find("HTTP/1.1 200"), std::string::npos) << curl.out;
   EXPECT_EQ(up->requests(), 21u);
@@ -268,7 +268,8 @@ TEST_F(MeshTest, NoRetryAnswers503OnConnectFailure) {
   auto dead = Upstream("dead");
   std::string dead_address = dead->address();
   dead->Stop();
-  Start(MeshConfig({{{"match", json::object()}, {"cluster", "d"}}}, {Cluster("d", {dead_address})}));
+  Start(
+      MeshConfig({{{"match", json::object()}, {"cluster", "d"}}}, {Cluster("d", {dead_address})}));
   auto client = Client();
   auto result = client.Get("/");
   ASSERT_TRUE(result);
@@ -280,9 +281,10 @@ TEST_F(MeshTest, RouteTimeoutAnswers504AndUpstreamResetAnswers502) {
   slow->SetDelay(std::chrono::milliseconds(1500));
   auto broken = Upstream("broken");
   broken->SetMode(HttpUpstream::Mode::kResetOnRequest);
-  Start(MeshConfig({{{"match", {{"path_prefix", "/slow"}}}, {"cluster", "slow"}, {"timeout_ms", 200}},
-                    {{"match", json::object()}, {"cluster", "broken"}}},
-                   {Cluster("slow", {slow->address()}), Cluster("broken", {broken->address()})}));
+  Start(
+      MeshConfig({{{"match", {{"path_prefix", "/slow"}}}, {"cluster", "slow"}, {"timeout_ms", 200}},
+                  {{"match", json::object()}, {"cluster", "broken"}}},
+                 {Cluster("slow", {slow->address()}), Cluster("broken", {broken->address()})}));
   auto client = Client();
   auto start = std::chrono::steady_clock::now();
   auto timeout = client.Get("/slow");
@@ -321,8 +323,8 @@ TEST_F(MeshTest, HealthCheckEjectsADeadHostAndBringsItBack) {
   ASSERT_TRUE(WaitFor([&] { return HostState("c", b->address())["health"] == "healthy"; }))
       << MeshState().dump();
   // ottavactl shows the same state.
-  RunResult ctl = RunProcess(
-      {BinDir() + "/ottavactl", "--actuator", sidecar_->actuator_address(), "mesh"});
+  RunResult ctl =
+      RunProcess({BinDir() + "/ottavactl", "mesh", "--actuator", sidecar_->actuator_address()});
   EXPECT_EQ(ctl.exit_code, 0) << ctl.err;
   EXPECT_NE(ctl.out.find(b->address()), std::string::npos) << ctl.out;
 }
@@ -331,10 +333,9 @@ TEST_F(MeshTest, OutlierDetectionEjectsAHostAnswering5xx) {
   auto good = Upstream("good");
   auto bad = Upstream("bad");
   bad->SetStatus(500);
-  json outlier = {{"outlier_detection",
-                   {{"consecutive_5xx", 3},
-                    {"base_ejection_ms", 60000},
-                    {"max_ejection_percent", 50}}}};
+  json outlier = {
+      {"outlier_detection",
+       {{"consecutive_5xx", 3}, {"base_ejection_ms", 60000}, {"max_ejection_percent", 50}}}};
   Start(MeshConfig({{{"match", json::object()}, {"cluster", "c"}}},
                    {Cluster("c", {good->address(), bad->address()}, outlier)}));
   auto client = Client();
@@ -394,18 +395,20 @@ TEST_F(MeshTest, DynamicUpdateUnderLoadFailsNoRequest) {
   }
   httplib::Client admin(sidecar_->actuator_address());
   // A bad update is refused with the pointer of the bad key; the old config stays.
-  json bad = {{"routers", {{{"name", "r"}, {"routes", {{{"match", json::object()},
-                                                         {"cluster", "missing"}}}}}}},
-              {"clusters", {Cluster("a", {a->address()})}}};
+  json bad = {
+      {"routers",
+       {{{"name", "r"}, {"routes", {{{"match", json::object()}, {"cluster", "missing"}}}}}}},
+      {"clusters", {Cluster("a", {a->address()})}}};
   auto refused = admin.Put("/actuator/mesh/config", bad.dump(), "application/json");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 400);
   EXPECT_NE(refused->body.find("/routers/0/routes/0/cluster"), std::string::npos) << refused->body;
   for (int round = 0; round < 6; ++round) {
     std::string target = round % 2 == 0 ? "b" : "a";
-    json update = {{"routers", {{{"name", "r"}, {"routes", {{{"match", json::object()},
-                                                              {"cluster", target}}}}}}},
-                   {"clusters", {Cluster("a", {a->address()}), Cluster("b", {b->address()})}}};
+    json update = {
+        {"routers",
+         {{{"name", "r"}, {"routes", {{{"match", json::object()}, {"cluster", target}}}}}}},
+        {"clusters", {Cluster("a", {a->address()}), Cluster("b", {b->address()})}}};
     auto applied = admin.Put("/actuator/mesh/config", update.dump(), "application/json");
     ASSERT_TRUE(applied);
     EXPECT_EQ(applied->status, 200) << applied->body;
@@ -422,23 +425,34 @@ TEST_F(MeshTest, DynamicUpdateUnderLoadFailsNoRequest) {
 
 TEST_F(MeshTest, BadInputGetsTheRightStatusAndLeaksNothing) {
   auto up = Upstream("a");
-  json config = MeshConfig({{{"match", json::object()}, {"cluster", "a"}}},
-                           {Cluster("a", {up->address()})});
+  json config =
+      MeshConfig({{{"match", json::object()}, {"cluster", "a"}}}, {Cluster("a", {up->address()})});
   config["mesh"]["listeners"][0]["header_timeout_ms"] = 300;
   Start(config);
-  // Warm up: pools, worker state.
-  ASSERT_TRUE(Client().Get("/"));
+  // Warm up every worker's pool: concurrent keep-alive clients land on different workers, and
+  // each worker keeps its own idle upstream connection afterwards.
+  {
+    std::vector<httplib::Client> clients;
+    for (int i = 0; i < 4; ++i) {
+      clients.push_back(Client());
+    }
+    for (auto& client : clients) {
+      ASSERT_TRUE(client.Get("/"));
+    }
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int fds_before = OpenFds(sidecar_->pid());
 
   EXPECT_EQ(Raw("GARBAGE\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
   EXPECT_EQ(Raw("GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
-  std::string huge = "GET / HTTP/1.1\r\nHost: x\r\nx-big: " + std::string(70 * 1024, 'a') + "\r\n\r\n";
+  std::string huge =
+      "GET / HTTP/1.1\r\nHost: x\r\nx-big: " + std::string(70 * 1024, 'a') + "\r\n\r\n";
   EXPECT_EQ(Raw(huge).rfind("HTTP/1.1 431", 0), 0u);
-  EXPECT_EQ(Raw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-                "0\r\n\r\n")
-                .rfind("HTTP/1.1 400", 0),
-            0u);
+  EXPECT_EQ(
+      Raw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "0\r\n\r\n")
+          .rfind("HTTP/1.1 400", 0),
+      0u);
   EXPECT_EQ(Raw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
                 .rfind("HTTP/1.1 400", 0),
             0u);
@@ -448,8 +462,9 @@ TEST_F(MeshTest, BadInputGetsTheRightStatusAndLeaksNothing) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
   EXPECT_EQ(slow.rfind("HTTP/1.1 408", 0), 0u) << slow;
   // Pipelined requests are answered in order.
-  std::string two = Raw("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n"
-                        "Connection: close\r\n\r\n");
+  std::string two =
+      Raw("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n"
+          "Connection: close\r\n\r\n");
   size_t one = two.find("\"/one\"");
   size_t second = two.find("\"/two\"");
   EXPECT_NE(one, std::string::npos) << two;
@@ -463,10 +478,10 @@ TEST_F(MeshTest, BadInputGetsTheRightStatusAndLeaksNothing) {
 
 TEST_F(MeshTest, InvokeServiceThroughTheMesh) {
   auto up = Upstream("callee");
-  json config = MeshConfig({{{"match", {{"service", "callee"}, {"path_prefix", "/slow"}}},
-                             {"cluster", "c"}},
-                            {{"match", {{"service", "callee"}}}, {"cluster", "c"}}},
-                           {Cluster("c", {up->address()})});
+  json config =
+      MeshConfig({{{"match", {{"service", "callee"}, {"path_prefix", "/slow"}}}, {"cluster", "c"}},
+                  {{"match", {{"service", "callee"}}}, {"cluster", "c"}}},
+                 {Cluster("c", {up->address()})});
   Start(config);
   auto stub = v1::Runtime::NewStub(
       grpc::CreateChannel(sidecar_->grpc_address(), grpc::InsecureChannelCredentials()));
@@ -501,7 +516,8 @@ TEST_F(MeshTest, InvokeServiceThroughTheMesh) {
   EXPECT_EQ(echoed["headers"]["dapr-caller-app-id"], "mesh-e2e");
   EXPECT_EQ(echoed["headers"]["content-type"], "text/plain");
 
-  status = call("callee", "get", v1::HTTPExtension::GET, "", "", std::chrono::seconds(5), &response);
+  status =
+      call("callee", "get", v1::HTTPExtension::GET, "", "", std::chrono::seconds(5), &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(json::parse(response.data().value())["method"], "GET");
 

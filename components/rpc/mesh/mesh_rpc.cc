@@ -29,8 +29,8 @@ bool Forwardable(std::string_view name) {
     return false;
   }
   static constexpr std::string_view kDropped[] = {
-      "content-type", "user-agent", "te",    "content-length", "transfer-encoding",
-      "connection",   "host",       "upgrade", "keep-alive",   "rpc_request_timeout"};
+      "content-type", "user-agent", "te",      "content-length", "transfer-encoding",
+      "connection",   "host",       "upgrade", "keep-alive",     "rpc_request_timeout"};
   return std::find(std::begin(kDropped), std::end(kDropped), name) == std::end(kDropped);
 }
 
