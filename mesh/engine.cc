@@ -2,13 +2,44 @@
 
 #include <thread>
 
+#include "common/json_config.h"
 #include "common/logging.h"
+#include "common/status.h"
 #include "mesh/codec/http1/http1_codec.h"
 #include "mesh/upstream/health_checker.h"
 
 namespace ottava::mesh {
+namespace {
+
+// The engine speaks HTTP/1.1 only so far: refuse what would otherwise be served as HTTP/1.1.
+absl::Status CheckSupported(const MeshConfig& config) {
+  // The engine speaks HTTP/1.1 only so far: refuse what would silently be served as HTTP/1.1.
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    if (config.listeners[i].protocol != Protocol::kHttp1) {
+      return ottava::config::ConfigError(
+          config.listeners[i].pointer + "/protocol",
+          "only \"http1\" is supported in this build (Bolt is not built yet)");
+    }
+  }
+  for (const ClusterConfig& cluster : config.clusters) {
+    if (cluster.protocol != Protocol::kHttp1) {
+      return ottava::config::ConfigError(
+          cluster.pointer + "/protocol",
+          "only \"http1\" is supported in this build (Bolt is not built yet)");
+    }
+    if (cluster.health_check && cluster.health_check->type == HealthCheckConfig::Type::kBolt) {
+      return ottava::config::ConfigError(
+          cluster.pointer + "/health_check/type",
+          "\"bolt\" health checks need the Bolt codec, not built yet");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats::Store& stats) {
+  OTTAVA_RETURN_IF_ERROR(CheckSupported(config));
   std::unique_ptr<Engine> engine(new Engine(stats));
   engine->http1_ = std::make_unique<Http1CodecFactory>();
   auto snapshot = engine->BuildSnapshot(config, nullptr);
@@ -138,6 +169,7 @@ std::map<std::string, std::string> Engine::ListenerAddresses() const {
 }
 
 absl::Status Engine::Update(const nlohmann::json& routes_and_clusters) {
+  absl::MutexLock serial(&update_mu_);
   MeshSnapshotConstSharedPtr current;
   {
     absl::MutexLock lock(&mu_);
@@ -147,6 +179,7 @@ absl::Status Engine::Update(const nlohmann::json& routes_and_clusters) {
   if (!config.ok()) {
     return config.status();
   }
+  OTTAVA_RETURN_IF_ERROR(CheckSupported(*config));
   auto built = BuildSnapshot(*config, current.get());
   if (!built.ok()) {
     return built.status();

@@ -48,7 +48,7 @@ class Engine {
 
   /// Stops accepting and asks every connection to close after its current request.
   void Drain();
-  /// Requests in flight on every worker.
+  /// Requests in flight plus open connections on every worker (what a drain waits for).
   int64_t ActiveRequests() const;
   /// Stops workers and checks. Idempotent.
   void Stop();
@@ -67,6 +67,7 @@ class Engine {
   std::unique_ptr<OutlierEjector> ejector_;
   std::vector<std::unique_ptr<HealthChecker>> health_checkers_;  // main_ loop only
 
+  absl::Mutex update_mu_;  // one Update at a time: read, build and install as one step
   mutable absl::Mutex mu_;
   MeshSnapshotConstSharedPtr snapshot_ ABSL_GUARDED_BY(mu_);
   uint64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;

@@ -543,6 +543,7 @@ absl::StatusOr<MeshConfig> MeshConfig::Parse(const nlohmann::json& value,
   } else if (!config.routers.empty()) {
     config.rpc_router = config.routers.front().name;
   }
+  OTTAVA_RETURN_IF_ERROR(reader.StringMap("rpc_headers", &config.rpc_headers));
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   OTTAVA_RETURN_IF_ERROR(config.Validate());
   return config;

@@ -9,6 +9,7 @@
 // Threading: a MeshConfig is built on the main thread and then only read; copies are snapshots.
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -161,6 +162,8 @@ struct MeshConfig {
   std::vector<ListenerConfig> listeners;
   std::vector<RouterConfig> routers;
   std::vector<ClusterConfig> clusters;
+  /// Headers the builtin RPC filter adds to every InvokeService call ("rpc_headers": {k: v}).
+  std::map<std::string, std::string> rpc_headers;
   std::string rpc_router;  // router of InvokeService; default: the first router, "" when none
   /// Whether `rpc_router` was written in the config (else it follows the first router on updates).
   bool rpc_router_explicit = false;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "common/assert.h"
 
@@ -18,9 +19,53 @@ constexpr size_t kCoalesceBelow = 512;
 
 }  // namespace
 
+namespace {
+
+// Blocks of kSliceSize kept for reuse by the thread that freed them; bounded so that a burst
+// does not pin memory for ever.
+constexpr size_t kMaxPooledBlocks = 256;
+
+struct BlockPool {
+  std::vector<char*> free;
+  ~BlockPool() {
+    for (char* block : free) {
+      delete[] block;
+    }
+  }
+};
+
+BlockPool& Pool() {
+  thread_local BlockPool pool;
+  return pool;
+}
+
+}  // namespace
+
+void Buffer::BlockDeleter::operator()(char* block) const {
+  if (capacity == kSliceSize) {
+    BlockPool& pool = Pool();
+    if (pool.free.size() < kMaxPooledBlocks) {
+      pool.free.push_back(block);
+      return;
+    }
+  }
+  delete[] block;
+}
+
 Buffer::Slice Buffer::NewSlice(size_t capacity) {
   Slice slice;
-  slice.data = std::make_unique_for_overwrite<char[]>(capacity);
+  char* block = nullptr;
+  if (capacity == kSliceSize) {
+    BlockPool& pool = Pool();
+    if (!pool.free.empty()) {
+      block = pool.free.back();
+      pool.free.pop_back();
+    }
+  }
+  if (block == nullptr) {
+    block = new char[capacity];
+  }
+  slice.data = std::unique_ptr<char[], BlockDeleter>(block, BlockDeleter{capacity});
   slice.capacity = capacity;
   return slice;
 }

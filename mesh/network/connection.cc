@@ -143,6 +143,9 @@ class ConnectionImpl : public Connection {
         return;
       }
     }
+    if ((ready & FileReadyType::kClosed) != 0) {
+      peer_closed_ = true;
+    }
     if ((ready & (FileReadyType::kRead | FileReadyType::kClosed)) != 0 &&
         state_ != State::kClosed) {
       DoRead();
@@ -178,22 +181,23 @@ class ConnectionImpl : public Connection {
     }
     bool end_stream = false;
     size_t total = 0;
-    while (total < kMaxReadPerEvent) {
-      ssize_t n = in_.ReadFrom(fd_, kMaxReadPerEvent - total);
-      if (n > 0) {
-        total += static_cast<size_t>(n);
-        continue;
-      }
-      if (n == 0) {
+    // ReadFrom reads until the socket is drained (a short read) or the cap; with edge triggering
+    // a drained socket raises a new edge when more arrives, so one call suffices.
+    ssize_t n = in_.ReadFrom(fd_, kMaxReadPerEvent);
+    if (n > 0 && peer_closed_ && static_cast<size_t>(n) < kMaxReadPerEvent) {
+      // The FIN may have come with the data: one more read tells (0 at end of stream).
+      ssize_t more = in_.ReadFrom(fd_, kMaxReadPerEvent - static_cast<size_t>(n));
+      if (more > 0) {
+        n += more;
+      } else if (more == 0) {
         end_stream = true;
-        break;
       }
-      if (errno == EINTR) {
-        continue;
-      }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        break;
-      }
+    }
+    if (n > 0) {
+      total = static_cast<size_t>(n);
+    } else if (n == 0) {
+      end_stream = true;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       CloseNow(ConnectionEvent::kRemoteClose);
       return;
     }
@@ -279,6 +283,7 @@ class ConnectionImpl : public Connection {
   size_t high_watermark_ = 0;
   bool above_high_ = false;
   bool write_scheduled_ = false;
+  bool peer_closed_ = false;  // EPOLLRDHUP seen
   // Flipped when the socket closes, so a callback can tell it must not touch the connection.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

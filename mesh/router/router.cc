@@ -14,11 +14,6 @@ constexpr size_t kMaxPendingBodyBytes = 1024 * 1024;
 constexpr std::chrono::milliseconds kRetryBackoffBase(25);
 constexpr std::chrono::milliseconds kRetryBackoffMax(250);
 
-bool IsIdempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
-         method == "DELETE" || method == "TRACE";
-}
-
 }  // namespace
 
 Router::Router(RouterContext& context,
@@ -92,10 +87,6 @@ void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
   if (route.retry) {
     retries_left_ = route.retry->attempts;
   }
-  if (!IsIdempotent(headers->method) && retries_left_ > 0) {
-    // Non-idempotent requests are retried only while their whole body is still at hand; that
-    // holds as long as body_copy_ stays valid (see DecodeData).
-  }
   request_ = std::move(headers);
   if (request_complete_) {
     std::chrono::milliseconds timeout = timeout_override_.count() > 0
@@ -167,7 +158,7 @@ void Router::StartTry() {
   }
   lb_context.avoid = failed_host_;
   Host* host = tl_cluster_->lb().ChooseHost(lb_context);
-  if (host == nullptr || (!host->Healthy() && cluster_->hosts.size() == 1 && false)) {
+  if (host == nullptr) {
     SendLocalReply(503, LocalReplyReason::kNoHealthyHost,
                    "no healthy host in cluster '" + cluster_->config.name + "'\n");
     return;

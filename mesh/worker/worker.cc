@@ -336,7 +336,9 @@ void Worker::ReportOutcome(const ClusterInfo& cluster,
   const OutlierDetectionConfig& outlier = *cluster.config.outlier_detection;
   if (connect_failure) {
     uint32_t n = host.consecutive_connect_failures.fetch_add(1) + 1;
-    if (n == outlier.consecutive_connect_failures) {
+    // Every threshold-th failure asks again, so a refusal (ejection cap) is not final.
+    if (outlier.consecutive_connect_failures > 0 && n >= outlier.consecutive_connect_failures &&
+        n % outlier.consecutive_connect_failures == 0) {
       auto shared = snapshot_ != nullptr ? snapshot_->Cluster(cluster.config.name) : nullptr;
       if (shared != nullptr && shared->get() == &cluster) {
         on_eject_(*shared, host);
@@ -346,7 +348,8 @@ void Worker::ReportOutcome(const ClusterInfo& cluster,
   }
   if (status >= 500) {
     uint32_t n = host.consecutive_5xx.fetch_add(1) + 1;
-    if (n == outlier.consecutive_5xx) {
+    if (outlier.consecutive_5xx > 0 && n >= outlier.consecutive_5xx &&
+        n % outlier.consecutive_5xx == 0) {
       auto shared = snapshot_ != nullptr ? snapshot_->Cluster(cluster.config.name) : nullptr;
       if (shared != nullptr && shared->get() == &cluster) {
         on_eject_(*shared, host);
