@@ -131,8 +131,6 @@ class Dispatcher {
   const std::string& name() const { return name_; }
   /// The clocks this dispatcher's timers follow. Any thread.
   TimeSource& time_source() const { return *time_source_; }
-  /// The libevent base, for adapters that attach to it (hiredis). Use on the loop thread only.
-  event_base* base() const { return base_; }
 
  private:
   struct Delayed;
