@@ -278,11 +278,9 @@ absl::Status Sidecar::Start() {
                           });
   }
 
-  actuator::Sources sources;
-  sources.stats = &s.stats;
   const LoopHeartbeat* heartbeat = &s.components->heartbeat();
   const components::HealthIndicator* startup = &s.startup;
-  sources.liveness = [startup, heartbeat] {
+  auto liveness = [startup, heartbeat] {
     std::vector<actuator::Indicator> out;
     out.push_back({"runtime",
                    startup->state() == HealthState::kDown ? HealthState::kDown : HealthState::kUp,
@@ -293,7 +291,7 @@ absl::Status Sidecar::Start() {
     return out;
   };
   const ComponentSet* set_view = &set;
-  sources.readiness = [startup, set_view] {
+  auto readiness = [startup, set_view] {
     std::vector<actuator::Indicator> out;
     out.push_back({"runtime_startup", startup->state(), startup->reason()});
     for (const auto& summary : set_view->Summaries()) {
@@ -303,7 +301,7 @@ absl::Status Sidecar::Start() {
     }
     return out;
   };
-  sources.info = [&s, set_view] {
+  auto describe = [&s, set_view] {
     nlohmann::json info;
     info["app"] = {
         {"name", "Ottava"},
@@ -330,12 +328,18 @@ absl::Status Sidecar::Start() {
     info["subscriptions"] = manager != nullptr ? manager->Describe() : nlohmann::json::array();
     return info;
   };
-  auto actuator = actuator::Actuator::Create(bootstrap.actuator_address.host,
-                                             bootstrap.actuator_address.port, std::move(sources));
+  auto actuator =
+      actuator::Actuator::Create(bootstrap.actuator_address.host, bootstrap.actuator_address.port);
   if (!actuator.ok()) {
     return actuator.status();
   }
   s.actuator = std::move(*actuator);
+  actuator::AddHealthHandlers(*s.actuator, std::move(liveness), std::move(readiness));
+  actuator::AddInfoHandler(*s.actuator, std::move(describe));
+  actuator::AddMetricsHandler(*s.actuator, s.stats);
+  actuator::AddLoggerHandler(*s.actuator);
+  // Other subsystems' endpoints (the mesh's cluster and router dumps, its admin POST) are added
+  // here: handlers are registered before Start().
   s.actuator->Start();
 
   if (absl::Status status = s.components->InitAll(); !status.ok()) {
