@@ -3,8 +3,9 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 CONFIG ?= configs/quickstart.json
+FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build run test test-fast bench format clean
+.PHONY: all setup build run test test-fast bench fuzz format clean
 
 all: build
 
@@ -30,6 +31,11 @@ test-fast: build
 
 bench: build
 	bash test/bench/run.sh $(BUILD_DIR)
+
+# The HTTP/1.1 codec fuzzer (libFuzzer, ASan, UBSan): built with clang from the few sources it
+# needs into $(BUILD_DIR)/fuzz, then run. `make test` runs it for 5 s (ctest label `fuzz`).
+fuzz: setup
+	bash scripts/fuzz.sh --seconds $(FUZZ_SECONDS) --out $(BUILD_DIR)/fuzz
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

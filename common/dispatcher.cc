@@ -42,7 +42,10 @@ class LibeventTimer : public Timer {
 
  private:
   static void OnFire(evutil_socket_t, short, void* arg) {
-    static_cast<LibeventTimer*>(arg)->callback_();
+    // The callback may destroy its own timer (a request ending on its timeout); run a copy so
+    // the closure being executed outlives the timer.
+    Dispatcher::Closure callback = static_cast<LibeventTimer*>(arg)->callback_;
+    callback();
   }
 
   Dispatcher::Closure callback_;

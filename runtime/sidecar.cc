@@ -16,6 +16,8 @@
 #include "common/logging.h"
 #include "common/stats.h"
 #include "common/status.h"
+#include "components/rpc/mesh/mesh_rpc.h"
+#include "mesh/engine.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
 #include "runtime/api/pubsub_api.h"
@@ -123,14 +125,18 @@ class ComponentHost {
 // The gRPC front end: the API cores over the components, the Layotto service and the server.
 class ApiServer {
  public:
-  ApiServer(ComponentSet& set, Dispatcher& dispatcher, stats::Store& stats, const std::string& app)
+  ApiServer(ComponentSet& set,
+            Dispatcher& dispatcher,
+            stats::Store& stats,
+            const std::string& app,
+            components::rpc::Rpc* rpc)
       : state_(set, app),
         lock_(set, app),
         sequencer_(set, app),
         config_(set, app),
         pubsub_(set, app),
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
-                                &stats, app},
+                                &stats, app, rpc},
                  streams_) {}
   ~ApiServer() { Shutdown(); }
 
@@ -179,6 +185,75 @@ class ApiServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
+// The mesh engine in the sidecar's mesh slot.
+class MeshSubsystem : public Subsystem {
+ public:
+  explicit MeshSubsystem(std::unique_ptr<mesh::Engine> engine) : engine_(std::move(engine)) {}
+  ~MeshSubsystem() override { Stop(); }
+
+  absl::Status Start() override {
+    absl::Status status = engine_->Start();
+    if (!status.ok()) {
+      return absl::Status(status.code(), "mesh: " + std::string(status.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Stops accepting, then waits for the requests in flight (bounded by the drain deadline).
+  void Drain(std::chrono::steady_clock::time_point deadline) override {
+    engine_->Drain();
+    while (engine_->ActiveRequests() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  void Stop() override {
+    if (!stopped_) {
+      stopped_ = true;
+      engine_->Stop();
+    }
+  }
+
+  std::map<std::string, std::string> Listeners() const override {
+    return engine_->ListenerAddresses();
+  }
+
+  mesh::Engine& engine() { return *engine_; }
+
+ private:
+  std::unique_ptr<mesh::Engine> engine_;
+  bool stopped_ = false;
+};
+
+// The mesh's actuator endpoints: a dump, and the dynamic update of routers and clusters.
+void AddMeshHandlers(actuator::Actuator& actuator, mesh::Engine& engine) {
+  mesh::Engine* engine_view = &engine;
+  actuator.AddHandler(
+      "GET", "/actuator/mesh", "mesh listeners, routers, clusters and hosts",
+      [engine_view](const actuator::HttpRequest&) {
+        return actuator::HttpResponse{200, "application/json", engine_view->Describe().dump()};
+      });
+  actuator.AddHandler(
+      "PUT", "/actuator/mesh/config",
+      "replace mesh routers and clusters: {\"routers\": [...], \"clusters\": [...]}",
+      [engine_view](const actuator::HttpRequest& request) {
+        nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object()) {
+          return actuator::HttpResponse{
+              400, "application/json",
+              nlohmann::json{{"error", "body must be a JSON object"}}.dump()};
+        }
+        absl::Status status = engine_view->Update(body);
+        if (!status.ok()) {
+          return actuator::HttpResponse{
+              400, "application/json",
+              nlohmann::json{{"error", std::string(status.message())}}.dump()};
+        }
+        return actuator::HttpResponse{200, "application/json", engine_view->Describe().dump()};
+      },
+      /*loopback_only=*/true);
+}
+
 }  // namespace
 
 // Members are destroyed in reverse order, so a failed Start() unwinds the subsystems it started:
@@ -192,10 +267,11 @@ struct Sidecar::State {
   components::HealthIndicator startup;  // INIT until serving, DOWN on shutdown
   std::unique_ptr<ComponentHost> components;
   std::unique_ptr<actuator::Actuator> actuator;
-  // The mesh engine (mesh::Engine behind runtime::Subsystem) goes here: started after the
-  // components and before gRPC, drained with the gRPC drain, stopped before the components. Its
-  // Listeners() fill the ready file's "listeners" object. Null until the engine exists.
-  std::unique_ptr<Subsystem> mesh;
+  // The mesh engine (MeshSubsystem): started after the components and before gRPC, drained with
+  // the gRPC drain, stopped before the components. Its Listeners() fill the ready file's
+  // "listeners" object. Null when the config has no mesh section.
+  std::unique_ptr<MeshSubsystem> mesh;
+  std::unique_ptr<components::rpc::MeshRpc> rpc;  // InvokeService over the mesh
   std::unique_ptr<ApiServer> api;
   std::string grpc_address;
   std::shared_ptr<callback::AppCallbackClient> app;
@@ -244,6 +320,16 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
                                       std::string(set.status().message()));
   }
   state->components = std::make_unique<ComponentHost>(std::move(*dispatcher), std::move(*set));
+  if (bootstrap.mesh) {
+    // Validated and built now, started once the components are up.
+    auto engine = mesh::Engine::Create(*bootstrap.mesh, state->stats);
+    if (!engine.ok()) {
+      return absl::InvalidArgumentError("invalid config " + options.config_path + ": " +
+                                        std::string(engine.status().message()));
+    }
+    state->mesh = std::make_unique<MeshSubsystem>(std::move(*engine));
+    state->rpc = std::make_unique<components::rpc::MeshRpc>(state->mesh->engine());
+  }
   return std::unique_ptr<Sidecar>(new Sidecar(std::move(state)));
 }
 
@@ -338,8 +424,10 @@ absl::Status Sidecar::Start() {
   actuator::AddInfoHandler(*s.actuator, std::move(describe));
   actuator::AddMetricsHandler(*s.actuator, s.stats);
   actuator::AddLoggerHandler(*s.actuator);
-  // Other subsystems' endpoints (the mesh's cluster and router dumps, its admin POST) are added
-  // here: handlers are registered before Start().
+  // Other subsystems' endpoints are added here: handlers are registered before Start().
+  if (s.mesh) {
+    AddMeshHandlers(*s.actuator, s.mesh->engine());
+  }
   s.actuator->Start();
 
   if (absl::Status status = s.components->InitAll(); !status.ok()) {
@@ -351,7 +439,7 @@ absl::Status Sidecar::Start() {
   }
 
   Dispatcher& dispatcher = s.components->dispatcher();
-  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id);
+  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get());
   absl::StatusOr<std::string> grpc_address = s.api->Start(bootstrap);
   if (!grpc_address.ok()) {
     return grpc_address.status();

@@ -10,7 +10,12 @@ packages=(
   libevent-dev libhttp-parser-dev libcli11-dev wabt
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server nghttp2-client curl
+  clang libclang-rt-14-dev
+  nginx haproxy wrk
 )
+# Packages whose Debian install enables a system service; the benchmarks start their own instances
+# on free ports, so a freshly installed daemon is stopped and disabled (it would hold port 80).
+daemons=(nginx haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,3 +40,17 @@ if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # redis-server is started by the tests on free ports; the distribution's service is not needed.
+
+# Only the daemons installed just now: an nginx or HAProxy the machine already ran is left alone.
+for d in "${daemons[@]}"; do
+  case " ${missing[*]} " in
+    *" $d "*) ;;
+    *) continue ;;
+  esac
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now "$d" >/dev/null 2>&1 || true
+  else
+    $SUDO service "$d" stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d "$d" disable >/dev/null 2>&1 || true
+  fi
+done

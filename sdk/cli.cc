@@ -213,6 +213,8 @@ class Cli {
     AddPublish();
     AddSubscribe();
     AddHealth();
+    AddInvoke();
+    AddMesh();
   }
 
   // --- Option helpers -----------------------------------------------------------------------
@@ -904,6 +906,110 @@ Example:
     }
     Emit(RenderHealth(*liveness, *readiness));
     return ProbeIsUp(*liveness) && ProbeIsUp(*readiness) ? kExitOk : kExitError;
+  }
+
+  // --- invoke -------------------------------------------------------------------------------
+
+  void AddInvoke() {
+    struct InvokeArgs {
+      std::string id;
+      std::string method;
+      std::string data;
+      std::string verb = "POST";
+      std::string content_type = "text/plain";
+      std::string query;
+      std::vector<std::string> headers;
+    };
+    auto args = std::make_shared<InvokeArgs>();
+    auto* cmd = app_.add_subcommand("invoke", "Call a method of another app through the mesh");
+    cmd->add_option("ID", args->id, "Target app id (the mesh routing key)")->required();
+    cmd->add_option("METHOD", args->method, "Method; the upstream sees the path /METHOD")
+        ->required();
+    cmd->add_option("DATA", args->data, "Request body");
+    cmd->add_option("--verb", args->verb, "HTTP verb")->capture_default_str();
+    cmd->add_option("--content-type", args->content_type, "Content type of DATA")
+        ->capture_default_str();
+    cmd->add_option("--query", args->query, "Query string, without '?'");
+    cmd->add_option("--header", args->headers, "Header k=v (repeatable), sent as metadata");
+    cmd->footer(R"txt(
+Prints the response body (--json: {"data":..,"content_type":..}). Exit 1 with the gRPC status
+on failure: NOT_FOUND (no route), UNAVAILABLE, DEADLINE_EXCEEDED, or the mapping of the upstream's
+HTTP status.
+
+Example:
+  ottavactl invoke orders list --verb GET --query page=2 --header x-trace=1)txt");
+    Register(cmd, [this, args] {
+      std::vector<std::pair<std::string, std::string>> headers;
+      for (const std::string& header : args->headers) {
+        size_t eq = header.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return Fail(absl::InvalidArgumentError("--header wants k=v, got '" + header + "'"));
+        }
+        headers.emplace_back(header.substr(0, eq), header.substr(eq + 1));
+      }
+      return WithClient([&](Client& client) {
+        auto result = client.InvokeService(args->id, args->method, args->data, args->verb,
+                                           args->content_type, args->query, headers);
+        if (!result.ok()) {
+          return Fail(result.status());
+        }
+        if (json_) {
+          out_ << nlohmann::json{{"data", result->data}, {"content_type", result->content_type}}
+                      .dump()
+               << std::endl;
+        } else {
+          out_ << result->data << std::endl;
+        }
+        return kExitOk;
+      });
+    });
+  }
+
+  // --- mesh ---------------------------------------------------------------------------------
+
+  void AddMesh() {
+    auto args = std::make_shared<HealthArgs>();
+    auto* cmd = app_.add_subcommand("mesh", "Show the mesh: listeners, clusters, host health");
+    cmd->add_option("--actuator", args->actuator, "Actuator HTTP address (host:port)")
+        ->capture_default_str();
+    cmd->footer("\nGETs /actuator/mesh. Example:\n  ottavactl mesh --actuator 127.0.0.1:34999");
+    Register(cmd, [this, args] {
+      httplib::Client http(args->actuator);
+      http.set_connection_timeout(Timeout());
+      http.set_read_timeout(Timeout());
+      auto result = http.Get("/actuator/mesh");
+      if (!result) {
+        return Fail(absl::UnavailableError(
+            "actuator " + args->actuator +
+            "/actuator/mesh: request failed: " + httplib::to_string(result.error())));
+      }
+      if (result->status != 200) {
+        return Fail(absl::FailedPreconditionError("actuator answered HTTP " +
+                                                  std::to_string(result->status) +
+                                                  " (is a mesh configured?)"));
+      }
+      nlohmann::json mesh = nlohmann::json::parse(result->body, nullptr, false);
+      if (json_ || mesh.is_discarded()) {
+        out_ << result->body << std::endl;
+        return kExitOk;
+      }
+      for (const auto& [name, address] : mesh["listeners"].items()) {
+        out_ << "listener " << name << " " << address.get<std::string>() << "\n";
+      }
+      for (const auto& cluster : mesh["clusters"]) {
+        out_ << "cluster " << cluster["name"].get<std::string>() << " ("
+             << cluster["lb"].get<std::string>() << ")\n";
+        for (const auto& host : cluster["hosts"]) {
+          out_ << "  " << host["address"].get<std::string>() << " "
+               << host["health"].get<std::string>()
+               << (host["ejected"].get<bool>() ? " ejected" : "")
+               << (host["failed_health_check"].get<bool>() ? " failed-health-check" : "")
+               << " active=" << host["active_requests"].get<int64_t>() << "\n";
+        }
+      }
+      out_ << std::flush;
+      return kExitOk;
+    });
   }
 
   std::istream& in_;

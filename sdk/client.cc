@@ -3,6 +3,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <cctype>
 #include <thread>
 #include <utility>
 
@@ -227,6 +228,48 @@ absl::StatusOr<std::string> Client::SayHello(const std::string& service_name,
     return status;
   }
   return response.hello();
+}
+
+absl::StatusOr<InvokeResult> Client::InvokeService(
+    const std::string& id,
+    const std::string& method,
+    const std::string& data,
+    const std::string& verb,
+    const std::string& content_type,
+    const std::string& query,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  rt::InvokeServiceRequest request;
+  request.set_id(id);
+  auto* message = request.mutable_message();
+  message->set_method(method);
+  message->mutable_data()->set_value(data);
+  message->set_content_type(content_type);
+  rt::HTTPExtension::Verb parsed = rt::HTTPExtension::POST;
+  if (!verb.empty()) {
+    std::string upper;
+    for (char c : verb) {
+      upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    }
+    if (!rt::HTTPExtension::Verb_Parse(upper, &parsed) || parsed == rt::HTTPExtension::NONE) {
+      return absl::InvalidArgumentError("unknown HTTP verb '" + verb + "'");
+    }
+  }
+  message->mutable_http_extension()->set_verb(parsed);
+  message->mutable_http_extension()->set_querystring(query);
+  rt::InvokeResponse response;
+  grpc::ClientContext context;
+  ApplyCallOptions(context);
+  for (const auto& [name, value] : headers) {
+    std::string lower;
+    for (char c : name) {
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    context.AddMetadata(lower, value);
+  }
+  if (auto status = FromGrpc(stub_->InvokeService(&context, request, &response)); !status.ok()) {
+    return status;
+  }
+  return InvokeResult{response.data().value(), response.content_type()};
 }
 
 absl::StatusOr<std::optional<StateEntry>> Client::GetState(const std::string& store,

@@ -39,6 +39,12 @@ namespace ottava::sdk {
 using Metadata = std::map<std::string, std::string>;
 
 /// How a Client talks to the sidecar.
+/// What InvokeService answered.
+struct InvokeResult {
+  std::string data;
+  std::string content_type;
+};
+
 struct ClientOptions {
   /// Deadline of every unary call, and of the wait for a topic subscription to be confirmed.
   std::chrono::milliseconds timeout{5000};
@@ -272,6 +278,20 @@ class Client {
   /// INVALID_ARGUMENT when the address is empty or the timeout is not positive.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(std::string address,
                                                          ClientOptions options = {});
+
+  // --- RPC -----------------------------------------------------------------------------------
+
+  /// InvokeService: calls `method` of app `id` through the sidecar's mesh. `verb` is an HTTP verb
+  /// (GET, POST, ...; empty: POST); `headers` travel as gRPC metadata, which the mesh forwards as
+  /// HTTP headers. Returns the response data and content type.
+  absl::StatusOr<InvokeResult> InvokeService(
+      const std::string& id,
+      const std::string& method,
+      const std::string& data,
+      const std::string& verb = "",
+      const std::string& content_type = "",
+      const std::string& query = "",
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   // --- Hello ---------------------------------------------------------------------------------
 

@@ -24,8 +24,20 @@ class Buffer {
   static constexpr size_t kSliceSize = 16 * 1024;
 
   Buffer() = default;
-  Buffer(Buffer&&) noexcept = default;
-  Buffer& operator=(Buffer&&) noexcept = default;
+  /// A moved-from buffer is empty.
+  Buffer(Buffer&& other) noexcept : slices_(std::move(other.slices_)), length_(other.length_) {
+    other.slices_.clear();
+    other.length_ = 0;
+  }
+  Buffer& operator=(Buffer&& other) noexcept {
+    if (this != &other) {
+      slices_ = std::move(other.slices_);
+      length_ = other.length_;
+      other.slices_.clear();
+      other.length_ = 0;
+    }
+    return *this;
+  }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 

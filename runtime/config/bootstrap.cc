@@ -132,26 +132,10 @@ absl::Status ParseSubscriptions(const nlohmann::json& value,
   return absl::OkStatus();
 }
 
-// The mesh engine is not built yet: its section is accepted only when it asks for nothing.
 absl::Status ParseMesh(const nlohmann::json& value, const std::string& pointer, Bootstrap* out) {
-  OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(value, pointer));
-  ObjectReader reader(value, pointer);
-  OTTAVA_RETURN_IF_ERROR(reader.Int("workers", &out->mesh_workers, 0, 256));
-  for (const char* key : {"listeners", "routers", "clusters"}) {
-    const nlohmann::json* list = reader.Child(key);
-    if (list == nullptr) {
-      continue;
-    }
-    if (!list->is_array()) {
-      return ConfigError(reader.PointerOf(key),
-                         std::string("expected an array, got ") + list->type_name());
-    }
-    if (!list->empty()) {
-      return ConfigError(JoinPointer(reader.PointerOf(key), "0"),
-                         "the mesh engine is not available in this build yet");
-    }
-  }
-  return reader.CheckNoUnknownKeys();
+  OTTAVA_ASSIGN_OR_RETURN(mesh::MeshConfig mesh, mesh::MeshConfig::Parse(value, pointer));
+  out->mesh = std::move(mesh);
+  return absl::OkStatus();
 }
 
 }  // namespace

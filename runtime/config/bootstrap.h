@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/address.h"
 #include "components/component.h"
+#include "mesh/config/mesh_config.h"
 
 namespace ottava::runtime::config {
 
@@ -64,7 +65,8 @@ struct Bootstrap {
   std::vector<ComponentConfig>
       components;  // kinds in fixed order; names alphabetical within a kind
   std::vector<SubscriptionConfig> subscriptions;
-  int64_t mesh_workers = 0;  // 0 = number of cores
+  /// The mesh section; absent when the config has none (no engine is started then).
+  std::optional<mesh::MeshConfig> mesh;
 
   /// The component of `kind` named `name`, or nullptr.
   const ComponentConfig* FindComponent(components::Kind kind, std::string_view name) const;

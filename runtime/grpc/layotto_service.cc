@@ -429,16 +429,87 @@ LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
   return call.reactor;
 }
 
+namespace {
+
+std::string_view VerbName(v1::HTTPExtension::Verb verb) {
+  switch (verb) {
+    case v1::HTTPExtension::GET:
+      return "GET";
+    case v1::HTTPExtension::HEAD:
+      return "HEAD";
+    case v1::HTTPExtension::PUT:
+      return "PUT";
+    case v1::HTTPExtension::DELETE:
+      return "DELETE";
+    case v1::HTTPExtension::CONNECT:
+      return "CONNECT";
+    case v1::HTTPExtension::OPTIONS:
+      return "OPTIONS";
+    case v1::HTTPExtension::TRACE:
+      return "TRACE";
+    case v1::HTTPExtension::PATCH:
+      return "PATCH";
+    default:
+      return "POST";
+  }
+}
+
+}  // namespace
+
 LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
                                                      const v1::InvokeServiceRequest* request,
                                                      v1::InvokeResponse* response) {
-  (void)request;
-  (void)response;
-  return Reply(ctx, *m_[kInvokeService],
-               absl::UnimplementedError(
-                   "InvokeService: the mesh forwarding engine is not built yet, so there is no "
-                   "route to service '" +
-                   request->id() + "'"));
+  UnaryCall call = BeginUnary(ctx, kInvokeService);
+  if (call.rejected) {
+    return call.reactor;
+  }
+  if (apis_.rpc == nullptr) {
+    call.Finish(absl::FailedPreconditionError(
+        "InvokeService: no mesh is configured (add a \"mesh\" section with a router)"));
+    return call.reactor;
+  }
+  if (request->id().empty()) {
+    call.Finish(absl::InvalidArgumentError("InvokeService: id (the target app) is empty"));
+    return call.reactor;
+  }
+  components::rpc::RpcRequest rpc;
+  rpc.app_id = request->id();
+  rpc.method = request->message().method();
+  rpc.verb = std::string(VerbName(request->message().http_extension().verb()));
+  rpc.query = request->message().http_extension().querystring();
+  rpc.content_type = request->message().content_type();
+  rpc.data = request->message().data().value();
+  rpc.caller_app_id = apis_.app_id;
+  for (const auto& [key, value] : ctx->client_metadata()) {
+    std::string name(key.data(), key.size());
+    std::string text(value.data(), value.size());
+    if (name == "rpc_request_timeout") {
+      int64_t ms = std::strtoll(text.c_str(), nullptr, 10);
+      if (ms > 0) {
+        rpc.timeout = std::chrono::milliseconds(ms);
+      }
+      continue;
+    }
+    rpc.metadata.emplace_back(std::move(name), std::move(text));
+  }
+  // The caller's deadline wins over the metadata timeout, which wins over the default.
+  auto deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::system_clock::now());
+    rpc.timeout = std::max(left, std::chrono::milliseconds(1));
+  }
+  apis_.rpc->Invoke(std::move(rpc),
+                    [call, response](absl::StatusOr<components::rpc::RpcResponse> result) {
+                      if (!result.ok()) {
+                        call.Finish(result.status());
+                        return;
+                      }
+                      response->set_content_type(result->content_type);
+                      response->mutable_data()->set_value(std::move(result->data));
+                      call.Finish(absl::OkStatus());
+                    });
+  return call.reactor;
 }
 
 // ------------------------------------------------------------------------------ configuration

@@ -14,6 +14,7 @@
 #include "runtime/api/lock_api.h"
 #include "runtime/api/pubsub_api.h"
 #include "runtime/api/sequencer_api.h"
+#include "components/rpc/rpc.h"
 #include "runtime/api/state_api.h"
 #include "runtime/grpc/metrics.h"
 #include "runtime/grpc/stream_registry.h"
@@ -31,6 +32,7 @@ struct Apis {
   Dispatcher* dispatcher;  // the component dispatcher (stream subscriptions run there)
   stats::Store* stats;
   std::string app_id;
+  components::rpc::Rpc* rpc = nullptr;  // null when no mesh is configured
 };
 
 class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackService {

@@ -2,8 +2,9 @@
 //
 // A bare gRPC server, built from the same libgrpc++ with a default grpc::ServerBuilder and the
 // callback API, serving spec.proto.runtime.v1.Runtime with GetState (a fixed value of
-// --value-bytes bytes, etag "1") and SaveState (Empty) and no other logic: no store, no key
-// handling, no metrics. Whatever Ottava costs beyond this is Ottava's own.
+// --value-bytes bytes, etag "1"), SaveState (Empty) and InvokeService (answers the request's data
+// and content type) and no other logic: no store, no key handling, no routing, no metrics.
+// Whatever Ottava costs beyond this is Ottava's own.
 //
 //   bench_echo_server [--address 127.0.0.1:0] [--value-bytes 64] [--ready-file FILE]
 //
@@ -44,6 +45,19 @@ class EchoRuntime final : public v1::Runtime::CallbackService {
   grpc::ServerUnaryReactor* SaveState(grpc::CallbackServerContext* context,
                                       const v1::SaveStateRequest* /*request*/,
                                       google::protobuf::Empty* /*response*/) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  // The floor for InvokeService through the mesh: the same RPC with no upstream behind it.
+  grpc::ServerUnaryReactor* InvokeService(grpc::CallbackServerContext* context,
+                                          const v1::InvokeServiceRequest* request,
+                                          v1::InvokeResponse* response) override {
+    if (request->message().has_data()) {
+      *response->mutable_data() = request->message().data();
+    }
+    response->set_content_type(request->message().content_type());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;

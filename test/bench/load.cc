@@ -1,10 +1,14 @@
-// bench_load: a closed-loop gRPC load generator for GetState / SaveState, used by `make bench` to
-// drive Ottava and bench_echo_server the same way.
+// bench_load: a closed-loop gRPC load generator for GetState / SaveState (and the other Layotto
+// calls below), used by `make bench` to drive Ottava and bench_echo_server the same way.
 //
-//   bench_load --target HOST:PORT [--method get|save|lock|nextid|publish] [--value-bytes 64]
-//   [--connections 1]
-//              [--streams 1] [--duration 5] [--warmup 1] [--key bench-key] [--store state]
-//              [--deadline-ms 10000]
+//   bench_load --target HOST:PORT [--method get|save|lock|nextid|publish|invoke]
+//              [--value-bytes 64] [--connections 1] [--streams 1] [--duration 5] [--warmup 1]
+//              [--key bench-key] [--store state] [--deadline-ms 10000]
+//              [--invoke-id bench-up] [--invoke-method echo] [--invoke-verb NONE|GET|POST|...]
+//
+// `invoke` sends InvokeService{id: --invoke-id, message: {method: --invoke-method, data: Any whose
+// value is --value-bytes bytes (absent when 0), content_type text/plain when there is data,
+// http_extension.verb: --invoke-verb}}; any OK answer counts (the body is the upstream's).
 //
 // It opens --connections channels, each its own TCP connection, and keeps --streams requests
 // outstanding on each with the callback client API: every completion records its latency and
@@ -43,7 +47,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string target;
-  std::string method = "get";  // get | save | lock | nextid | publish
+  std::string method = "get";  // get | save | lock | nextid | publish | invoke
   bool save = false;
   int64_t value_bytes = 64;
   int64_t connections = 1;
@@ -53,6 +57,9 @@ struct Options {
   std::string key = "bench-key";
   std::string store = "state";
   int64_t deadline_ms = 10000;
+  std::string invoke_id = "bench-up";
+  std::string invoke_method = "echo";
+  v1::HTTPExtension::Verb invoke_verb = v1::HTTPExtension::NONE;
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
@@ -67,14 +74,23 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   }
   const std::string method = flags->String("method", "get");
   if (method != "get" && method != "save" && method != "lock" && method != "nextid" &&
-      method != "publish") {
-    return absl::InvalidArgumentError("--method must be get, save, lock, nextid or publish, not '" +
-                                      method + "'");
+      method != "publish" && method != "invoke") {
+    return absl::InvalidArgumentError(
+        "--method must be get, save, lock, nextid, publish or invoke, not '" + method + "'");
   }
   options.method = method;
   options.save = method == "save";
   options.key = flags->String("key", options.key);
   options.store = flags->String("store", options.store);
+  options.invoke_id = flags->String("invoke-id", options.invoke_id);
+  options.invoke_method = flags->String("invoke-method", options.invoke_method);
+  const std::string verb = flags->String("invoke-verb", "NONE");
+  if (!v1::HTTPExtension::Verb_Parse(verb, &options.invoke_verb)) {
+    return absl::InvalidArgumentError(
+        "--invoke-verb must be an HTTPExtension.Verb name (NONE, GET, "
+        "POST, ...), not '" +
+        verb + "'");
+  }
   const auto value_bytes = flags->Int("value-bytes", 64, 0, 4 << 20);
   const auto connections = flags->Int("connections", 1, 1, 1024);
   const auto streams = flags->Int("streams", 1, 1, 100000);
@@ -137,6 +153,15 @@ class Slot {
     publish_.set_pubsub_name("pubsub");
     publish_.set_topic(options.key);
     publish_.set_data(std::string(static_cast<size_t>(options.value_bytes), 'p'));
+    invoke_.set_id(options.invoke_id);
+    v1::CommonInvokeRequest* message = invoke_.mutable_message();
+    message->set_method(options.invoke_method);
+    if (options.value_bytes > 0) {
+      message->mutable_data()->set_value(
+          std::string(static_cast<size_t>(options.value_bytes), 'i'));
+      message->set_content_type("text/plain");
+    }
+    message->mutable_http_extension()->set_verb(options.invoke_verb);
   }
 
   void Issue() {
@@ -150,6 +175,10 @@ class Slot {
     } else if (options_.method == "nextid") {
       stub_.async()->GetNextId(context_.get(), &next_id_, &next_id_response_,
                                [this](grpc::Status status) { OnDone(status); });
+    } else if (options_.method == "invoke") {
+      invoke_response_.Clear();
+      stub_.async()->InvokeService(context_.get(), &invoke_, &invoke_response_,
+                                   [this](grpc::Status status) { OnDone(status); });
     } else if (options_.method == "publish") {
       stub_.async()->PublishEvent(context_.get(), &publish_, &save_response_,
                                   [this](grpc::Status status) { OnDone(status); });
@@ -223,6 +252,8 @@ class Slot {
   v1::GetNextIdRequest next_id_;
   v1::GetNextIdResponse next_id_response_;
   v1::PublishEventRequest publish_;
+  v1::InvokeServiceRequest invoke_;
+  v1::InvokeResponse invoke_response_;
   v1::GetStateResponse get_response_;
   google::protobuf::Empty save_response_;
   Clock::time_point start_;

@@ -9,6 +9,7 @@
 #     for both servers (Ottava on configs/quickstart.json with ports 0);
 #   - GetState/SaveState with 64 B and 1 KiB values: throughput at 8 connections x 16 streams and
 #     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness.
+# Then the Redis scenarios (redis.sh) and the mesh against nginx and HAProxy (mesh.sh).
 # Writes BUILD_DIR/bench/report.md and BUILD_DIR/bench/results.json and prints the table.
 #
 # Exit status: 1 if any request got a non-OK gRPC status or a malformed answer, or a server or tool
@@ -356,6 +357,19 @@ if ! bash "$ROOT/test/bench/redis.sh" "$BUILD_DIR" >/dev/null; then
 fi
 if [ -f "$OUT/redis-report.md" ]; then
   { echo; cat "$OUT/redis-report.md"; } >>"$OUT/report.md"
+fi
+
+# The mesh against nginx and HAProxy (test/bench/mesh.sh); its results join results.json as "mesh".
+echo "run.sh: mesh scenarios..." >&2
+if ! bash "$ROOT/test/bench/mesh.sh" "$BUILD_DIR" >"$OUT/logs/mesh.out"; then
+  FAILED=1
+fi
+if [ -f "$OUT/mesh-report.md" ]; then
+  { echo; cat "$OUT/mesh-report.md"; } >>"$OUT/report.md"
+fi
+if [ -f "$OUT/mesh-results.json" ]; then
+  sed -i '$d' "$OUT/results.json" # the closing "]}"
+  { echo "],\"mesh\":"; cat "$OUT/mesh-results.json"; echo "}"; } >>"$OUT/results.json"
 fi
 
 echo

@@ -1,0 +1,282 @@
+#include "mesh/engine.h"
+
+#include <thread>
+
+#include "common/logging.h"
+#include "mesh/codec/http1/http1_codec.h"
+#include "mesh/upstream/health_checker.h"
+
+namespace ottava::mesh {
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats::Store& stats) {
+  std::unique_ptr<Engine> engine(new Engine(stats));
+  engine->http1_ = std::make_unique<Http1CodecFactory>();
+  auto snapshot = engine->BuildSnapshot(config, nullptr);
+  if (!snapshot.ok()) {
+    return snapshot.status();
+  }
+  absl::MutexLock lock(&engine->mu_);
+  engine->snapshot_ = std::move(*snapshot);
+  return engine;
+}
+
+Engine::~Engine() {
+  Stop();
+}
+
+absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
+    const MeshConfig& config, const MeshSnapshot* previous) const {
+  auto snapshot = std::make_shared<MeshSnapshot>();
+  snapshot->config = config;
+  for (const RouterConfig& router : config.routers) {
+    auto table = RouteTable::Create(router);
+    if (!table.ok()) {
+      return table.status();
+    }
+    snapshot->routers.emplace(router.name, std::move(*table));
+  }
+  for (const ClusterConfig& cluster : config.clusters) {
+    const ClusterInfo* old = nullptr;
+    if (previous != nullptr) {
+      if (const ClusterInfoConstSharedPtr* found = previous->Cluster(cluster.name)) {
+        old = found->get();
+      }
+    }
+    snapshot->clusters.emplace(cluster.name, BuildClusterInfo(cluster, old, *http1_, stats_));
+  }
+  return MeshSnapshotConstSharedPtr(std::move(snapshot));
+}
+
+absl::Status Engine::Start() {
+  MeshSnapshotConstSharedPtr snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot = snapshot_;
+  }
+  const MeshConfig& config = snapshot->config;
+  for (const ListenerConfig& listener : config.listeners) {
+    auto socket = ListenSocket::Bind(listener.address);
+    if (!socket.ok()) {
+      return absl::UnavailableError(listener.pointer +
+                                    "/address: " + std::string(socket.status().message()));
+    }
+    BoundListener bound;
+    bound.config = listener;
+    bound.socket = std::move(*socket);
+    bound.stats = std::make_unique<ListenerStats>(ListenerStats::Create(stats_, listener.name));
+    bound.manager_config = std::make_unique<ConnectionManagerConfig>();
+    bound.manager_config->listener = listener.name;
+    bound.manager_config->router = listener.router;
+    bound.manager_config->idle_timeout = std::chrono::milliseconds(listener.idle_timeout_ms);
+    bound.manager_config->header_timeout = std::chrono::milliseconds(listener.header_timeout_ms);
+    bound.manager_config->codec = http1_.get();
+    bound.manager_config->stats = bound.stats.get();
+    listeners_.push_back(std::move(bound));
+  }
+  uint32_t count = config.workers;
+  if (count == 0) {
+    count = std::max(1u, std::thread::hardware_concurrency());
+  }
+  auto main = Dispatcher::Create("mesh-main");
+  if (!main.ok()) {
+    return main.status();
+  }
+  main_ = std::move(*main);
+  main_->Start();
+  ejector_ = std::make_unique<OutlierEjector>(*main_);
+  for (uint32_t i = 0; i < count; ++i) {
+    auto worker = Worker::Create(
+        i, stats_,
+        [this](const ClusterInfoConstSharedPtr& cluster, Host& host) { Eject(cluster, host); });
+    if (!worker.ok()) {
+      return worker.status();
+    }
+    workers_.push_back(std::move(*worker));
+  }
+  std::vector<Worker*> peers;
+  for (auto& worker : workers_) {
+    peers.push_back(worker.get());
+  }
+  for (auto& worker : workers_) {
+    worker->SetPeers(peers);
+    worker->SetSnapshot(snapshot);
+    for (const BoundListener& listener : listeners_) {
+      worker->AddListener(*listener.socket, *listener.manager_config);
+    }
+    worker->Start();
+  }
+  InstallSnapshot(snapshot);
+  running_ = true;
+  OTTAVA_LOG(Mesh, info, "mesh started: {} workers, {} listeners, {} clusters", count,
+             listeners_.size(), snapshot->clusters.size());
+  return absl::OkStatus();
+}
+
+void Engine::InstallSnapshot(MeshSnapshotConstSharedPtr snapshot) {
+  for (auto& worker : workers_) {
+    worker->SetSnapshot(snapshot);
+  }
+  if (main_ != nullptr) {
+    main_->RunAndWait([this, snapshot] {
+      health_checkers_.clear();
+      for (const auto& [name, cluster] : snapshot->clusters) {
+        if (cluster->config.health_check) {
+          health_checkers_.push_back(std::make_unique<HealthChecker>(*main_, cluster));
+          health_checkers_.back()->Start();
+        }
+      }
+    });
+  }
+}
+
+std::map<std::string, std::string> Engine::ListenerAddresses() const {
+  std::map<std::string, std::string> out;
+  for (const BoundListener& listener : listeners_) {
+    out[listener.config.name] = listener.socket->address().ToString();
+  }
+  return out;
+}
+
+absl::Status Engine::Update(const nlohmann::json& routes_and_clusters) {
+  MeshSnapshotConstSharedPtr current;
+  {
+    absl::MutexLock lock(&mu_);
+    current = snapshot_;
+  }
+  auto config = MeshConfig::ParseRoutesAndClusters(routes_and_clusters, current->config);
+  if (!config.ok()) {
+    return config.status();
+  }
+  auto built = BuildSnapshot(*config, current.get());
+  if (!built.ok()) {
+    return built.status();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto* mutable_snapshot = const_cast<MeshSnapshot*>(built->get());
+    mutable_snapshot->version = ++next_version_;
+    snapshot_ = *built;
+  }
+  InstallSnapshot(*built);
+  OTTAVA_LOG(Mesh, info, "mesh config updated: {} routers, {} clusters", config->routers.size(),
+             config->clusters.size());
+  return absl::OkStatus();
+}
+
+nlohmann::json Engine::Describe() const {
+  MeshSnapshotConstSharedPtr snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot = snapshot_;
+  }
+  nlohmann::json clusters = nlohmann::json::array();
+  for (const auto& [name, cluster] : snapshot->clusters) {
+    nlohmann::json hosts = nlohmann::json::array();
+    for (const HostSharedPtr& host : cluster->hosts) {
+      bool failed_check = host->HasHealthFlag(Host::kFailedActiveHealthCheck);
+      bool ejected = host->HasHealthFlag(Host::kEjected);
+      hosts.push_back({{"address", host->address_string()},
+                       {"weight", host->weight()},
+                       {"health", host->Healthy() ? "healthy" : "unhealthy"},
+                       {"failed_health_check", failed_check},
+                       {"ejected", ejected},
+                       {"ejections", host->ejection_count.load()},
+                       {"active_requests", host->active_requests.load()}});
+    }
+    clusters.push_back({{"name", name},
+                        {"lb", cluster->config.lb == LbPolicy::kRoundRobin     ? "round_robin"
+                               : cluster->config.lb == LbPolicy::kRandom       ? "random"
+                               : cluster->config.lb == LbPolicy::kLeastRequest ? "least_request"
+                                                                               : "maglev"},
+                        {"health_check", cluster->config.health_check.has_value()},
+                        {"hosts", std::move(hosts)}});
+  }
+  nlohmann::json routers = nlohmann::json::array();
+  for (const RouterConfig& router : snapshot->config.routers) {
+    routers.push_back({{"name", router.name}, {"routes", router.routes.size()}});
+  }
+  nlohmann::json listeners = nlohmann::json::object();
+  for (const auto& [name, address] : ListenerAddresses()) {
+    listeners[name] = address;
+  }
+  return {{"version", snapshot->version},
+          {"workers", workers_.size()},
+          {"rpc_router", snapshot->config.rpc_router},
+          {"listeners", std::move(listeners)},
+          {"routers", std::move(routers)},
+          {"clusters", std::move(clusters)}};
+}
+
+void Engine::Invoke(InvokeRequest request, InvokeCallback done) {
+  if (!running_.load() || workers_.empty()) {
+    InvokeResponse response;
+    response.status = 503;
+    response.local_reply = LocalReplyReason::kNoHealthyHost;
+    response.body = "the mesh is not running";
+    done(std::move(response));
+    return;
+  }
+  std::string router;
+  {
+    absl::MutexLock lock(&mu_);
+    router = snapshot_->config.rpc_router;
+  }
+  uint32_t index = next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
+  workers_[index]->Invoke(std::move(router), std::move(request), std::move(done));
+}
+
+void Engine::Eject(const ClusterInfoConstSharedPtr& cluster, Host& host) {
+  if (main_ == nullptr) {
+    return;
+  }
+  HostSharedPtr shared;
+  for (const HostSharedPtr& candidate : cluster->hosts) {
+    if (candidate.get() == &host) {
+      shared = candidate;
+    }
+  }
+  main_->Post([this, cluster, shared] {
+    if (ejector_ != nullptr && shared != nullptr) {
+      ejector_->Eject(cluster, shared);
+    }
+  });
+}
+
+void Engine::Drain() {
+  for (auto& worker : workers_) {
+    worker->StopListening();
+  }
+  for (auto& worker : workers_) {
+    worker->Drain();
+  }
+}
+
+int64_t Engine::ActiveRequests() const {
+  int64_t total = 0;
+  for (const auto& worker : workers_) {
+    total += worker->ActiveRequests() + worker->ActiveConnections();
+  }
+  return total;
+}
+
+void Engine::Stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  running_ = false;
+  for (auto& worker : workers_) {
+    worker->Stop();
+  }
+  workers_.clear();
+  if (main_ != nullptr) {
+    main_->RunAndWait([this] {
+      health_checkers_.clear();
+      ejector_.reset();
+    });
+    main_->Stop();
+  }
+  listeners_.clear();
+}
+
+}  // namespace ottava::mesh

@@ -1,0 +1,86 @@
+#pragma once
+
+// The mesh engine (DESIGN.md §8): workers, listeners, the routing snapshot, health checking and
+// outlier ejection, dynamic updates, and the in-process entry for InvokeService. The sidecar
+// creates it after its components and before its gRPC server, and stops it before them.
+//
+// Threading: Create/Start/Update/Drain/Stop on the main (owner) thread or the actuator's; Invoke
+// from any thread (gRPC threads); Describe from any thread.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/stats.h"
+#include "mesh/config/mesh_config.h"
+#include "mesh/upstream/health_checker.h"
+#include "mesh/worker/worker.h"
+
+namespace ottava::mesh {
+
+class Engine {
+ public:
+  /// Validates `config` (routes, clusters, regexes) and binds nothing yet.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(MeshConfig config, stats::Store& stats);
+  ~Engine();
+
+  /// Binds every listener (port 0 allowed), starts the workers and the health checks.
+  absl::Status Start();
+  /// "name" → "host:port" of every bound listener (for the ready file).
+  std::map<std::string, std::string> ListenerAddresses() const;
+
+  /// Replaces routers and clusters from `{"routers": [...], "clusters": [...]}`. The new
+  /// snapshot is validated first; on error nothing changes and the error names the JSON pointer.
+  absl::Status Update(const nlohmann::json& routes_and_clusters);
+  /// Clusters, hosts, health and ejection state, for /actuator/mesh.
+  nlohmann::json Describe() const;
+
+  /// Sends a request through `mesh.rpc_router` on a worker, in-process. `done` runs on that
+  /// worker's thread.
+  void Invoke(InvokeRequest request, InvokeCallback done);
+  /// Whether there are workers to take requests.
+  bool running() const { return running_.load(); }
+
+  /// Stops accepting and asks every connection to close after its current request.
+  void Drain();
+  /// Requests in flight on every worker.
+  int64_t ActiveRequests() const;
+  /// Stops workers and checks. Idempotent.
+  void Stop();
+
+ private:
+  Engine(stats::Store& stats) : stats_(stats) {}
+  absl::StatusOr<MeshSnapshotConstSharedPtr> BuildSnapshot(const MeshConfig& config,
+                                                           const MeshSnapshot* previous) const;
+  void InstallSnapshot(MeshSnapshotConstSharedPtr snapshot);
+  void Eject(const ClusterInfoConstSharedPtr& cluster, Host& host);
+
+  stats::Store& stats_;
+  std::unique_ptr<CodecFactory> http1_;
+  std::vector<WorkerPtr> workers_;
+  DispatcherPtr main_;  // health checks and ejections
+  std::unique_ptr<OutlierEjector> ejector_;
+  std::vector<std::unique_ptr<HealthChecker>> health_checkers_;  // main_ loop only
+
+  mutable absl::Mutex mu_;
+  MeshSnapshotConstSharedPtr snapshot_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;
+
+  struct BoundListener {
+    ListenerConfig config;
+    std::unique_ptr<ListenSocket> socket;
+    std::unique_ptr<ListenerStats> stats;
+    std::unique_ptr<ConnectionManagerConfig> manager_config;
+  };
+  std::vector<BoundListener> listeners_;
+  std::atomic<uint32_t> next_worker_{0};
+  std::atomic<bool> running_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace ottava::mesh

@@ -1,0 +1,319 @@
+#include "mesh/network/connection.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <vector>
+
+#include "common/assert.h"
+
+namespace ottava::mesh {
+namespace {
+
+std::atomic<uint64_t> next_connection_id{1};
+
+// How much one read event may take before yielding to other connections on the loop.
+constexpr size_t kMaxReadPerEvent = 1024 * 1024;
+// How long a kFlushWrite close waits for a peer that does not read.
+constexpr std::chrono::milliseconds kFlushTimeout(5000);
+
+class ConnectionImpl : public Connection {
+ public:
+  ConnectionImpl(Dispatcher& dispatcher, int fd, Address remote, bool connecting)
+      : dispatcher_(dispatcher),
+        fd_(fd),
+        remote_(std::move(remote)),
+        id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+        state_(connecting ? State::kConnecting : State::kOpen) {
+    if (fd_ >= 0) {
+      event_ = dispatcher_.CreateFileEvent(
+          fd_, [this](uint32_t ready) { OnFileEvent(ready); }, FileTriggerType::kEdge,
+          FileReadyType::kRead | FileReadyType::kWrite | FileReadyType::kClosed);
+    }
+  }
+
+  ~ConnectionImpl() override { CloseSocket(); }
+
+  uint64_t id() const override { return id_; }
+  State state() const override { return state_; }
+  Dispatcher& dispatcher() override { return dispatcher_; }
+  const Address& remote_address() const override { return remote_; }
+  void SetReadHandler(ReadHandler* handler) override { read_handler_ = handler; }
+  void AddCallbacks(ConnectionCallbacks& callbacks) override { callbacks_.push_back(&callbacks); }
+  void RemoveCallbacks(ConnectionCallbacks& callbacks) override {
+    auto it = std::find(callbacks_.begin(), callbacks_.end(), &callbacks);
+    if (it != callbacks_.end()) {
+      *it = nullptr;  // may be inside a callback loop; compacted later
+    }
+  }
+
+  void Write(Buffer& data) override {
+    if (state_ == State::kClosed || state_ == State::kClosing) {
+      data.Drain(data.Length());
+      return;
+    }
+    out_.Move(data);
+    if (state_ == State::kOpen && !write_scheduled_) {
+      write_scheduled_ = true;
+      event_->Activate(FileReadyType::kWrite);
+    }
+    CheckHighWatermark();
+  }
+
+  size_t BufferedBytes() const override { return out_.Length(); }
+  void SetWriteBufferLimit(size_t high) override { high_watermark_ = high; }
+
+  void ReadDisable(bool disable) override {
+    if (disable) {
+      ++read_disable_count_;
+      return;
+    }
+    OTTAVA_ASSERT(read_disable_count_ > 0, "unbalanced ReadDisable(false)");
+    if (read_disable_count_ > 0 && --read_disable_count_ == 0 && state_ == State::kOpen) {
+      // Edge-triggered: bytes that arrived while disabled raise no new edge.
+      event_->Activate(FileReadyType::kRead);
+    }
+  }
+  bool ReadEnabled() const override { return read_disable_count_ == 0; }
+
+  void Close(CloseType type) override {
+    if (state_ == State::kClosed) {
+      return;
+    }
+    if (type == CloseType::kFlushWrite && !out_.Empty() && state_ == State::kOpen) {
+      state_ = State::kClosing;
+      flush_timer_ = dispatcher_.CreateTimer([this] { CloseNow(ConnectionEvent::kLocalClose); });
+      flush_timer_->Enable(kFlushTimeout);
+      event_->Activate(FileReadyType::kWrite);
+      return;
+    }
+    CloseNow(ConnectionEvent::kLocalClose);
+  }
+
+  int ReleaseFd() override {
+    if (state_ == State::kClosed) {
+      return -1;
+    }
+    event_.reset();
+    int fd = fd_;
+    fd_ = -1;
+    state_ = State::kClosed;
+    return fd;
+  }
+
+  // A client connection whose socket could not be created reports the failure on the loop.
+  void FailLater() {
+    state_ = State::kClosed;
+    dispatcher_.Post([this, alive = alive_] {
+      if (*alive) {
+        RaiseEvent(ConnectionEvent::kConnectFailed);
+      }
+    });
+  }
+
+ private:
+  void OnFileEvent(uint32_t ready) {
+    if (state_ == State::kConnecting) {
+      if ((ready & (FileReadyType::kWrite | FileReadyType::kClosed | FileReadyType::kRead)) == 0) {
+        return;
+      }
+      int error = 0;
+      socklen_t length = sizeof(error);
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
+      if (error != 0) {
+        CloseNow(ConnectionEvent::kConnectFailed);
+        return;
+      }
+      state_ = State::kOpen;
+      RaiseEvent(ConnectionEvent::kConnected);
+      if (state_ != State::kOpen) {
+        return;
+      }
+      ready |= FileReadyType::kWrite;
+    }
+    if ((ready & FileReadyType::kWrite) != 0) {
+      write_scheduled_ = false;
+      if (!Flush()) {
+        return;
+      }
+    }
+    if ((ready & (FileReadyType::kRead | FileReadyType::kClosed)) != 0 &&
+        state_ != State::kClosed) {
+      DoRead();
+    }
+  }
+
+  // Returns false when the connection closed.
+  bool Flush() {
+    while (!out_.Empty()) {
+      ssize_t n = out_.WriteTo(fd_);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          break;  // the next write edge continues
+        }
+        if (errno == EINTR) {
+          continue;
+        }
+        CloseNow(ConnectionEvent::kRemoteClose);
+        return false;
+      }
+    }
+    CheckLowWatermark();
+    if (state_ == State::kClosing && out_.Empty()) {
+      CloseNow(ConnectionEvent::kLocalClose);
+      return false;
+    }
+    return true;
+  }
+
+  void DoRead() {
+    if (read_disable_count_ > 0 || state_ != State::kOpen) {
+      return;
+    }
+    bool end_stream = false;
+    size_t total = 0;
+    while (total < kMaxReadPerEvent) {
+      ssize_t n = in_.ReadFrom(fd_, kMaxReadPerEvent - total);
+      if (n > 0) {
+        total += static_cast<size_t>(n);
+        continue;
+      }
+      if (n == 0) {
+        end_stream = true;
+        break;
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      }
+      CloseNow(ConnectionEvent::kRemoteClose);
+      return;
+    }
+    if (total >= kMaxReadPerEvent) {
+      event_->Activate(FileReadyType::kRead);  // more may be waiting; let others run first
+    }
+    if ((total > 0 || end_stream) && read_handler_ != nullptr) {
+      std::shared_ptr<bool> alive = alive_;
+      read_handler_->OnData(in_, end_stream);
+      if (!*alive) {
+        return;
+      }
+    }
+    if (end_stream && state_ == State::kOpen) {
+      CloseNow(ConnectionEvent::kRemoteClose);
+    }
+  }
+
+  void CheckHighWatermark() {
+    if (high_watermark_ > 0 && !above_high_ && out_.Length() > high_watermark_) {
+      above_high_ = true;
+      for (size_t i = 0; i < callbacks_.size(); ++i) {
+        if (callbacks_[i] != nullptr) {
+          callbacks_[i]->OnAboveWriteHighWatermark();
+        }
+      }
+    }
+  }
+
+  void CheckLowWatermark() {
+    if (above_high_ && out_.Length() <= high_watermark_ / 2) {
+      above_high_ = false;
+      for (size_t i = 0; i < callbacks_.size(); ++i) {
+        if (callbacks_[i] != nullptr) {
+          callbacks_[i]->OnBelowWriteLowWatermark();
+        }
+      }
+    }
+  }
+
+  void CloseNow(ConnectionEvent event) {
+    if (state_ == State::kClosed && fd_ < 0) {
+      return;
+    }
+    CloseSocket();
+    state_ = State::kClosed;
+    out_.Drain(out_.Length());
+    RaiseEvent(event);
+  }
+
+  void CloseSocket() {
+    flush_timer_.reset();
+    event_.reset();
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    *alive_ = false;
+    alive_ = std::make_shared<bool>(true);
+  }
+
+  void RaiseEvent(ConnectionEvent event) {
+    // Callbacks may add or remove callbacks (or schedule our deletion); index, not iterators.
+    for (size_t i = 0; i < callbacks_.size(); ++i) {
+      if (callbacks_[i] != nullptr) {
+        callbacks_[i]->OnEvent(event);
+      }
+    }
+  }
+
+  Dispatcher& dispatcher_;
+  int fd_;
+  Address remote_;
+  const uint64_t id_;
+  State state_;
+  FileEventPtr event_;
+  TimerPtr flush_timer_;
+  Buffer in_;
+  Buffer out_;
+  ReadHandler* read_handler_ = nullptr;
+  std::vector<ConnectionCallbacks*> callbacks_;
+  uint32_t read_disable_count_ = 0;
+  size_t high_watermark_ = 0;
+  bool above_high_ = false;
+  bool write_scheduled_ = false;
+  // Flipped when the socket closes, so a callback can tell it must not touch the connection.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+}  // namespace
+
+ConnectionPtr CreateServerConnection(Dispatcher& dispatcher, int fd, const Address& remote) {
+  SetNoDelay(fd);
+  return std::make_unique<ConnectionImpl>(dispatcher, fd, remote, /*connecting=*/false);
+}
+
+ConnectionPtr CreateClientConnection(Dispatcher& dispatcher, const Address& address) {
+  sockaddr_storage storage;
+  socklen_t length = 0;
+  int fd = -1;
+  if (address.ToSockaddr(&storage, &length).ok()) {
+    fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }
+  if (fd >= 0) {
+    SetNoDelay(fd);
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&storage), length);
+    if (rc == 0 || errno == EINPROGRESS) {
+      // Connected or in progress: the first write edge tells which.
+      return std::make_unique<ConnectionImpl>(dispatcher, fd, address, /*connecting=*/true);
+    }
+    ::close(fd);
+  }
+  auto failed = std::make_unique<ConnectionImpl>(dispatcher, -1, address, /*connecting=*/true);
+  failed->FailLater();
+  return failed;
+}
+
+}  // namespace ottava::mesh

@@ -1,0 +1,311 @@
+#include "mesh/proxy/connection_manager.h"
+
+#include <algorithm>
+
+namespace ottava::mesh {
+
+// Downstream output above this pauses reading the upstream response.
+constexpr size_t kDownstreamWriteHighWatermark = 1024 * 1024;
+
+ListenerStats ListenerStats::Create(stats::Store& store, const std::string& listener) {
+  const stats::Labels labels{{"listener", listener}};
+  ListenerStats s;
+  s.connections_total = &store.CounterFor("ottava_mesh_listener_connections_total",
+                                          "Downstream connections accepted", labels);
+  s.connections_active = &store.GaugeFor("ottava_mesh_listener_connections_active",
+                                         "Open downstream connections", labels);
+  s.requests = &store.CounterFor("ottava_mesh_listener_requests_total",
+                                 "Requests received on a listener", labels);
+  for (int klass = 1; klass <= 5; ++klass) {
+    stats::Labels with_class = labels;
+    with_class.emplace_back("class", std::to_string(klass) + "xx");
+    s.responses[klass] =
+        &store.CounterFor("ottava_mesh_listener_responses_total",
+                          "Responses sent on a listener by status class", with_class);
+  }
+  s.protocol_errors = &store.CounterFor("ottava_mesh_listener_protocol_errors_total",
+                                        "Connections closed for malformed requests", labels);
+  s.header_timeouts = &store.CounterFor("ottava_mesh_listener_header_timeouts_total",
+                                        "Connections cut for sending headers too slowly", labels);
+  s.idle_timeouts = &store.CounterFor("ottava_mesh_listener_idle_timeouts_total",
+                                      "Idle connections closed", labels);
+  return s;
+}
+
+// One request/response exchange on the connection.
+class ConnectionManager::ActiveStream : public DeferredDeletable,
+                                        public RequestDecoder,
+                                        public DownstreamCallbacks {
+ public:
+  ActiveStream(ConnectionManager& parent, ResponseEncoder& encoder)
+      : parent_(parent), encoder_(encoder) {}
+
+  // RequestDecoder
+  void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
+    parent_.header_timer_.reset();
+    parent_.config_.stats->requests->Inc();
+    request_complete_ = end_stream;
+    MeshSnapshotConstSharedPtr snapshot = parent_.context_.snapshot();
+    const RouteTable* table = snapshot->Router(parent_.config_.router);
+    router_ = std::make_unique<Router>(parent_.context_.router_context(), std::move(snapshot),
+                                       table, *this);
+    router_->DecodeRequestHeaders(std::move(headers), end_stream);
+  }
+
+  void DecodeData(Buffer& data, bool end_stream) override {
+    if (end_stream) {
+      request_complete_ = true;
+    }
+    if (router_ != nullptr && !response_complete_) {
+      router_->DecodeRequestData(data, end_stream);
+    } else {
+      data.Drain(data.Length());
+    }
+    if (end_stream && response_complete_) {
+      parent_.OnStreamComplete(*this, true);
+    }
+  }
+
+  // DownstreamCallbacks
+  void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
+    int klass = std::clamp(headers->status / 100, 1, 5);
+    parent_.config_.stats->responses[klass]->Inc();
+    encoder_.EncodeHeaders(*headers, end_stream);
+    if (end_stream) {
+      Complete();
+    }
+  }
+
+  void EncodeData(Buffer& data, bool end_stream) override {
+    encoder_.EncodeData(data, end_stream);
+    if (end_stream) {
+      Complete();
+    }
+  }
+
+  void ResetDownstream(std::string_view) override {
+    response_complete_ = true;
+    parent_.CloseConnection(CloseType::kNoFlush);
+  }
+
+  void ReadDisableDownstream(bool disable) override {
+    if (parent_.connection_->state() == Connection::State::kOpen) {
+      parent_.connection_->ReadDisable(disable);
+      read_disables_ += disable ? 1 : -1;
+    }
+  }
+
+  std::string_view downstream_address() const override {
+    return parent_.connection_->remote_address().host;
+  }
+
+  void OnDownstreamReset() {
+    if (router_ != nullptr) {
+      router_->OnDownstreamReset();
+    }
+  }
+
+  void ReadDisableUpstream(bool disable) {
+    if (router_ != nullptr) {
+      router_->ReadDisableUpstream(disable);
+    }
+  }
+
+  void RestoreReads() {
+    while (read_disables_ > 0) {
+      ReadDisableDownstream(false);
+    }
+  }
+
+  bool request_complete() const { return request_complete_; }
+
+ private:
+  void Complete() {
+    response_complete_ = true;
+    parent_.OnStreamComplete(*this, request_complete_);
+  }
+
+  ConnectionManager& parent_;
+  ResponseEncoder& encoder_;
+  std::unique_ptr<Router> router_;
+  bool request_complete_ = false;
+  bool response_complete_ = false;
+  int read_disables_ = 0;
+};
+
+ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
+                                     const ConnectionManagerConfig& config,
+                                     ConnectionPtr connection)
+    : context_(context), config_(config), connection_(std::move(connection)) {
+  connection_->SetReadHandler(this);
+  connection_->AddCallbacks(*this);
+  connection_->SetWriteBufferLimit(kDownstreamWriteHighWatermark);
+  codec_ = config_.codec->CreateServerCodec(*this, *this, config_.codec_options);
+  config_.stats->connections_total->Inc();
+  config_.stats->connections_active->Add(1);
+  ArmIdleTimer();
+}
+
+ConnectionManager::~ConnectionManager() {
+  *alive_ = false;
+  if (stream_ != nullptr) {
+    stream_->OnDownstreamReset();
+    stream_.reset();
+  }
+  if (connection_->state() != Connection::State::kClosed) {
+    connection_->RemoveCallbacks(*this);
+    connection_->Close(CloseType::kNoFlush);
+  }
+  if (!closed_) {
+    config_.stats->connections_active->Sub(1);
+  }
+}
+
+void ConnectionManager::OnData(Buffer& data, bool end_stream) {
+  read_buffer_ = &data;
+  if (stream_ == nullptr && !data.Empty()) {
+    idle_timer_.reset();
+    if (header_timer_ == nullptr) {
+      header_timer_ = connection_->dispatcher().CreateTimer([this] { OnHeaderTimeout(); });
+      header_timer_->Enable(config_.header_timeout);
+    }
+  }
+  std::shared_ptr<bool> alive = alive_;
+  absl::Status status = codec_->Dispatch(data);
+  if (!*alive) {
+    return;
+  }
+  if (!status.ok()) {
+    config_.stats->protocol_errors->Inc();
+    data.Drain(data.Length());
+    CloseConnection(CloseType::kFlushWrite);
+    return;
+  }
+  if (end_stream && !closed_) {
+    (void)codec_->DispatchEof();
+  }
+}
+
+RequestDecoder& ConnectionManager::NewStream(ResponseEncoder& encoder, uint64_t) {
+  idle_timer_.reset();
+  stream_ = std::make_unique<ActiveStream>(*this, encoder);
+  return *stream_;
+}
+
+void ConnectionManager::OnStreamComplete(ActiveStream& stream, bool request_complete) {
+  if (closed_) {
+    return;
+  }
+  if (!request_complete) {
+    // Answered before the request body ended (a local reply, an early upstream answer): the rest
+    // of the body cannot be told from the next request, so the connection ends here.
+    CloseConnection(CloseType::kFlushWrite);
+    return;
+  }
+  stream.RestoreReads();
+  connection_->dispatcher().DeferredDelete(std::move(stream_));
+  if (codec_->WantsClose() || draining_) {
+    CloseConnection(CloseType::kFlushWrite);
+    return;
+  }
+  ArmIdleTimer();
+  if (read_buffer_ != nullptr && !read_buffer_->Empty() && !dispatch_posted_) {
+    // Pipelined requests wait in the input; resume parsing outside the current callback.
+    dispatch_posted_ = true;
+    std::shared_ptr<bool> alive = alive_;
+    connection_->dispatcher().Post([this, alive] {
+      if (*alive) {
+        dispatch_posted_ = false;
+        DispatchBuffered();
+      }
+    });
+  }
+}
+
+void ConnectionManager::DispatchBuffered() {
+  if (closed_ || stream_ != nullptr || read_buffer_ == nullptr || read_buffer_->Empty()) {
+    return;
+  }
+  OnData(*read_buffer_, false);
+}
+
+void ConnectionManager::ArmIdleTimer() {
+  header_timer_.reset();
+  if (config_.idle_timeout.count() <= 0) {
+    return;
+  }
+  if (idle_timer_ == nullptr) {
+    idle_timer_ = connection_->dispatcher().CreateTimer([this] { OnIdleTimeout(); });
+  }
+  idle_timer_->Enable(config_.idle_timeout);
+}
+
+void ConnectionManager::OnIdleTimeout() {
+  if (stream_ != nullptr) {
+    return;
+  }
+  config_.stats->idle_timeouts->Inc();
+  CloseConnection(CloseType::kFlushWrite);
+}
+
+void ConnectionManager::OnHeaderTimeout() {
+  config_.stats->header_timeouts->Inc();
+  if (stream_ == nullptr) {
+    Buffer reply;
+    reply.Add(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 33\r\n"
+        "connection: close\r\n\r\nrequest headers took too long\r\n\r\n");
+    connection_->Write(reply);
+  }
+  CloseConnection(CloseType::kFlushWrite);
+}
+
+void ConnectionManager::StartDraining() {
+  draining_ = true;
+  codec_->StartDraining();
+  if (stream_ == nullptr) {
+    CloseConnection(CloseType::kFlushWrite);
+  }
+}
+
+void ConnectionManager::OnAboveWriteHighWatermark() {
+  write_above_high_ = true;
+  if (stream_ != nullptr) {
+    stream_->ReadDisableUpstream(true);
+  }
+}
+
+void ConnectionManager::OnBelowWriteLowWatermark() {
+  write_above_high_ = false;
+  if (stream_ != nullptr) {
+    stream_->ReadDisableUpstream(false);
+  }
+}
+
+void ConnectionManager::CloseConnection(CloseType type) {
+  if (connection_->state() == Connection::State::kClosed) {
+    return;
+  }
+  connection_->Close(type);
+}
+
+void ConnectionManager::OnEvent(ConnectionEvent event) {
+  if (event != ConnectionEvent::kRemoteClose && event != ConnectionEvent::kLocalClose) {
+    return;
+  }
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  config_.stats->connections_active->Sub(1);
+  idle_timer_.reset();
+  header_timer_.reset();
+  read_buffer_ = nullptr;
+  if (stream_ != nullptr) {
+    stream_->OnDownstreamReset();
+    connection_->dispatcher().DeferredDelete(std::move(stream_));
+  }
+  context_.OnConnectionClosed(*this);
+}
+
+}  // namespace ottava::mesh

@@ -1,0 +1,113 @@
+#pragma once
+
+// The L7 connection manager of one downstream connection (as Envoy's HTTP connection manager):
+// bytes → server codec → one ActiveStream per request → Router → upstream, and the response back
+// through the codec. It enforces the listener's header and idle timeouts, answers pipelined
+// requests in order, honours Connection: close and draining, and closes on protocol errors
+// after the codec's error reply is written.
+//
+// Threading: worker thread only. Owned by the worker's list of connections; destroyed through
+// Dispatcher::DeferredDelete once its connection has closed.
+
+#include <chrono>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "common/stats.h"
+#include "mesh/codec/codec.h"
+#include "mesh/network/connection.h"
+#include "mesh/router/router.h"
+#include "mesh/router/snapshot.h"
+
+namespace ottava::mesh {
+
+/// Metrics of one listener, labelled {listener="name"}.
+struct ListenerStats {
+  stats::Counter* connections_total = nullptr;
+  stats::Gauge* connections_active = nullptr;
+  stats::Counter* requests = nullptr;
+  stats::Counter* responses[6] = {};  // by class
+  stats::Counter* protocol_errors = nullptr;
+  stats::Counter* header_timeouts = nullptr;
+  stats::Counter* idle_timeouts = nullptr;
+
+  static ListenerStats Create(stats::Store& store, const std::string& listener);
+};
+
+/// What a connection manager needs from its worker and listener.
+class ConnectionManagerContext {
+ public:
+  virtual ~ConnectionManagerContext() = default;
+  virtual RouterContext& router_context() = 0;
+  /// The worker's current snapshot (a new request takes it; it keeps it to the end).
+  virtual MeshSnapshotConstSharedPtr snapshot() = 0;
+  /// The connection closed; the owner removes and defer-deletes `manager`.
+  virtual void OnConnectionClosed(class ConnectionManager& manager) = 0;
+};
+
+struct ConnectionManagerConfig {
+  std::string listener;  // name, for stats
+  std::string router;    // router name in the snapshot
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds header_timeout{10000};
+  const CodecFactory* codec = nullptr;
+  CodecOptions codec_options;
+  ListenerStats* stats = nullptr;
+};
+
+class ConnectionManager : public DeferredDeletable,
+                          public ReadHandler,
+                          public ConnectionCallbacks,
+                          public CodecOutput,
+                          public ServerCodecCallbacks {
+ public:
+  ConnectionManager(ConnectionManagerContext& context,
+                    const ConnectionManagerConfig& config,
+                    ConnectionPtr connection);
+  ~ConnectionManager() override;
+
+  /// Responses from now on ask the client to close; an idle connection closes at once.
+  void StartDraining();
+  Connection& connection() { return *connection_; }
+
+  // ReadHandler
+  void OnData(Buffer& data, bool end_stream) override;
+  // ConnectionCallbacks
+  void OnEvent(ConnectionEvent event) override;
+  void OnAboveWriteHighWatermark() override;
+  void OnBelowWriteLowWatermark() override;
+  // CodecOutput
+  void Write(Buffer& data) override { connection_->Write(data); }
+  // ServerCodecCallbacks
+  RequestDecoder& NewStream(ResponseEncoder& encoder, uint64_t stream_id) override;
+
+  std::list<std::unique_ptr<ConnectionManager>>::iterator self;
+
+ private:
+  class ActiveStream;
+
+  void OnStreamComplete(ActiveStream& stream, bool request_complete);
+  void DispatchBuffered();
+  void ArmIdleTimer();
+  void OnIdleTimeout();
+  void OnHeaderTimeout();
+  void CloseConnection(CloseType type);
+
+  ConnectionManagerContext& context_;
+  const ConnectionManagerConfig& config_;
+  ConnectionPtr connection_;
+  ServerCodecPtr codec_;
+  std::unique_ptr<ActiveStream> stream_;  // HTTP/1.1: one at a time
+  TimerPtr idle_timer_;
+  TimerPtr header_timer_;
+  Buffer* read_buffer_ = nullptr;  // the connection's input, kept for pipelined requests
+  bool draining_ = false;
+  bool closed_ = false;
+  bool dispatch_posted_ = false;
+  bool write_above_high_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace ottava::mesh

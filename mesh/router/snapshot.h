@@ -1,0 +1,36 @@
+#pragma once
+
+// One immutable version of the mesh's routing state: the config it came from, the compiled route
+// table of every router and the description of every cluster. Built on the main thread, shared
+// with workers through std::shared_ptr<const MeshSnapshot>; a request keeps the snapshot it
+// started with until it ends, so an update never changes a request in flight.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "mesh/config/mesh_config.h"
+#include "mesh/router/route_table.h"
+#include "mesh/upstream/cluster.h"
+
+namespace ottava::mesh {
+
+struct MeshSnapshot {
+  MeshConfig config;
+  std::map<std::string, std::shared_ptr<const RouteTable>, std::less<>> routers;
+  std::map<std::string, ClusterInfoConstSharedPtr, std::less<>> clusters;
+  uint64_t version = 0;
+
+  const RouteTable* Router(std::string_view name) const {
+    auto it = routers.find(name);
+    return it == routers.end() ? nullptr : it->second.get();
+  }
+  const ClusterInfoConstSharedPtr* Cluster(std::string_view name) const {
+    auto it = clusters.find(name);
+    return it == clusters.end() ? nullptr : &it->second;
+  }
+};
+using MeshSnapshotConstSharedPtr = std::shared_ptr<const MeshSnapshot>;
+
+}  // namespace ottava::mesh

@@ -1,0 +1,138 @@
+#pragma once
+
+// A mesh worker: one event loop (Dispatcher) on its own thread that owns everything a request
+// touches — accepted connections, their connection managers, per-cluster load balancers and
+// pools, the route cache — so the request path takes no lock. The main thread talks to a worker
+// only by posting closures: a new snapshot, a listener to add, drain, stop.
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/dispatcher.h"
+#include "common/stats.h"
+#include "mesh/network/listener.h"
+#include "mesh/proxy/connection_manager.h"
+#include "mesh/router/router.h"
+#include "mesh/router/snapshot.h"
+
+namespace ottava::mesh {
+
+/// A request entering the mesh in-process (InvokeService), with no socket.
+struct InvokeRequest {
+  RequestHeadersPtr headers;
+  std::string body;
+  /// Overrides the route's timeout when positive.
+  std::chrono::milliseconds timeout{0};
+};
+
+/// Its outcome. `local_reply` tells a mesh-made answer (no route, timeout...) from the
+/// upstream's own response.
+struct InvokeResponse {
+  int status = 0;
+  HeaderMap headers;
+  std::string body;
+  LocalReplyReason local_reply = LocalReplyReason::kNone;
+};
+using InvokeCallback = std::function<void(InvokeResponse)>;
+
+/// Called when a host of a cluster should be ejected (on a worker thread; the callee posts).
+using OutlierEjectCallback = std::function<void(const ClusterInfoConstSharedPtr&, Host&)>;
+
+class Worker : public RouterContext, public ConnectionManagerContext {
+ public:
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(uint32_t index,
+                                                        stats::Store& stats,
+                                                        OutlierEjectCallback on_eject);
+  ~Worker() override;
+
+  /// Starts the loop thread.
+  void Start();
+  /// Closes every connection and joins the thread.
+  void Stop();
+
+  Dispatcher& dispatcher() override { return *dispatcher_; }
+
+  // Posted from the main thread.
+  /// Installs `snapshot` for new requests (posted; requests in flight keep theirs).
+  void SetSnapshot(MeshSnapshotConstSharedPtr snapshot);
+  /// Starts accepting on `socket` for the listener `config` (posted). Both outlive the worker's
+  /// use of them (until RemoveListeners has run).
+  void AddListener(const ListenSocket& socket, const ConnectionManagerConfig& config);
+  /// Every worker of the engine, this one included (before Start). An accepted connection goes
+  /// to the worker with the fewest open connections, so one busy acceptor cannot take them all.
+  void SetPeers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
+  /// Stops accepting on every listener (posted, and waited for).
+  void StopListening();
+  /// Asks every connection to close when its current request is done (posted).
+  void Drain();
+  /// Sends a request through the router named `router` of the current snapshot (posted);
+  /// `done` runs on this worker's thread.
+  void Invoke(std::string router, InvokeRequest request, InvokeCallback done);
+  /// Connections open on this worker (approximate; any thread).
+  int64_t ActiveConnections() const { return active_connections_.load(); }
+  /// Requests in flight on this worker, InvokeService and shadows included (any thread).
+  int64_t ActiveRequests() const { return active_requests_.load(); }
+
+  // RouterContext
+  ThreadLocalCluster& GetCluster(const ClusterInfoConstSharedPtr& cluster) override;
+  RouteCache& route_cache() override { return route_cache_; }
+  uint64_t Random() override;
+  void ReportOutcome(const ClusterInfo& cluster,
+                     Host& host,
+                     int status,
+                     bool connect_failure) override;
+  void StartShadow(const ClusterInfoConstSharedPtr& cluster,
+                   std::unique_ptr<RequestHeaders> headers,
+                   std::string body,
+                   std::chrono::milliseconds timeout) override;
+
+  // ConnectionManagerContext
+  RouterContext& router_context() override { return *this; }
+  MeshSnapshotConstSharedPtr snapshot() override { return snapshot_; }
+  void OnConnectionClosed(ConnectionManager& manager) override;
+
+ private:
+  class InvokeStream;
+  class ShadowRequest;
+  struct ListenerSlot {
+    const ConnectionManagerConfig* config;
+    std::unique_ptr<Listener> listener;
+  };
+
+  Worker(uint32_t index,
+         DispatcherPtr dispatcher,
+         stats::Store& stats,
+         OutlierEjectCallback on_eject);
+  void OnAccept(const ConnectionManagerConfig& config, int fd, const Address& remote);
+  void Adopt(const ConnectionManagerConfig& config, int fd, const Address& remote);
+  void ReapClusters();
+
+  const uint32_t index_;
+  DispatcherPtr dispatcher_;
+  stats::Store& stats_;
+  OutlierEjectCallback on_eject_;
+  // Loop thread only from here on.
+  MeshSnapshotConstSharedPtr snapshot_;
+  RouteCache route_cache_;
+  uint64_t random_state_;
+  std::vector<ListenerSlot> listeners_;
+  std::vector<Worker*> peers_;
+  std::list<std::unique_ptr<ConnectionManager>> connections_;
+  // Per-cluster state, keyed by the immutable ClusterInfo of some snapshot. A cluster replaced
+  // by an update stays here until its pools are idle.
+  std::map<const ClusterInfo*,
+           std::pair<ClusterInfoConstSharedPtr, std::unique_ptr<ThreadLocalCluster>>>
+      clusters_;
+  TimerPtr reap_timer_;
+  bool draining_ = false;
+  std::atomic<int64_t> active_connections_{0};
+  std::atomic<int64_t> active_requests_{0};
+};
+using WorkerPtr = std::unique_ptr<Worker>;
+
+}  // namespace ottava::mesh
