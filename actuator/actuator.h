@@ -1,16 +1,20 @@
 #pragma once
 
-// The actuator: the HTTP endpoints a PaaS probes (cpp-httplib on its own thread pool).
+// The actuator: the HTTP endpoints a PaaS probes and operators use (cpp-httplib on its own thread
+// pool), as Envoy's admin: subsystems register handlers with AddHandler() before Start(). The
+// standard ones come from the Add*Handlers helpers below:
 //   GET  /actuator/health/liveness   process and event loops respond
 //   GET  /actuator/health/readiness  every required component UP and the API serving
+//   GET  /actuator/health            both together
 //   GET  /actuator/info              version, build, app id, components, subscriptions
 //   GET  /metrics                    Prometheus text
 //   POST /actuator/logger            {"module": "grpc", "level": "debug"}
+//   GET  /actuator                   every registered handler with its help text (built in)
 // Health bodies: {"status": S, "components": {"<indicator>": {"status": S, "details": {...}}}};
 // 200 only when S is UP, else 503.
 //
-// Threading: handlers run on httplib's threads and only read atomics and the callbacks' results,
-// which must be safe to call from any thread.
+// Threading: AddHandler() on the owner's thread before Start(). Handlers run on httplib's threads,
+// concurrently, and must only read atomics and snapshots (DESIGN.md §4).
 
 #include <functional>
 #include <map>
@@ -38,30 +42,23 @@ struct Indicator {
   bool counts = true;  // false: listed, but not part of the aggregate (optional components)
 };
 
-struct Sources {
-  std::function<std::vector<Indicator>()> liveness;
-  std::function<std::vector<Indicator>()> readiness;
-  std::function<nlohmann::json()> info;
-  stats::Store* stats = nullptr;
-};
-
-/// A request to a registered handler.
+/// An HTTP request as a handler sees it.
 struct HttpRequest {
-  std::string method;
+  std::string method;  // "GET", "POST", ...
   std::string path;
   std::string body;
-  std::string remote_address;
-  std::map<std::string, std::string> params;
+  std::string remote_address;                 // the peer's IP address
+  std::map<std::string, std::string> params;  // query parameters (the first of repeated ones)
 };
 
-/// Its answer.
+/// What a handler answers.
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
 };
 
-/// Serves one endpoint; runs on httplib's threads (it must be thread-safe).
+/// Answers one request. Runs on an httplib thread; must not block for long.
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
 /// Aggregates indicators: any DOWN -> DOWN, else any INIT -> INIT, else UP.
@@ -72,13 +69,15 @@ nlohmann::json HealthBody(const std::vector<Indicator>& indicators);
 class Actuator {
  public:
   /// Binds `host:port` (port 0 picks a free port). Nothing is served until Start().
-  static absl::StatusOr<std::unique_ptr<Actuator>> Create(const std::string& host,
-                                                          uint16_t port,
-                                                          Sources sources);
+  static absl::StatusOr<std::unique_ptr<Actuator>> Create(const std::string& host, uint16_t port);
   ~Actuator();
 
-  /// Registers `method` (GET, POST, PUT, DELETE) `path`, served by `handler`. Before Start().
-  /// `loopback_only`: requests from a non-loopback peer get 403.
+  Actuator(const Actuator&) = delete;
+  Actuator& operator=(const Actuator&) = delete;
+
+  /// Serves `method` (GET, POST, PUT, DELETE, PATCH) on exactly `path`; `help` is listed by
+  /// GET /actuator. Before Start(), owner's thread. `loopback_only`: requests from a non-loopback
+  /// peer get 403. Registering a method and path twice is a bug (asserted).
   void AddHandler(std::string method,
                   std::string path,
                   std::string help,
@@ -94,14 +93,32 @@ class Actuator {
   std::string address() const { return host_ + ":" + std::to_string(port_); }
 
  private:
-  Actuator(std::string host, Sources sources);
-  void Routes();
+  struct Registered {
+    std::string method;
+    std::string path;
+    std::string help;
+  };
+
+  explicit Actuator(std::string host);
+  HttpResponse Index() const;
 
   std::string host_;
   uint16_t port_ = 0;
-  Sources sources_;
+  std::vector<Registered> registered_;  // fixed once Start() runs
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };
+
+/// GET /actuator/health/liveness, /actuator/health/readiness and /actuator/health over the given
+/// indicator sources (called on httplib threads).
+void AddHealthHandlers(Actuator& actuator,
+                       std::function<std::vector<Indicator>()> liveness,
+                       std::function<std::vector<Indicator>()> readiness);
+/// GET /actuator/info: the JSON `info` returns.
+void AddInfoHandler(Actuator& actuator, std::function<nlohmann::json()> info);
+/// GET /metrics: `stats` (which must outlive the actuator) in Prometheus text.
+void AddMetricsHandler(Actuator& actuator, const stats::Store& stats);
+/// POST /actuator/logger: sets a module's log level ({"module"|"component": NAME, "level": L}).
+void AddLoggerHandler(Actuator& actuator);
 
 }  // namespace ottava::actuator

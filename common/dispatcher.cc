@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
 
 #include "absl/synchronization/notification.h"
 #include "common/assert.h"
@@ -121,16 +122,73 @@ void UseThreads() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name) {
+absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name,
+                                                               TimeSource* time_source) {
   UseThreads();
   event_base* base = event_base_new();
   if (base == nullptr) {
     return absl::InternalError("event_base_new failed for dispatcher " + name);
   }
-  return std::unique_ptr<Dispatcher>(new Dispatcher(std::move(name), base));
+  return std::unique_ptr<Dispatcher>(new Dispatcher(std::move(name), base, time_source));
 }
 
-Dispatcher::Dispatcher(std::string name, event_base* base) : name_(std::move(name)), base_(base) {
+// A timer on simulated time: an entry in the dispatcher's deadline set instead of a libevent timer.
+class Dispatcher::SimulatedTimer : public Timer {
+ public:
+  SimulatedTimer(Dispatcher& dispatcher, Closure callback)
+      : dispatcher_(dispatcher), callback_(std::move(callback)) {}
+  ~SimulatedTimer() override { Disable(); }
+
+  void Enable(std::chrono::milliseconds delay) override {
+    Disable();
+    if (delay.count() < 0) {
+      delay = std::chrono::milliseconds(0);
+    }
+    entry_ = SimulatedEntry(dispatcher_.time_source_->MonotonicTime() + delay,
+                            dispatcher_.next_sequence_++, this);
+    dispatcher_.simulated_timers_.insert(*entry_);
+    if (delay.count() == 0) {
+      // Already due: fire on a later loop iteration without waiting for Advance(), as a real
+      // zero-delay timer does.
+      dispatcher_.Post([dispatcher = &dispatcher_] { dispatcher->RunSimulatedTimers(); });
+    }
+  }
+
+  void Disable() override {
+    if (entry_.has_value()) {
+      dispatcher_.simulated_timers_.erase(*entry_);
+      entry_.reset();
+    }
+  }
+
+  bool Enabled() const override { return entry_.has_value(); }
+
+  // Called by RunSimulatedTimers after it removed the entry. The callback may destroy the timer.
+  void Fire() {
+    entry_.reset();
+    callback_();
+  }
+
+ private:
+  Dispatcher& dispatcher_;
+  Closure callback_;
+  std::optional<SimulatedEntry> entry_;
+};
+
+Dispatcher::Dispatcher(std::string name, event_base* base, TimeSource* time_source)
+    : name_(std::move(name)), base_(base) {
+  if (time_source == nullptr) {
+    real_time_ = std::make_unique<RealTimeSource>();
+    time_source = real_time_.get();
+  }
+  time_source_ = time_source;
+  // Simulated time needs the source to wake the loop when it moves; any other source is assumed to
+  // follow real time, which libevent's timers keep.
+  simulated_ = dynamic_cast<SimulatedTimeSource*>(time_source);
+  if (simulated_ != nullptr) {
+    simulated_listener_ =
+        simulated_->AddListener([this] { Post([this] { RunSimulatedTimers(); }); });
+  }
   wakeup_ = event_new(
       base_, -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); }, this);
@@ -146,18 +204,18 @@ Dispatcher::Dispatcher(std::string name, event_base* base) : name_(std::move(nam
   OTTAVA_RELEASE_ASSERT(deferred_event_ != nullptr, "event_new failed");
 }
 
-// A PostDelayed closure and its one-shot timer.
-struct Dispatcher::Delayed {
-  Dispatcher* dispatcher;
-  event* timer = nullptr;
+// A PostDelayed closure and its one-shot timer. Deferred-deletable so that the timer is destroyed
+// after its own callback has returned.
+struct Dispatcher::Delayed : public DeferredDeletable {
+  TimerPtr timer;
   Closure closure;
 };
 
 Dispatcher::~Dispatcher() {
-  Stop();
-  for (auto& [key, delayed] : delayed_) {
-    event_free(delayed->timer);
+  if (simulated_ != nullptr) {
+    simulated_->RemoveListener(simulated_listener_);
   }
+  Stop();
   delayed_.clear();
   ClearDeferred();
   event_free(deferred_event_);
@@ -172,7 +230,7 @@ void Dispatcher::Start() {
   // Start() run while IsLoopThread() still answered false.
   std::promise<void> recorded;
   thread_ = std::thread([this, &recorded] {
-    loop_thread_id_ = std::this_thread::get_id();
+    loop_thread_id_.store(std::this_thread::get_id());
     recorded.set_value();
     pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
     event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -200,6 +258,24 @@ void Dispatcher::Stop() {
   }
 }
 
+void Dispatcher::Run() {
+  OTTAVA_RELEASE_ASSERT(!thread_.joinable(), "Run() on a dispatcher that owns a thread");
+  {
+    absl::MutexLock lock(&mu_);
+    OTTAVA_RELEASE_ASSERT(!stopped_, "Run() on a stopped dispatcher");
+  }
+  OTTAVA_RELEASE_ASSERT(loop_thread_id_.load() == std::thread::id(), "Run() while running");
+  loop_thread_id_.store(std::this_thread::get_id());
+  event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  loop_thread_id_.store(std::thread::id());
+}
+
+void Dispatcher::Exit() {
+  // Posted rather than breaking at once: what was posted before runs first, and an Exit() that
+  // comes before Run() is not lost (libevent clears a pending break when a loop starts).
+  Post([this] { event_base_loopbreak(base_); });
+}
+
 void Dispatcher::Post(Closure closure) {
   {
     absl::MutexLock lock(&mu_);
@@ -214,26 +290,38 @@ void Dispatcher::Post(Closure closure) {
 void Dispatcher::PostDelayed(std::chrono::milliseconds delay, Closure closure) {
   Post([this, delay, closure = std::move(closure)]() mutable {
     auto delayed = std::make_unique<Delayed>();
-    delayed->dispatcher = this;
-    delayed->closure = std::move(closure);
-    delayed->timer = evtimer_new(base_, &Dispatcher::FireDelayed, delayed.get());
-    OTTAVA_RELEASE_ASSERT(delayed->timer != nullptr, "evtimer_new failed");
-    timeval tv = ToTimeval(delay);
-    evtimer_add(delayed->timer, &tv);
     Delayed* key = delayed.get();
+    delayed->closure = std::move(closure);
+    delayed->timer = CreateTimer([this, key] { FireDelayed(key); });
+    delayed->timer->Enable(delay);
     delayed_.emplace(key, std::move(delayed));
   });
 }
 
-void Dispatcher::FireDelayed(int /*fd*/, short /*what*/, void* arg) {
-  auto* fired = static_cast<Delayed*>(arg);
-  auto& delayed = fired->dispatcher->delayed_;
-  auto it = delayed.find(fired);
-  OTTAVA_RELEASE_ASSERT(it != delayed.end(), "unknown delayed closure");
+void Dispatcher::FireDelayed(Delayed* fired) {
+  auto it = delayed_.find(fired);
+  OTTAVA_RELEASE_ASSERT(it != delayed_.end(), "unknown delayed closure");
   std::unique_ptr<Delayed> owned = std::move(it->second);
-  delayed.erase(it);
-  event_free(owned->timer);
-  owned->closure();
+  delayed_.erase(it);
+  Closure closure = std::move(owned->closure);
+  // This runs inside owned->timer's callback: the timer goes after the callback has returned.
+  DeferredDelete(std::move(owned));
+  closure();
+}
+
+void Dispatcher::RunSimulatedTimers() {
+  const MonotonicTime now = time_source_->MonotonicTime();
+  // Timers armed while this pass runs (a callback re-arming with no delay) wait for the next pass,
+  // as a real zero-delay timer waits for the next loop iteration.
+  const uint64_t limit = next_sequence_;
+  while (!simulated_timers_.empty()) {
+    auto [deadline, sequence, timer] = *simulated_timers_.begin();
+    if (deadline > now || sequence >= limit) {
+      break;
+    }
+    simulated_timers_.erase(simulated_timers_.begin());
+    timer->Fire();
+  }
 }
 
 bool Dispatcher::RunAndWait(Closure closure, std::chrono::milliseconds timeout) {
@@ -275,6 +363,9 @@ bool Dispatcher::RunAndWait(Closure closure, std::chrono::milliseconds timeout) 
 }
 
 TimerPtr Dispatcher::CreateTimer(Closure callback) {
+  if (simulated_ != nullptr) {
+    return std::make_unique<SimulatedTimer>(*this, std::move(callback));
+  }
   return std::make_unique<LibeventTimer>(base_, std::move(callback));
 }
 
@@ -302,7 +393,7 @@ void Dispatcher::ClearDeferred() {
 }
 
 bool Dispatcher::IsLoopThread() const {
-  return std::this_thread::get_id() == loop_thread_id_;
+  return std::this_thread::get_id() == loop_thread_id_.load();
 }
 
 void Dispatcher::RunPosted() {

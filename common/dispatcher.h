@@ -1,21 +1,25 @@
 #pragma once
 
-// An event loop on its own thread, over libevent (as Envoy's Dispatcher). The runtime owns one
-// shared by the components (I/O, timers, deliveries); what they touch from the loop belongs to the
-// loop's thread.
+// An event loop over libevent (as Envoy's Dispatcher), run either on a thread it owns (Start/Stop)
+// or on the caller's thread (Run/Exit, as a mesh worker does). The runtime owns one shared by the
+// components (I/O, timers, deliveries); what they touch from the loop belongs to the loop's thread.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/time_source.h"
 
 struct event_base;
 struct event;
@@ -72,17 +76,32 @@ class Dispatcher {
   using Closure = std::function<void()>;
 
   /// Creates a stopped dispatcher; `name` names its thread (at most 15 characters are kept).
-  static absl::StatusOr<std::unique_ptr<Dispatcher>> Create(std::string name);
+  /// Timers read `time_source` (not owned; it must outlive the dispatcher); nullptr means the real
+  /// clocks. On a SimulatedTimeSource, timers fire when simulated time passes their deadlines.
+  static absl::StatusOr<std::unique_ptr<Dispatcher>> Create(std::string name,
+                                                            TimeSource* time_source = nullptr);
+  /// Stops the loop (see Stop()). With Run(), the loop must have returned first.
   ~Dispatcher();
 
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
-  /// Starts the loop thread. Called once, from the owner's thread.
+  /// Starts the loop on a thread the dispatcher owns. Called once, from the owner's thread; not
+  /// together with Run().
   void Start();
   /// Runs what is already posted, stops the loop and joins its thread. Idempotent. Closures posted
-  /// afterwards are dropped (and destroyed on the caller's thread).
+  /// afterwards are dropped (and destroyed on the caller's thread). After a Run() loop, call it
+  /// once Run() has returned (or leave it to the destructor).
   void Stop();
+
+  /// Runs the loop on the calling thread until Exit(); the alternative to Start() for an owner
+  /// that brings its own thread (a mesh worker, or main). While it runs, IsLoopThread() is true
+  /// on the caller and Post/RunAndWait/timers behave as with Start(). May be called again after it
+  /// returned, from any one thread at a time; not after Start() or Stop().
+  void Run();
+  /// Makes Run() return once what was posted before this call has run. Any thread; an Exit()
+  /// before Run() makes the next Run() return after running what was posted.
+  void Exit();
 
   /// Runs `closure` on the loop thread, in posting order. Any thread.
   void Post(Closure closure);
@@ -110,25 +129,39 @@ class Dispatcher {
   bool IsLoopThread() const;
 
   const std::string& name() const { return name_; }
-  /// The libevent base, for adapters that attach to it (hiredis). Use on the loop thread only.
-  event_base* base() const { return base_; }
+  /// The clocks this dispatcher's timers follow. Any thread.
+  TimeSource& time_source() const { return *time_source_; }
 
  private:
   struct Delayed;
+  class SimulatedTimer;
+  // An armed simulated timer: deadline, arming sequence (ties fire in arming order), timer.
+  using SimulatedEntry = std::tuple<MonotonicTime, uint64_t, SimulatedTimer*>;
 
-  Dispatcher(std::string name, event_base* base);
+  Dispatcher(std::string name, event_base* base, TimeSource* time_source);
   void RunPosted();
   void ClearDeferred();
-  static void FireDelayed(int fd, short what, void* arg);  // libevent callback
+  void FireDelayed(Delayed* fired);
+  void RunSimulatedTimers();
 
   const std::string name_;
   event_base* base_;
+  // Owned when the caller passed none.
+  std::unique_ptr<RealTimeSource> real_time_;
+  TimeSource* time_source_;
+  // Set when time_source_ is simulated: timers live in simulated_timers_ instead of libevent.
+  SimulatedTimeSource* simulated_ = nullptr;
+  int simulated_listener_ = -1;
+  // Armed simulated timers by deadline (loop thread).
+  std::set<SimulatedEntry> simulated_timers_;
+  uint64_t next_sequence_ = 0;
   event* wakeup_ = nullptr;
   event* deferred_event_ = nullptr;
   // Objects waiting for deferred deletion (loop thread).
   std::vector<DeferredDeletablePtr> deferred_;
   std::thread thread_;
-  std::thread::id loop_thread_id_;
+  // Read by any thread in IsLoopThread(); set by Start()'s thread or by Run().
+  std::atomic<std::thread::id> loop_thread_id_{};
   absl::Mutex mu_;
   std::vector<Closure> posted_ ABSL_GUARDED_BY(mu_);
   // PostDelayed closures waiting for their timer; loop thread (and the destructor, after it).

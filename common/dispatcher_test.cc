@@ -368,5 +368,222 @@ TEST(DeferredDeleteTest, PendingObjectsAreDestroyedWithTheDispatcher) {
   EXPECT_EQ(destroyed.load(), 1);
 }
 
+// Runs `closure` on the loop and waits for it; after Advance(), a barrier by which every timer due
+// has fired.
+void OnLoop(Dispatcher& dispatcher, Dispatcher::Closure closure) {
+  ASSERT_TRUE(dispatcher.RunAndWait(std::move(closure), milliseconds(5000)));
+}
+
+DispatcherPtr StartedOn(SimulatedTimeSource& time) {
+  auto dispatcher = Dispatcher::Create("sim-loop", &time);
+  EXPECT_TRUE(dispatcher.ok());
+  (*dispatcher)->Start();
+  return std::move(*dispatcher);
+}
+
+TEST(SimulatedTimeTest, TimerFiresRightAfterAdvancePassesItsDeadline) {
+  SimulatedTimeSource time;
+  auto dispatcher = StartedOn(time);
+  EXPECT_EQ(&dispatcher->time_source(), &time);
+  std::promise<bool> fired;
+  TimerPtr timer;
+  OnLoop(*dispatcher, [&] {
+    timer = dispatcher->CreateTimer([&] { fired.set_value(dispatcher->IsLoopThread()); });
+    timer->Enable(std::chrono::seconds(10));
+  });
+  auto future = fired.get_future();
+  const auto wall_start = steady_clock::now();
+  time.Advance(std::chrono::seconds(10) - milliseconds(1));
+  OnLoop(*dispatcher, [] {});
+  EXPECT_EQ(future.wait_for(milliseconds(0)), std::future_status::timeout);
+  time.Advance(milliseconds(1));
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_TRUE(future.get());
+  // Ten simulated seconds, no real waiting.
+  EXPECT_LT(steady_clock::now() - wall_start, std::chrono::seconds(2));
+  OnLoop(*dispatcher, [&] {
+    EXPECT_FALSE(timer->Enabled());
+    timer.reset();
+  });
+}
+
+TEST(SimulatedTimeTest, NothingFiresWhileOnlyRealTimePasses) {
+  SimulatedTimeSource time;
+  auto dispatcher = StartedOn(time);
+  std::atomic<bool> fired{false};
+  dispatcher->PostDelayed(milliseconds(1), [&] { fired = true; });
+  std::this_thread::sleep_for(milliseconds(50));
+  OnLoop(*dispatcher, [] {});
+  EXPECT_FALSE(fired.load());
+  time.Advance(milliseconds(1));
+  OnLoop(*dispatcher, [] {});
+  EXPECT_TRUE(fired.load());
+}
+
+TEST(SimulatedTimeTest, TimersAndDelayedClosuresFireInDeadlineOrder) {
+  SimulatedTimeSource time;
+  auto dispatcher = StartedOn(time);
+  std::vector<std::string> order;  // loop thread
+  TimerPtr timer;
+  dispatcher->PostDelayed(milliseconds(300), [&] { order.push_back("delayed-300"); });
+  dispatcher->PostDelayed(milliseconds(100), [&] { order.push_back("delayed-100"); });
+  // Equal deadlines fire in arming order.
+  dispatcher->PostDelayed(milliseconds(100), [&] { order.push_back("delayed-100b"); });
+  OnLoop(*dispatcher, [&] {
+    timer = dispatcher->CreateTimer([&] { order.push_back("timer-200"); });
+    timer->Enable(milliseconds(200));
+  });
+  time.Advance(milliseconds(150));
+  OnLoop(*dispatcher, [&] {
+    EXPECT_EQ(order, (std::vector<std::string>{"delayed-100", "delayed-100b"}));
+  });
+  // One large step still fires the rest in deadline order, not all at once in arming order.
+  time.Advance(std::chrono::seconds(1));
+  OnLoop(*dispatcher, [&] {
+    EXPECT_EQ(order, (std::vector<std::string>{"delayed-100", "delayed-100b", "timer-200",
+                                               "delayed-300"}));
+    timer.reset();
+  });
+}
+
+TEST(SimulatedTimeTest, ReArmingMovesTheDeadlineAndACallbackMayReArm) {
+  SimulatedTimeSource time;
+  auto dispatcher = StartedOn(time);
+  int fired = 0;  // loop thread
+  TimerPtr timer;
+  OnLoop(*dispatcher, [&] {
+    timer = dispatcher->CreateTimer([&] {
+      ++fired;
+      if (fired < 3) {
+        timer->Enable(std::chrono::seconds(1));  // a periodic task
+      }
+    });
+    timer->Enable(std::chrono::seconds(5));
+    timer->Enable(std::chrono::seconds(20));  // replaces the 5 s deadline
+  });
+  time.Advance(std::chrono::seconds(10));
+  OnLoop(*dispatcher, [&] { EXPECT_EQ(fired, 0); });
+  time.Advance(std::chrono::seconds(10));
+  OnLoop(*dispatcher, [&] {
+    EXPECT_EQ(fired, 1);
+    EXPECT_TRUE(timer->Enabled());
+  });
+  time.Advance(std::chrono::seconds(1));
+  OnLoop(*dispatcher, [&] { EXPECT_EQ(fired, 2); });
+  time.Advance(std::chrono::seconds(1));
+  OnLoop(*dispatcher, [&] {
+    EXPECT_EQ(fired, 3);
+    EXPECT_FALSE(timer->Enabled());
+    timer.reset();
+  });
+}
+
+TEST(SimulatedTimeTest, DisabledOrDestroyedTimersDoNotFire) {
+  SimulatedTimeSource time;
+  auto dispatcher = StartedOn(time);
+  int fired = 0;  // loop thread
+  TimerPtr disabled;
+  TimerPtr destroyed;
+  OnLoop(*dispatcher, [&] {
+    disabled = dispatcher->CreateTimer([&] { ++fired; });
+    destroyed = dispatcher->CreateTimer([&] { ++fired; });
+    disabled->Enable(std::chrono::seconds(1));
+    destroyed->Enable(std::chrono::seconds(1));
+    EXPECT_TRUE(disabled->Enabled());
+    disabled->Disable();
+    EXPECT_FALSE(disabled->Enabled());
+    destroyed.reset();
+  });
+  time.Advance(std::chrono::seconds(2));
+  OnLoop(*dispatcher, [&] {
+    EXPECT_EQ(fired, 0);
+    disabled.reset();
+  });
+}
+
+TEST(SimulatedTimeTest, ZeroDelayFiresWithoutAdvancing) {
+  SimulatedTimeSource time;
+  auto dispatcher = StartedOn(time);
+  std::promise<void> fired;
+  dispatcher->PostDelayed(milliseconds(0), [&] { fired.set_value(); });
+  EXPECT_EQ(fired.get_future().wait_for(kTimeout), std::future_status::ready);
+}
+
+TEST(SimulatedTimeTest, AdvanceMovesBothClocks) {
+  SimulatedTimeSource time;
+  const auto monotonic = time.MonotonicTime();
+  const auto system = time.SystemTime();
+  time.Advance(std::chrono::minutes(3));
+  EXPECT_EQ(time.MonotonicTime() - monotonic, std::chrono::minutes(3));
+  EXPECT_EQ(time.SystemTime() - system, std::chrono::minutes(3));
+  time.Advance(-std::chrono::minutes(1));
+  EXPECT_EQ(time.MonotonicTime() - monotonic, std::chrono::minutes(3));
+}
+
+TEST(DispatcherRunTest, RunsOnTheCallersThreadUntilExit) {
+  auto created = Dispatcher::Create("caller-loop");
+  ASSERT_TRUE(created.ok());
+  Dispatcher& dispatcher = **created;
+  std::promise<std::thread::id> loop_id;
+  std::atomic<bool> inside{false};
+  std::thread runner([&] {
+    dispatcher.Post([&] { loop_id.set_value(std::this_thread::get_id()); });
+    dispatcher.Run();
+  });
+  auto id = loop_id.get_future();
+  ASSERT_EQ(id.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_EQ(id.get(), runner.get_id());
+  EXPECT_FALSE(dispatcher.IsLoopThread());
+  EXPECT_TRUE(dispatcher.RunAndWait([&] { inside = dispatcher.IsLoopThread(); }, kTimeout));
+  EXPECT_TRUE(inside.load());
+  // Real-time timers run on a Run() loop too.
+  std::promise<void> timer_fired;
+  dispatcher.PostDelayed(milliseconds(5), [&] { timer_fired.set_value(); });
+  EXPECT_EQ(timer_fired.get_future().wait_for(kTimeout), std::future_status::ready);
+  dispatcher.Exit();
+  runner.join();
+  EXPECT_FALSE(dispatcher.IsLoopThread());
+  dispatcher.Stop();
+  EXPECT_FALSE(dispatcher.RunAndWait([] {}));
+}
+
+TEST(DispatcherRunTest, ExitBeforeRunReturnsAfterWhatWasPosted) {
+  auto created = Dispatcher::Create("main-loop");
+  ASSERT_TRUE(created.ok());
+  Dispatcher& dispatcher = **created;
+  std::vector<int> ran;
+  dispatcher.Post([&] {
+    EXPECT_TRUE(dispatcher.IsLoopThread());
+    ran.push_back(1);
+  });
+  dispatcher.Exit();
+  dispatcher.Run();  // on the test's own thread
+  EXPECT_EQ(ran, std::vector<int>{1});
+  EXPECT_FALSE(dispatcher.IsLoopThread());
+  // Run again, exiting from inside a callback.
+  dispatcher.Post([&] {
+    ran.push_back(2);
+    dispatcher.Exit();
+  });
+  dispatcher.Run();
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+}
+
+TEST(DispatcherRunTest, RunsOnSimulatedTime) {
+  SimulatedTimeSource time;
+  auto created = Dispatcher::Create("sim-caller", &time);
+  ASSERT_TRUE(created.ok());
+  Dispatcher& dispatcher = **created;
+  bool fired = false;
+  dispatcher.PostDelayed(std::chrono::hours(1), [&] {
+    fired = true;
+    dispatcher.Exit();
+  });
+  // Advance from the loop itself once the delayed closure is armed.
+  dispatcher.Post([&] { time.Advance(std::chrono::hours(1)); });
+  dispatcher.Run();
+  EXPECT_TRUE(fired);
+}
+
 }  // namespace
 }  // namespace ottava

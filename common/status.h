@@ -1,8 +1,7 @@
 #pragma once
 
-// Error plumbing: absl::Status inside Ottava, grpc::Status only at the gRPC boundary.
-
-#include <grpcpp/support/status.h>
+// Error plumbing: absl::Status inside Ottava. The grpc::Status bridge lives with the gRPC front
+// ends, in runtime/grpc/status_bridge.h.
 
 #include <utility>
 
@@ -31,23 +30,3 @@
 /// `OTTAVA_ASSIGN_OR_RETURN(auto x, F())` binds the value of a StatusOr or returns its error.
 #define OTTAVA_ASSIGN_OR_RETURN(lhs, expr) \
   OTTAVA_ASSIGN_OR_RETURN_IMPL(OTTAVA_STATUS_CONCAT(ottava_statusor_, __LINE__), lhs, expr)
-
-namespace ottava {
-
-/// Converts an Abseil status into the gRPC status sent to clients (codes are numerically equal).
-inline grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) {
-    return grpc::Status::OK;
-  }
-  return {static_cast<grpc::StatusCode>(status.code()), std::string(status.message())};
-}
-
-/// Converts a gRPC status received from a peer into an Abseil status.
-inline absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) {
-    return absl::OkStatus();
-  }
-  return {static_cast<absl::StatusCode>(status.error_code()), status.error_message()};
-}
-
-}  // namespace ottava

@@ -1,21 +1,13 @@
 #pragma once
 
-// The sidecar process (DESIGN.md §1): config, components, actuator, gRPC API, subscriptions,
-// ready file, signals, graceful drain, exit codes.
+// The sidecar's entry points for main(): run it (runtime/sidecar.h has the phases) or validate a
+// config.
 
 #include <string>
 
+#include "runtime/sidecar.h"
+
 namespace ottava::runtime {
-
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitComponentFailed = 1;
-inline constexpr int kExitBadConfig = 2;
-
-struct RunOptions {
-  std::string config_path;
-  std::string ready_file;          // empty: none
-  std::string log_level_override;  // empty: the config's
-};
 
 /// Runs the sidecar until SIGTERM/SIGINT; returns the process exit code. Call from main() before
 /// any other thread exists (it blocks the signals it waits for).

@@ -3,6 +3,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "runtime/callback/subscriber.h"
+#include "runtime/grpc/status_bridge.h"
 
 namespace ottava::runtime::grpc_api {
 

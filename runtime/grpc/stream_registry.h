@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <deque>
+#include <optional>
 #include <set>
 
 #include "absl/base/thread_annotations.h"

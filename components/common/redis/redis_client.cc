@@ -1,6 +1,5 @@
 #include "components/common/redis/redis_client.h"
 
-#include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
@@ -181,17 +180,22 @@ constexpr std::chrono::milliseconds kCallerReadPause{100};
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   struct Connection;
 
-  // hiredis' event hooks, on the client's dispatcher. Unlike hiredis' stock libevent adapter, they
-  // never touch libevent off the loop (that would wake it): a sending thread writes the output
-  // buffer itself and hands only a partial or failed write to the loop, and a thread reading
-  // replies (Reader::kCaller) leaves the read event alone.
-  struct LoopEvents {
+  // hiredis' event hooks, on the client's dispatcher's file events. Unlike hiredis' stock adapters,
+  // they never touch the loop's watches off the loop (that would wake it): a sending thread writes
+  // the output buffer itself and hands only a partial or failed write to the loop, and a thread
+  // reading replies (Reader::kCaller) leaves the read event alone. Read and write watches are
+  // one-shot, as hiredis expects: each callback disarms its own watch and hiredis re-arms it
+  // (addRead/addWrite) when it wants more. Deferred-deletable because hiredis may release the
+  // context, and so these, from inside their own callbacks.
+  struct LoopEvents : public DeferredDeletable {
+    LoopEvents(Impl* i, Connection* c, redisAsyncContext* ctx)
+        : impl(i), connection(c), context(ctx) {}
     Impl* impl;
     Connection* connection;
     redisAsyncContext* context;  // null once hiredis released it (see cleanup)
-    event* read_event = nullptr;
-    event* write_event = nullptr;
-    event* closed_event = nullptr;  // the server closed the connection (EPOLLRDHUP), always armed
+    FileEventPtr read_event;
+    FileEventPtr write_event;
+    FileEventPtr closed_event;  // the server closed the connection (EPOLLRDHUP), always armed
   };
 
   // Who reads a ready connection's replies. The loop reads while commands it sent, blocking
@@ -345,70 +349,71 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   void Attach(Connection& connection, redisAsyncContext* context) {
-    auto* events = new LoopEvents{this, &connection, context};
-    events->read_event =
-        event_new(dispatcher->base(), context->c.fd, EV_READ, &Impl::OnReadable, events);
-    events->write_event =
-        event_new(dispatcher->base(), context->c.fd, EV_WRITE, &Impl::OnWritable, events);
+    auto* events = new LoopEvents(this, &connection, context);
+    const int fd = context->c.fd;
+    events->read_event = dispatcher->CreateFileEvent(
+        fd, [events](uint32_t) { OnReadable(events); }, FileTriggerType::kLevel, 0);
+    events->write_event = dispatcher->CreateFileEvent(
+        fd, [events](uint32_t) { OnWritable(events); }, FileTriggerType::kLevel, 0);
     // Fires on the peer's close only, not on replies, so it may stay armed while nobody reads.
-    events->closed_event = event_new(dispatcher->base(), context->c.fd, EV_CLOSED | EV_PERSIST,
-                                     &Impl::OnClosed, events);
-    OTTAVA_RELEASE_ASSERT(events->read_event != nullptr && events->write_event != nullptr &&
-                              events->closed_event != nullptr,
-                          "event_new failed for a redis connection");
+    events->closed_event = dispatcher->CreateFileEvent(
+        fd, [events](uint32_t) { OnClosed(events); }, FileTriggerType::kLevel, 0);
     context->ev.data = events;
     context->ev.addRead = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
       if (hooks->impl->dispatcher->IsLoopThread() && hooks->connection->reader == Reader::kLoop) {
-        event_add(hooks->read_event, nullptr);
+        hooks->read_event->SetEnabled(FileReadyType::kRead);
       }
     };
     context->ev.delRead = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
       if (hooks->impl->dispatcher->IsLoopThread()) {
-        event_del(hooks->read_event);
+        hooks->read_event->SetEnabled(0);
       }
     };
     context->ev.addWrite = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
       if (hooks->impl->dispatcher->IsLoopThread()) {
-        event_add(hooks->write_event, nullptr);
+        hooks->write_event->SetEnabled(FileReadyType::kWrite);
       }  // else the sender flushes (Send)
     };
     context->ev.delWrite = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
       if (hooks->impl->dispatcher->IsLoopThread()) {
-        event_del(hooks->write_event);
+        hooks->write_event->SetEnabled(0);
       }
     };
     context->ev.cleanup = [](void* data) {
       auto* hooks = static_cast<LoopEvents*>(data);
-      if (hooks->impl->dispatcher->IsLoopThread()) {
+      hooks->context = nullptr;
+      Dispatcher* loop = hooks->impl->dispatcher;
+      if (loop->IsLoopThread()) {
         FreeEvents(hooks);
         return;
       }
       // hiredis is releasing the context on a reading caller's thread (the server closed the
       // connection). The events belong to the loop: free them there; until then a firing one
       // sees the null context and does nothing.
-      hooks->context = nullptr;
-      hooks->impl->dispatcher->Post([hooks] { FreeEvents(hooks); });
+      loop->Post([hooks] { FreeEvents(hooks); });
     };
-    event_add(events->read_event, nullptr);
-    event_add(events->write_event, nullptr);
-    event_add(events->closed_event, nullptr);
+    events->read_event->SetEnabled(FileReadyType::kRead);
+    events->write_event->SetEnabled(FileReadyType::kWrite);
+    events->closed_event->SetEnabled(FileReadyType::kClosed);
   }
 
+  // Loop thread. Stops the watches at once (the fd is being closed) and destroys them after the
+  // callback on the stack, which may be one of theirs, has returned.
   static void FreeEvents(LoopEvents* events) {
-    event_free(events->read_event);
-    event_free(events->write_event);
-    event_free(events->closed_event);
-    delete events;
+    events->read_event->SetEnabled(0);
+    events->write_event->SetEnabled(0);
+    events->closed_event->SetEnabled(0);
+    events->impl->dispatcher->DeferredDelete(DeferredDeletablePtr(events));
   }
 
-  // libevent callbacks. hiredis may free the context (and `events`) inside, so neither is touched
-  // after the call.
-  static void OnReadable(evutil_socket_t, short, void* arg) {
-    auto* events = static_cast<LoopEvents*>(arg);
+  // File event callbacks. hiredis may free the context (and so release `events`) inside; `events`
+  // itself stays valid until the callback returns (FreeEvents defers its deletion).
+  static void OnReadable(LoopEvents* events) {
+    events->read_event->SetEnabled(0);  // one-shot: hiredis re-arms it after reading
     Impl* impl = events->impl;
     impl->Locked([impl, events] {
       redisAsyncContext* context = events->context;
@@ -422,23 +427,22 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           std::chrono::steady_clock::now() >= impl->caller_reads_paused_until) {
         // Nothing is due: leave the socket unwatched so the next caller reads its own reply.
         // OnClosed (and CheckDeadlines) still notice a server that closes it meanwhile.
-        event_del(events->read_event);
+        events->read_event->SetEnabled(0);
         connection.reader = Reader::kNone;
       }
     });
   }
   // The server closed a connection nobody may be reading: let the loop read it, which sees the end
   // of the stream and handles the disconnect at once (a reading caller stops waiting).
-  static void OnClosed(evutil_socket_t, short, void* arg) {
-    auto* events = static_cast<LoopEvents*>(arg);
+  static void OnClosed(LoopEvents* events) {
     events->impl->Locked([events] {
       if (events->context != nullptr && events->connection->reader != Reader::kLoop) {
         events->impl->WatchOnLoop(*events->connection);
       }
     });
   }
-  static void OnWritable(evutil_socket_t, short, void* arg) {
-    auto* events = static_cast<LoopEvents*>(arg);
+  static void OnWritable(LoopEvents* events) {
+    events->write_event->SetEnabled(0);  // one-shot: hiredis re-arms it while output is pending
     events->impl->Locked([events] {
       if (events->context != nullptr) {
         redisAsyncHandleWrite(events->context);
@@ -449,7 +453,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // Loop thread: the loop reads this connection's replies from now on.
   void WatchOnLoop(Connection& connection) {
     connection.reader = Reader::kLoop;
-    event_add(static_cast<LoopEvents*>(connection.context->ev.data)->read_event, nullptr);
+    static_cast<LoopEvents*>(connection.context->ev.data)
+        ->read_event->SetEnabled(FileReadyType::kRead);
   }
 
   // Any thread but the loop: wakes the loop to finish a pending write and, unless a caller is
@@ -470,10 +475,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
             }
             auto* events = static_cast<LoopEvents*>(connection.context->ev.data);
             if (write_pending) {
-              event_add(events->write_event, nullptr);
+              events->write_event->SetEnabled(FileReadyType::kWrite);
             }
             if (connection.reader == Reader::kLoop) {
-              event_add(events->read_event, nullptr);
+              events->read_event->SetEnabled(FileReadyType::kRead);
             }
           });
         });

@@ -1,6 +1,6 @@
 #pragma once
 
-// An asynchronous Redis client over hiredis, driven by a component Dispatcher (libevent).
+// An asynchronous Redis client over hiredis, driven by a component Dispatcher (file events).
 // Commands from any thread are pipelined on the connection(s): many requests in flight, replies
 // matched in order.
 //

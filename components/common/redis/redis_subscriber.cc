@@ -1,6 +1,5 @@
 #include "components/common/redis/redis_subscriber.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -15,6 +14,59 @@
 #include "components/common/redis/loop_wait.h"
 
 namespace ottava::components::redis {
+namespace {
+
+// hiredis' event hooks over one level-triggered file event on the dispatcher, in place of hiredis'
+// libevent adapter. Everything here runs on the loop thread (the subscriber never leaves it).
+// Deferred-deletable because hiredis may release the context, and so this, from inside the file
+// event's own callback.
+class LoopAdapter : public DeferredDeletable {
+ public:
+  static void Attach(redisAsyncContext* context, Dispatcher& dispatcher) {
+    auto* adapter = new LoopAdapter(context, dispatcher);
+    adapter->event_ = dispatcher.CreateFileEvent(
+        context->c.fd, [adapter](uint32_t ready) { adapter->OnReady(ready); },
+        FileTriggerType::kLevel, 0);
+    context->ev.data = adapter;
+    context->ev.addRead = [](void* data) { static_cast<LoopAdapter*>(data)->Watch(true, true); };
+    context->ev.delRead = [](void* data) { static_cast<LoopAdapter*>(data)->Watch(true, false); };
+    context->ev.addWrite = [](void* data) { static_cast<LoopAdapter*>(data)->Watch(false, true); };
+    context->ev.delWrite = [](void* data) { static_cast<LoopAdapter*>(data)->Watch(false, false); };
+    context->ev.cleanup = [](void* data) {
+      auto* self = static_cast<LoopAdapter*>(data);
+      self->context_ = nullptr;
+      self->event_->SetEnabled(0);  // hiredis closes the fd next
+      self->dispatcher_.DeferredDelete(DeferredDeletablePtr(self));
+    };
+  }
+
+ private:
+  LoopAdapter(redisAsyncContext* context, Dispatcher& dispatcher)
+      : context_(context), dispatcher_(dispatcher) {}
+
+  void Watch(bool read, bool on) {
+    const uint32_t bit = read ? FileReadyType::kRead : FileReadyType::kWrite;
+    watched_ = on ? (watched_ | bit) : (watched_ & ~bit);
+    event_->SetEnabled(watched_);
+  }
+
+  void OnReady(uint32_t ready) {
+    // Either call may release the context (and schedule this object's deletion).
+    if ((ready & FileReadyType::kWrite) != 0 && context_ != nullptr) {
+      redisAsyncHandleWrite(context_);
+    }
+    if ((ready & FileReadyType::kRead) != 0 && context_ != nullptr) {
+      redisAsyncHandleRead(context_);
+    }
+  }
+
+  redisAsyncContext* context_;
+  Dispatcher& dispatcher_;
+  FileEventPtr event_;
+  uint32_t watched_ = 0;
+};
+
+}  // namespace
 
 struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
   Impl(ClientSettings s,
@@ -63,7 +115,7 @@ struct Subscriber::Impl : std::enable_shared_from_this<Subscriber::Impl> {
     dialled->data = this;
     context = dialled;
     confirmed = 0;
-    redisLibeventAttach(context, dispatcher->base());
+    LoopAdapter::Attach(context, *dispatcher);
     redisAsyncSetConnectCallback(context, &Impl::ConnectThunk);
     redisAsyncSetDisconnectCallback(context, &Impl::DisconnectThunk);
     dial_timer->Enable(settings.dial_timeout);

@@ -1,7 +1,8 @@
 #pragma once
 
 // A Redis pub/sub subscriber: one dedicated hiredis async connection on a component Dispatcher
-// (hiredis' stock libevent adapter), subscribed to a fixed set of channels and patterns.
+// (hiredis' event hooks over the dispatcher's file events), subscribed to a fixed set of channels
+// and patterns.
 //
 // Pub/sub is fire-and-forget: what is published while the connection is down is lost for this
 // subscriber. So the owner learns about every (re)subscription through `on_subscribed`, which runs
