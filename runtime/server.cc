@@ -5,6 +5,7 @@
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
+#include "mesh/engine.h"
 #include "runtime/component_set.h"
 
 namespace ottava::runtime {
@@ -39,6 +40,15 @@ int ValidateConfig(const std::string& config_path) {
   if (!set.ok()) {
     std::cerr << "ottava: invalid config " << config_path << ": " << set.status().message() << "\n";
     return kExitBadConfig;
+  }
+  if (bootstrap->mesh) {
+    // Builds the route tables and clusters (regexes, supported protocols) without binding.
+    auto engine = mesh::Engine::Create(*bootstrap->mesh, stats);
+    if (!engine.ok()) {
+      std::cerr << "ottava: invalid config " << config_path << ": " << engine.status().message()
+                << "\n";
+      return kExitBadConfig;
+    }
   }
   std::cout << config_path << ": OK (" << bootstrap->components.size() << " components, "
             << bootstrap->subscriptions.size() << " subscriptions)\n";

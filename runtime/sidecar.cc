@@ -329,6 +329,11 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
     }
     state->mesh = std::make_unique<MeshSubsystem>(std::move(*engine));
     state->rpc = std::make_unique<components::rpc::MeshRpc>(state->mesh->engine());
+    if (!bootstrap.mesh->rpc_headers.empty()) {
+      std::vector<std::pair<std::string, std::string>> headers(bootstrap.mesh->rpc_headers.begin(),
+                                                               bootstrap.mesh->rpc_headers.end());
+      state->rpc->AddFilter(components::rpc::CreateAddHeadersFilter(std::move(headers)));
+    }
   }
   return std::unique_ptr<Sidecar>(new Sidecar(std::move(state)));
 }

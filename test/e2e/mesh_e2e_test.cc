@@ -482,6 +482,7 @@ TEST_F(MeshTest, InvokeServiceThroughTheMesh) {
       MeshConfig({{{"match", {{"service", "callee"}, {"path_prefix", "/slow"}}}, {"cluster", "c"}},
                   {{"match", {{"service", "callee"}}}, {"cluster", "c"}}},
                  {Cluster("c", {up->address()})});
+  config["mesh"]["rpc_headers"] = {{"x-env", "e2e"}};
   Start(config);
   auto stub = v1::Runtime::NewStub(
       grpc::CreateChannel(sidecar_->grpc_address(), grpc::InsecureChannelCredentials()));
@@ -515,6 +516,7 @@ TEST_F(MeshTest, InvokeServiceThroughTheMesh) {
   EXPECT_EQ(echoed["headers"]["x-trace"], "t1");
   EXPECT_EQ(echoed["headers"]["dapr-caller-app-id"], "mesh-e2e");
   EXPECT_EQ(echoed["headers"]["content-type"], "text/plain");
+  EXPECT_EQ(echoed["headers"]["x-env"], "e2e") << echoed.dump();  // the builtin RPC filter
 
   status =
       call("callee", "get", v1::HTTPExtension::GET, "", "", std::chrono::seconds(5), &response);

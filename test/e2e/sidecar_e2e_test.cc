@@ -523,7 +523,8 @@ TEST_F(SidecarTest, UnbuiltApisAreUnimplementedAndMetricsCountEveryCall) {
   invoke.set_id("com.example.Echo:1.0");
   v1::InvokeResponse invoke_reply;
   grpc::Status status = stub_->InvokeService(Ctx().get(), invoke, &invoke_reply);
-  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED);
+  // No mesh section: nothing of that kind is configured (DESIGN §5).
+  EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(status.error_message().find("mesh"), std::string::npos);
   v1::GetSecretRequest secret;
   v1::GetSecretResponse secret_reply;
@@ -547,7 +548,8 @@ TEST_F(SidecarTest, UnbuiltApisAreUnimplementedAndMetricsCountEveryCall) {
   EXPECT_NE(text.find(R"(ottava_grpc_requests_total{method="GetState",code="INVALID_ARGUMENT"} 1)"),
             std::string::npos);
   EXPECT_NE(
-      text.find(R"(ottava_grpc_requests_total{method="InvokeService",code="UNIMPLEMENTED"} 1)"),
+      text.find(
+          R"(ottava_grpc_requests_total{method="InvokeService",code="FAILED_PRECONDITION"} 1)"),
       std::string::npos);
   EXPECT_NE(text.find(R"(ottava_grpc_request_duration_seconds_count{method="SaveState"} 1)"),
             std::string::npos);
