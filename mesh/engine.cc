@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats:
   OTTAVA_RETURN_IF_ERROR(CheckSupported(config));
   std::unique_ptr<Engine> engine(new Engine(stats));
   engine->http1_ = std::make_unique<Http1CodecFactory>();
+  RegisterBuiltinFilters(engine->filter_registry_);
   auto snapshot = engine->BuildSnapshot(config, nullptr);
   if (!snapshot.ok()) {
     return snapshot.status();
@@ -65,6 +66,19 @@ absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
       return table.status();
     }
     snapshot->routers.emplace(router.name, std::move(*table));
+    std::vector<FilterFactoryCb>& chain = snapshot->filter_chains[router.name];
+    for (const FilterConfig& filter : router.filters) {
+      const FilterFactory* factory = filter_registry_.Find(filter.name);
+      if (factory == nullptr) {
+        return ottava::config::ConfigError(filter.pointer + "/name",
+                                           "unknown stream filter '" + filter.name + "'");
+      }
+      auto made = factory->Create(filter.config, filter.pointer + "/config");
+      if (!made.ok()) {
+        return made.status();
+      }
+      chain.push_back(std::move(*made));
+    }
   }
   for (const ClusterConfig& cluster : config.clusters) {
     const ClusterInfo* old = nullptr;

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/stats.h"
 #include "mesh/config/mesh_config.h"
+#include "mesh/filter/filter.h"
 #include "mesh/upstream/health_checker.h"
 #include "mesh/worker/worker.h"
 
@@ -62,6 +63,7 @@ class Engine {
 
   stats::Store& stats_;
   std::unique_ptr<CodecFactory> http1_;
+  FilterRegistry filter_registry_;
   std::vector<WorkerPtr> workers_;
   DispatcherPtr main_;  // health checks and ejections
   std::unique_ptr<OutlierEjector> ejector_;

@@ -307,6 +307,25 @@ absl::Status ParseRouter(const json& value, const std::string& pointer, RouterCo
   ObjectReader reader(value, pointer);
   out->pointer = pointer;
   OTTAVA_RETURN_IF_ERROR(reader.RequiredString("name", &out->name));
+  OTTAVA_ASSIGN_OR_RETURN(const json* filters, ReadArray(reader, "filters"));
+  if (filters != nullptr) {
+    for (size_t i = 0; i < filters->size(); ++i) {
+      const std::string filter_pointer =
+          JoinPointer(reader.PointerOf("filters"), std::to_string(i));
+      OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject((*filters)[i], filter_pointer));
+      ObjectReader filter_reader((*filters)[i], filter_pointer);
+      FilterConfig filter;
+      filter.pointer = filter_pointer;
+      OTTAVA_RETURN_IF_ERROR(filter_reader.RequiredString("name", &filter.name));
+      if (const json* config = filter_reader.Child("config")) {
+        OTTAVA_RETURN_IF_ERROR(
+            ObjectReader::CheckObject(*config, filter_reader.PointerOf("config")));
+        filter.config = *config;
+      }
+      OTTAVA_RETURN_IF_ERROR(filter_reader.CheckNoUnknownKeys());
+      out->filters.push_back(std::move(filter));
+    }
+  }
   OTTAVA_ASSIGN_OR_RETURN(const json* routes, ReadArray(reader, "routes"));
   if (routes != nullptr) {
     for (size_t i = 0; i < routes->size(); ++i) {

@@ -103,8 +103,18 @@ struct RouteConfig {
 };
 
 /// An ordered route list; the first matching route wins.
+/// One stream filter of a router's chain: a builtin filter's name and its own config, which the
+/// filter's factory validates when the snapshot is built (mesh/filter/builtin.cc lists them).
+struct FilterConfig {
+  std::string name;
+  nlohmann::json config = nlohmann::json::object();
+  std::string pointer;
+};
+
 struct RouterConfig {
   std::string name;
+  /// Run in order on every request before the route is chosen, in reverse on the response.
+  std::vector<FilterConfig> filters;
   std::vector<RouteConfig> routes;
   std::string pointer;  // JSON pointer of this router
 };

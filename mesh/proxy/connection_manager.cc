@@ -47,8 +47,9 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
     request_complete_ = end_stream;
     MeshSnapshotConstSharedPtr snapshot = parent_.context_.snapshot();
     const RouteTable* table = snapshot->Router(parent_.config_.router);
+    const std::vector<FilterFactoryCb>* filters = snapshot->Filters(parent_.config_.router);
     router_ = std::make_unique<Router>(parent_.context_.router_context(), std::move(snapshot),
-                                       table, *this);
+                                       table, *this, filters);
     router_->DecodeRequestHeaders(std::move(headers), end_stream);
   }
 

@@ -19,12 +19,75 @@ constexpr std::chrono::milliseconds kRetryBackoffMax(250);
 Router::Router(RouterContext& context,
                std::shared_ptr<const MeshSnapshot> snapshot,
                const RouteTable* table,
-               DownstreamCallbacks& downstream)
-    : context_(context), snapshot_(std::move(snapshot)), table_(table), downstream_(downstream) {}
+               DownstreamCallbacks& downstream,
+               const std::vector<FilterFactoryCb>* filters)
+    : context_(context), snapshot_(std::move(snapshot)), table_(table), downstream_(downstream) {
+  if (filters != nullptr) {
+    filters_.reserve(filters->size());
+    for (const FilterFactoryCb& make : *filters) {
+      filters_.push_back(make());
+      filters_.back()->SetCallbacks(*this);
+    }
+  }
+}
 
 Router::~Router() {
   *alive_ = false;
   ResetUpstream();
+  for (StreamFilterPtr& filter : filters_) {
+    filter->OnDestroy();
+  }
+}
+
+void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
+  if (filters_.empty()) {
+    Route(std::move(headers), end_stream);
+    return;
+  }
+  filtering_ = true;
+  filter_headers_ = std::move(headers);
+  filter_end_stream_ = end_stream;
+  RunFilters();
+}
+
+void Router::RunFilters() {
+  std::shared_ptr<bool> alive = alive_;
+  while (next_filter_ < filters_.size()) {
+    StreamFilter& filter = *filters_[next_filter_++];
+    FilterStatus status = filter.DecodeHeaders(*filter_headers_, filter_end_stream_);
+    if (!*alive || done_) {
+      return;
+    }
+    if (status == FilterStatus::kStop) {
+      return;  // ContinueDecoding() resumes with the next filter
+    }
+  }
+  filtering_ = false;
+  const bool body_waiting = !filter_body_.Empty() || filter_body_end_;
+  Route(std::move(filter_headers_), filter_end_stream_);
+  if (body_waiting && *alive && !done_) {
+    DecodeRequestData(filter_body_, filter_body_end_);
+  }
+}
+
+void Router::ContinueDecoding() {
+  if (filtering_ && !done_) {
+    RunFilters();
+  }
+}
+
+void Router::SendLocalReply(int status, std::string_view body) {
+  if (request_ == nullptr && filter_headers_ != nullptr) {
+    request_ = std::move(filter_headers_);
+  }
+  filtering_ = false;
+  SendLocalReply(status, LocalReplyReason::kFilterReply, std::string(body));
+}
+
+void Router::EncodeThroughFilters(ResponseHeaders& headers) {
+  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    (*it)->EncodeHeaders(headers);
+  }
 }
 
 ResponseHeadersPtr Router::LocalReplyHeaders(int status, size_t body_length) {
@@ -36,7 +99,7 @@ ResponseHeadersPtr Router::LocalReplyHeaders(int status, size_t body_length) {
   return headers;
 }
 
-void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
+void Router::Route(RequestHeadersPtr headers, bool end_stream) {
   request_complete_ = end_stream;
   route_ = table_ != nullptr ? context_.route_cache().Match(*table_, *headers) : nullptr;
   if (route_ == nullptr) {
@@ -104,6 +167,16 @@ void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
 void Router::DecodeRequestData(Buffer& data, bool end_stream) {
   if (done_) {
     data.Drain(data.Length());
+    return;
+  }
+  if (filtering_) {
+    // A filter holds the request; its body waits (bounded by the same pause as pending bodies).
+    filter_body_.Move(data);
+    filter_body_end_ = end_stream;
+    if (filter_body_.Length() > kMaxPendingBodyBytes && !pending_paused_) {
+      pending_paused_ = true;
+      downstream_.ReadDisableDownstream(true);
+    }
     return;
   }
   if (body_copy_valid_) {
@@ -327,6 +400,7 @@ void Router::DecodeHeaders(ResponseHeadersPtr headers, bool end_stream) {
   }
   try_timer_.reset();
   ApplyResponseHeaderRules(*headers);
+  EncodeThroughFilters(*headers);
   response_started_ = true;
   info_.response_status = status;
   if (end_stream) {
@@ -419,6 +493,7 @@ void Router::SendLocalReply(int status, LocalReplyReason reason, std::string bod
   if (route_ != nullptr) {
     ApplyResponseHeaderRules(*headers);
   }
+  EncodeThroughFilters(*headers);
   if (body.empty()) {
     downstream_.EncodeHeaders(std::move(headers), true);
     return;

@@ -14,9 +14,11 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/dispatcher.h"
 #include "mesh/codec/codec.h"
+#include "mesh/filter/filter.h"
 #include "mesh/router/route_table.h"
 #include "mesh/upstream/cluster.h"
 
@@ -36,6 +38,7 @@ enum class LocalReplyReason : uint8_t {
   kTimeout,         // 504
   kUpstreamReset,   // 502: reset or garbage from the upstream
   kBadRequest,      // 400
+  kFilterReply,     // a stream filter answered (fault injection, flow control...)
 };
 
 /// What the router needs from its worker. Worker thread only.
@@ -85,12 +88,14 @@ struct StreamInfo {
   std::string detail;  // what went wrong, for local replies
 };
 
-class Router : public UpstreamCallbacks {
+class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
  public:
+  /// `filters`: the router's stream-filter chain (may be null), run before the route is chosen.
   Router(RouterContext& context,
          std::shared_ptr<const MeshSnapshot> snapshot,
          const RouteTable* table,
-         DownstreamCallbacks& downstream);
+         DownstreamCallbacks& downstream,
+         const std::vector<FilterFactoryCb>* filters = nullptr);
   ~Router() override;
 
   /// The request head (from the codec or from InvokeService).
@@ -116,10 +121,19 @@ class Router : public UpstreamCallbacks {
   void DecodeHeaders(ResponseHeadersPtr headers, bool end_stream) override;
   void DecodeData(Buffer& data, bool end_stream) override;
 
+  // StreamFilterCallbacks
+  void ContinueDecoding() override;
+  void SendLocalReply(int status, std::string_view body) override;
+  Dispatcher& dispatcher() override { return context_.dispatcher(); }
+  std::string_view downstream_address() const override { return downstream_.downstream_address(); }
+
   /// A local reply with a plain-text body.
   static ResponseHeadersPtr LocalReplyHeaders(int status, size_t body_length);
 
  private:
+  void RunFilters();
+  void Route(RequestHeadersPtr headers, bool end_stream);
+  void EncodeThroughFilters(ResponseHeaders& headers);
   void StartTry();
   void SendLocalReply(int status, LocalReplyReason reason, std::string body);
   void OnTryFailed(ResetReason reason, std::string_view detail);
@@ -170,6 +184,14 @@ class Router : public UpstreamCallbacks {
   TimerPtr try_timer_;
   TimerPtr retry_timer_;
   StreamInfo info_;
+  // The filter chain: each filter, the next one to run, and what waits while one has stopped.
+  std::vector<StreamFilterPtr> filters_;
+  size_t next_filter_ = 0;
+  bool filtering_ = false;
+  RequestHeadersPtr filter_headers_;
+  bool filter_end_stream_ = false;
+  Buffer filter_body_;
+  bool filter_body_end_ = false;
   // Guards against callbacks after this router was destroyed inside one of them.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

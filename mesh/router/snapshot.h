@@ -9,8 +9,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mesh/config/mesh_config.h"
+#include "mesh/filter/filter.h"
 #include "mesh/router/route_table.h"
 #include "mesh/upstream/cluster.h"
 
@@ -20,11 +22,17 @@ struct MeshSnapshot {
   MeshConfig config;
   std::map<std::string, std::shared_ptr<const RouteTable>, std::less<>> routers;
   std::map<std::string, ClusterInfoConstSharedPtr, std::less<>> clusters;
+  /// Each router's stream-filter chain (factories; one filter per request each).
+  std::map<std::string, std::vector<FilterFactoryCb>, std::less<>> filter_chains;
   uint64_t version = 0;
 
   const RouteTable* Router(std::string_view name) const {
     auto it = routers.find(name);
     return it == routers.end() ? nullptr : it->second.get();
+  }
+  const std::vector<FilterFactoryCb>* Filters(std::string_view router) const {
+    auto it = filter_chains.find(router);
+    return it == filter_chains.end() || it->second.empty() ? nullptr : &it->second;
   }
   const ClusterInfoConstSharedPtr* Cluster(std::string_view name) const {
     auto it = clusters.find(name);

@@ -19,8 +19,10 @@ class Worker::InvokeStream : public DeferredDeletable, public DownstreamCallback
   }
   ~InvokeStream() override { worker_.active_requests_.fetch_sub(1); }
 
-  void Start(const RouteTable* table, InvokeRequest request) {
-    router_ = std::make_unique<Router>(worker_, worker_.snapshot_, table, *this);
+  void Start(const std::string& router, InvokeRequest request) {
+    router_ =
+        std::make_unique<Router>(worker_, worker_.snapshot_, worker_.snapshot_->Router(router),
+                                 *this, worker_.snapshot_->Filters(router));
     if (request.timeout.count() > 0) {
       router_->SetTimeoutOverride(request.timeout);
     }
@@ -305,7 +307,7 @@ void Worker::Invoke(std::string router, InvokeRequest request, InvokeCallback do
       return;
     }
     auto* stream = new InvokeStream(*this, std::move(done));
-    stream->Start(snapshot_->Router(router), std::move(invoke));
+    stream->Start(router, std::move(invoke));
   });
 }
 

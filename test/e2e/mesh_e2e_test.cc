@@ -623,6 +623,46 @@ TEST_F(MeshTest, HeadHttp10AndConnectionClose) {
   EXPECT_EQ(body["headers"]["x-public"], "ok");
 }
 
+TEST_F(MeshTest, StreamFiltersStopContinueAndAnswer) {
+  auto up = Upstream("a");
+  json config =
+      MeshConfig({{{"match", json::object()}, {"cluster", "a"}}}, {Cluster("a", {up->address()})});
+  config["mesh"]["routers"][0]["filters"] = {
+      {{"name", "fault"},
+       {"config", {{"abort", {{"status", 429}, {"percent", 100}}}, {"header", "x-abort"}}}},
+      {{"name", "fault"},
+       {"config", {{"delay", {{"ms", 300}, {"percent", 100}}}, {"header", "x-delay"}}}}};
+  Start(config);
+  auto client = Client();
+  // Answered by the first filter: the upstream never sees it.
+  auto aborted = client.Get("/", {{"x-abort", "1"}});
+  ASSERT_TRUE(aborted);
+  EXPECT_EQ(aborted->status, 429);
+  EXPECT_EQ(up->requests(), 0u);
+  // Stopped by the second filter, continued after its timer.
+  auto start = std::chrono::steady_clock::now();
+  auto slow = client.Post("/d", {{"x-delay", "1"}}, "body", "text/plain");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 200);
+  EXPECT_EQ(json::parse(slow->body)["body"], "body");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  // Untouched requests pass straight through.
+  auto plain = client.Get("/");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  // A bad filter config is refused by a dynamic update, naming the key.
+  httplib::Client admin(sidecar_->actuator_address());
+  json update = {{"routers",
+                  {{{"name", "r"},
+                    {"filters", {{{"name", "fault"}, {"config", {{"abort", {{"status", 42}}}}}}}},
+                    {"routes", {{{"match", json::object()}, {"cluster", "a"}}}}}}}};
+  auto refused = admin.Put("/actuator/mesh/config", update.dump(), "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("/routers/0/filters/0/config/abort/status"), std::string::npos)
+      << refused->body;
+}
+
 TEST(MeshConfigTest, BoltIsRefusedUntilItIsBuilt) {
   json config =
       MeshConfig({{{"match", json::object()}, {"cluster", "a"}}}, {Cluster("a", {"127.0.0.1:1"})});
