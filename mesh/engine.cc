@@ -65,6 +65,19 @@ absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
     if (!table.ok()) {
       return table.status();
     }
+    for (size_t i = 0; i < (*table)->routes().size(); ++i) {
+      stats::Labels labels{{"router", router.name}, {"route", std::to_string(i)}};
+      RouteStats& route_stats = snapshot->route_stats[&(*table)->routes()[i]];
+      route_stats.requests = &stats_.CounterFor("ottava_mesh_route_requests_total",
+                                                "Requests that matched a route", labels);
+      for (int klass = 1; klass <= 5; ++klass) {
+        stats::Labels with_class = labels;
+        with_class.emplace_back("class", std::to_string(klass) + "xx");
+        route_stats.responses[klass] =
+            &stats_.CounterFor("ottava_mesh_route_responses_total",
+                               "Responses to requests of a route by status class", with_class);
+      }
+    }
     snapshot->routers.emplace(router.name, std::move(*table));
     std::vector<FilterFactoryCb>& chain = snapshot->filter_chains[router.name];
     for (const FilterConfig& filter : router.filters) {

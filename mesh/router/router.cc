@@ -108,6 +108,10 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
                    "no route for service '" + request_->service + "'\n");
     return;
   }
+  route_stats_ = snapshot_->StatsOf(route_);
+  if (route_stats_ != nullptr) {
+    route_stats_->requests->Inc();
+  }
   const RouteConfig& route = route_->config;
   if (route.direct_response) {
     request_ = std::move(headers);
@@ -401,6 +405,9 @@ void Router::DecodeHeaders(ResponseHeadersPtr headers, bool end_stream) {
   try_timer_.reset();
   ApplyResponseHeaderRules(*headers);
   EncodeThroughFilters(*headers);
+  if (route_stats_ != nullptr) {
+    route_stats_->responses[klass]->Inc();
+  }
   response_started_ = true;
   info_.response_status = status;
   if (end_stream) {
@@ -494,6 +501,9 @@ void Router::SendLocalReply(int status, LocalReplyReason reason, std::string bod
     ApplyResponseHeaderRules(*headers);
   }
   EncodeThroughFilters(*headers);
+  if (route_stats_ != nullptr) {
+    route_stats_->responses[std::clamp(status / 100, 1, 5)]->Inc();
+  }
   if (body.empty()) {
     downstream_.EncodeHeaders(std::move(headers), true);
     return;

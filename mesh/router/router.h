@@ -25,6 +25,7 @@
 namespace ottava::mesh {
 
 struct MeshSnapshot;
+struct RouteStats;
 class OutlierReporter;
 
 /// Why the mesh answered a request itself (kNone: the upstream's response was forwarded).
@@ -151,6 +152,7 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   const RouteTable* table_;
   DownstreamCallbacks& downstream_;
   const RouteEntry* route_ = nullptr;
+  const RouteStats* route_stats_ = nullptr;
   ClusterInfoConstSharedPtr cluster_;
   ThreadLocalCluster* tl_cluster_ = nullptr;
   RequestHeadersPtr request_;

@@ -11,12 +11,19 @@
 #include <string>
 #include <vector>
 
+#include "common/stats.h"
 #include "mesh/config/mesh_config.h"
 #include "mesh/filter/filter.h"
 #include "mesh/router/route_table.h"
 #include "mesh/upstream/cluster.h"
 
 namespace ottava::mesh {
+
+/// Metrics of one route, labelled {router, route (its index)}.
+struct RouteStats {
+  stats::Counter* requests = nullptr;
+  stats::Counter* responses[6] = {};  // by class: [1]=1xx ... [5]=5xx
+};
 
 struct MeshSnapshot {
   MeshConfig config;
@@ -25,6 +32,13 @@ struct MeshSnapshot {
   /// Each router's stream-filter chain (factories; one filter per request each).
   std::map<std::string, std::vector<FilterFactoryCb>, std::less<>> filter_chains;
   uint64_t version = 0;
+  /// Per-route metrics, keyed by the entry in `routers`' tables.
+  std::map<const RouteEntry*, RouteStats> route_stats;
+
+  const RouteStats* StatsOf(const RouteEntry* route) const {
+    auto it = route_stats.find(route);
+    return it == route_stats.end() ? nullptr : &it->second;
+  }
 
   const RouteTable* Router(std::string_view name) const {
     auto it = routers.find(name);
