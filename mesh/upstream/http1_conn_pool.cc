@@ -364,6 +364,12 @@ void ActiveClient::OnData(Buffer& data, bool end_stream) {
     // The response ended inside Dispatch; hand the connection back only now that the codec has
     // returned, so a next stream never starts inside the previous one's parse.
     done_pending_ = false;
+    if (connection_->state() == Connection::State::kClosed) {
+      // The stream's owner reset it inside Dispatch (a 5xx it retries elsewhere) and the codec
+      // went on parsing the rest of the response: the request already ended in Reset() and the
+      // pool has dropped this client, so handing it back would double-count and corrupt the lists.
+      return;
+    }
     bool reusable = status.ok() && !end_stream && !codec_->WantsClose() &&
                     connection_->BufferedBytes() == 0 && data.Empty();
     pool_.OnResponseComplete(*this, reusable);
@@ -407,7 +413,8 @@ void ActiveClient::DecodeData(Buffer& data, bool end_stream) {
 void ActiveClient::ResponseComplete() {
   callbacks_ = nullptr;
   done_pending_ = true;
-  while (read_disables_ > 0) {
+  // ReadDisable() ignores a closed connection (reset mid-response): stop there rather than spin.
+  while (read_disables_ > 0 && connection_->state() == Connection::State::kOpen) {
     ReadDisable(false);
   }
 }
