@@ -140,11 +140,14 @@ class Http1Pool : public ConnectionPool {
       return client;
     }
     bool can_connect = usage_.connections < cluster_.limits.max_connections && !draining_;
-    if (!can_connect && usage_.pending >= cluster_.limits.max_pending) {
+    // max_pending bounds requests queued behind busy connections. A request that gets a
+    // connection of its own (opened for it now, or already opening with no earlier request
+    // waiting for it) is not refused by it: before, max_pending 0 refused every request of a
+    // pool without an idle connection, and since none could then ever open, the cluster only
+    // answered 503 (found by mesh_router_test OverflowWhenTheOnlyConnectionIsBusy).
+    bool own_connection = can_connect || connecting_.size() > pending_.size();
+    if (!own_connection && usage_.pending >= cluster_.limits.max_pending) {
       return Overflow(callbacks, "max_connections and max_pending");
-    }
-    if (usage_.pending >= cluster_.limits.max_pending) {
-      return Overflow(callbacks, "max_pending");
     }
     auto pending = std::make_unique<PendingStream>(*this, callbacks);
     PendingStream* handle = pending.get();
