@@ -140,11 +140,14 @@ class Http1Pool : public ConnectionPool {
       return client;
     }
     bool can_connect = usage_.connections < cluster_.limits.max_connections && !draining_;
-    if (!can_connect && usage_.pending >= cluster_.limits.max_pending) {
+    // max_pending bounds requests queued behind busy connections. A request that gets a
+    // connection of its own (opened for it now, or already opening with no earlier request
+    // waiting for it) is not refused by it: before, max_pending 0 refused every request of a
+    // pool without an idle connection, and since none could then ever open, the cluster only
+    // answered 503 (found by mesh_router_test OverflowWhenTheOnlyConnectionIsBusy).
+    bool own_connection = can_connect || connecting_.size() > pending_.size();
+    if (!own_connection && usage_.pending >= cluster_.limits.max_pending) {
       return Overflow(callbacks, "max_connections and max_pending");
-    }
-    if (usage_.pending >= cluster_.limits.max_pending) {
-      return Overflow(callbacks, "max_pending");
     }
     auto pending = std::make_unique<PendingStream>(*this, callbacks);
     PendingStream* handle = pending.get();
@@ -364,6 +367,12 @@ void ActiveClient::OnData(Buffer& data, bool end_stream) {
     // The response ended inside Dispatch; hand the connection back only now that the codec has
     // returned, so a next stream never starts inside the previous one's parse.
     done_pending_ = false;
+    if (connection_->state() == Connection::State::kClosed) {
+      // The stream's owner reset it inside Dispatch (a 5xx it retries elsewhere) and the codec
+      // went on parsing the rest of the response: the request already ended in Reset() and the
+      // pool has dropped this client, so handing it back would double-count and corrupt the lists.
+      return;
+    }
     bool reusable = status.ok() && !end_stream && !codec_->WantsClose() &&
                     connection_->BufferedBytes() == 0 && data.Empty();
     pool_.OnResponseComplete(*this, reusable);
@@ -407,7 +416,8 @@ void ActiveClient::DecodeData(Buffer& data, bool end_stream) {
 void ActiveClient::ResponseComplete() {
   callbacks_ = nullptr;
   done_pending_ = true;
-  while (read_disables_ > 0) {
+  // ReadDisable() ignores a closed connection (reset mid-response): stop there rather than spin.
+  while (read_disables_ > 0 && connection_->state() == Connection::State::kOpen) {
     ReadDisable(false);
   }
 }
