@@ -276,13 +276,9 @@ void Engine::Invoke(InvokeRequest request, InvokeCallback done) {
     done(std::move(response));
     return;
   }
-  std::string router;
-  {
-    absl::MutexLock lock(&mu_);
-    router = snapshot_->config.rpc_router;
-  }
+  // The worker reads mesh.rpc_router from its own snapshot: no lock on this path.
   uint32_t index = next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
-  workers_[index]->Invoke(std::move(router), std::move(request), std::move(done));
+  workers_[index]->Invoke(std::move(request), std::move(done));
 }
 
 void Engine::Eject(const ClusterInfoConstSharedPtr& cluster, Host& host) {

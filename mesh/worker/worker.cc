@@ -294,9 +294,9 @@ void Worker::OnConnectionClosed(ConnectionManager& manager) {
   dispatcher_->DeferredDelete(std::move(owned));
 }
 
-void Worker::Invoke(std::string router, InvokeRequest request, InvokeCallback done) {
+void Worker::Invoke(InvokeRequest request, InvokeCallback done) {
   auto shared = std::make_shared<InvokeRequest>(std::move(request));
-  dispatcher_->Post([this, router = std::move(router), shared, done = std::move(done)]() mutable {
+  dispatcher_->Post([this, shared, done = std::move(done)]() mutable {
     InvokeRequest invoke = std::move(*shared);
     if (snapshot_ == nullptr) {
       InvokeResponse response;
@@ -307,7 +307,7 @@ void Worker::Invoke(std::string router, InvokeRequest request, InvokeCallback do
       return;
     }
     auto* stream = new InvokeStream(*this, std::move(done));
-    stream->Start(router, std::move(invoke));
+    stream->Start(snapshot_->config.rpc_router, std::move(invoke));
   });
 }
 

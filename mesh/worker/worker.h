@@ -70,9 +70,9 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   void StopListening();
   /// Asks every connection to close when its current request is done (posted).
   void Drain();
-  /// Sends a request through the router named `router` of the current snapshot (posted);
-  /// `done` runs on this worker's thread.
-  void Invoke(std::string router, InvokeRequest request, InvokeCallback done);
+  /// Sends a request through the current snapshot's `mesh.rpc_router` (posted); `done` runs on
+  /// this worker's thread.
+  void Invoke(InvokeRequest request, InvokeCallback done);
   /// Connections open on this worker (approximate; any thread).
   int64_t ActiveConnections() const { return active_connections_.load(); }
   /// Requests in flight on this worker, InvokeService and shadows included (any thread).
