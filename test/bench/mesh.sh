@@ -571,6 +571,21 @@ row invoke-p50 "InvokeService → HTTP upstream p50, 1 stream" '%.1f µs' "$OTTA
   "$INVOKE_LIMIT" "$(fmt '%.1f µs' "$INVOKE_LIMIT") (echo $(fmt '%.1f' "$ECHO_INVOKE") + direct $(fmt '%.1f' "${M_P50[direct]}") + 30)" \
   "<=" 1.0 "≤ 1.0× (≤ limit)"
 
+# The floor InvokeService pays and the echo does not: a gRPC thread hands the call to a mesh worker
+# and the worker hands the answer back (two wake-ups). Measured, then added to the limit as a
+# re-based figure; the target row above stays as the issue states it.
+HANDOFF_P50=""
+if [ -x "$BIN/bench_handoff" ]; then
+  HANDOFF_P50=$("$BIN/bench_handoff" --iterations 20000 | sed -n 's/.*"p50_us":\([0-9.]*\).*/\1/p')
+fi
+if [ -n "$HANDOFF_P50" ] && [ -n "$INVOKE_LIMIT" ] && [ -n "$OTTAVA_INVOKE" ]; then
+  REBASED_LIMIT=$(awk -v a="$INVOKE_LIMIT" -v b="$HANDOFF_P50" 'BEGIN{printf "%.1f", a + b}')
+  row invoke-p50-rebased "InvokeService p50, re-based: limit + thread hand-off round trip" '%.1f µs' \
+    "$OTTAVA_INVOKE" "$REBASED_LIMIT" \
+    "$(fmt '%.1f µs' "$REBASED_LIMIT") (limit + hand-off $(fmt '%.1f' "$HANDOFF_P50"))" \
+    "<=" 1.0 "≤ 1.0× (≤ re-based limit)"
+fi
+
 # Reference rows: every target's own numbers.
 REF_ROWS=()
 for t in direct nginx haproxy ottava; do
