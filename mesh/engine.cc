@@ -285,12 +285,7 @@ void Engine::Eject(const ClusterInfoConstSharedPtr& cluster, Host& host) {
   if (main_ == nullptr) {
     return;
   }
-  HostSharedPtr shared;
-  for (const HostSharedPtr& candidate : cluster->hosts) {
-    if (candidate.get() == &host) {
-      shared = candidate;
-    }
-  }
+  HostSharedPtr shared = cluster->SharedHost(&host);
   main_->Post([this, cluster, shared] {
     if (ejector_ != nullptr && shared != nullptr) {
       ejector_->Eject(cluster, shared);

@@ -156,14 +156,7 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
   }
   request_ = std::move(headers);
   if (request_complete_) {
-    std::chrono::milliseconds timeout = timeout_override_.count() > 0
-                                            ? timeout_override_
-                                            : std::chrono::milliseconds(route.timeout_ms);
-    if (timeout.count() > 0) {
-      route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
-      route_timer_->Enable(timeout);
-    }
-    MaybeMirror();
+    OnRequestComplete();
   }
   StartTry();
 }
@@ -195,24 +188,14 @@ void Router::DecodeRequestData(Buffer& data, bool end_stream) {
   if (end_stream) {
     request_complete_ = true;
     if (route_ != nullptr) {
-      std::chrono::milliseconds timeout =
-          timeout_override_.count() > 0 ? timeout_override_
-                                        : std::chrono::milliseconds(route_->config.timeout_ms);
-      if (timeout.count() > 0 && route_timer_ == nullptr) {
-        route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
-        route_timer_->Enable(timeout);
-      }
-      MaybeMirror();
+      OnRequestComplete();
     }
   }
   if (encoder_ != nullptr) {
     encoder_->EncodeData(data, end_stream);
     if (end_stream) {
       upstream_request_sent_ = true;
-      if (route_->config.retry && route_->config.retry->per_try_timeout_ms > 0) {
-        try_timer_ = context_.dispatcher().CreateTimer([this] { OnPerTryTimeout(); });
-        try_timer_->Enable(std::chrono::milliseconds(route_->config.retry->per_try_timeout_ms));
-      }
+      StartPerTryTimer();
     }
     return;
   }
@@ -298,8 +281,25 @@ void Router::OnPoolReady(RequestEncoder& encoder, Host& host, PoolStream& stream
     }
     upstream_request_sent_ = true;
   }
-  if (upstream_request_sent_ && route_->config.retry &&
-      route_->config.retry->per_try_timeout_ms > 0) {
+  if (upstream_request_sent_) {
+    StartPerTryTimer();
+  }
+}
+
+void Router::OnRequestComplete() {
+  // As Envoy, the route timeout runs from the end of the request, so a long upload is not cut.
+  std::chrono::milliseconds timeout = timeout_override_.count() > 0
+                                          ? timeout_override_
+                                          : std::chrono::milliseconds(route_->config.timeout_ms);
+  if (timeout.count() > 0 && route_timer_ == nullptr) {
+    route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
+    route_timer_->Enable(timeout);
+  }
+  MaybeMirror();
+}
+
+void Router::StartPerTryTimer() {
+  if (route_->config.retry && route_->config.retry->per_try_timeout_ms > 0) {
     try_timer_ = context_.dispatcher().CreateTimer([this] { OnPerTryTimeout(); });
     try_timer_->Enable(std::chrono::milliseconds(route_->config.retry->per_try_timeout_ms));
   }
@@ -359,9 +359,8 @@ void Router::OnTryFailed(ResetReason reason, std::string_view detail) {
 }
 
 bool Router::RetryAllowed() const {
-  return retries_left_ > 0 && !response_started_ && !done_ && request_complete_ &&
-         (body_copy_valid_ || (info_.attempts == 1 && pending_body_.Empty() &&
-                               request_->content_length <= 0 && !pending_end_));
+  // A retry resends the whole request, so the body must still be at hand (body_copy_).
+  return retries_left_ > 0 && !response_started_ && !done_ && request_complete_ && body_copy_valid_;
 }
 
 void Router::ScheduleRetry() {

@@ -38,7 +38,6 @@ enum class LocalReplyReason : uint8_t {
   kOverflow,        // 503: pool limits
   kTimeout,         // 504
   kUpstreamReset,   // 502: reset or garbage from the upstream
-  kBadRequest,      // 400
   kFilterReply,     // a stream filter answered (fault injection, flow control...)
 };
 
@@ -135,6 +134,8 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   void RunFilters();
   void Route(RequestHeadersPtr headers, bool end_stream);
   void EncodeThroughFilters(ResponseHeaders& headers);
+  void OnRequestComplete();
+  void StartPerTryTimer();
   void StartTry();
   void SendLocalReply(int status, LocalReplyReason reason, std::string body);
   void OnTryFailed(ResetReason reason, std::string_view detail);

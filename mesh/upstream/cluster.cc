@@ -79,15 +79,10 @@ ThreadLocalCluster::~ThreadLocalCluster() {
 ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   auto it = pools_.find(&host);
   if (it == pools_.end()) {
-    HostSharedPtr shared;
-    for (const HostSharedPtr& candidate : info_->hosts) {
-      if (candidate.get() == &host) {
-        shared = candidate;
-        break;
-      }
-    }
-    it =
-        pools_.emplace(&host, CreateHttp1ConnectionPool(dispatcher_, shared, *info_, usage_)).first;
+    it = pools_
+             .emplace(&host, CreateHttp1ConnectionPool(dispatcher_, info_->SharedHost(&host),
+                                                       *info_, usage_))
+             .first;
   }
   return *it->second;
 }

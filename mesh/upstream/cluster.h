@@ -44,6 +44,16 @@ struct ClusterInfo {
   const CodecFactory* codec = nullptr;
   CodecOptions codec_options;
   std::shared_ptr<LoadBalancerFactory> lb_factory;
+
+  /// The shared owner of one of `hosts` (null when `host` is not one of them).
+  HostSharedPtr SharedHost(const Host* host) const {
+    for (const HostSharedPtr& candidate : hosts) {
+      if (candidate.get() == host) {
+        return candidate;
+      }
+    }
+    return nullptr;
+  }
 };
 using ClusterInfoConstSharedPtr = std::shared_ptr<const ClusterInfo>;
 

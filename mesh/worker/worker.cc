@@ -111,9 +111,7 @@ class Worker::ShadowRequest : public DeferredDeletable, public UpstreamCallbacks
     timer_ = worker_.dispatcher_->CreateTimer([this] { Done(); });
     timer_->Enable(timeout);
     cluster_->stats.requests->Inc();
-    in_new_stream_ = true;
     PoolStream* stream = cluster.PoolFor(*host).NewStream(*this);
-    in_new_stream_ = false;
     if (!done_ && stream_ == nullptr) {
       stream_ = stream;
     }
@@ -170,7 +168,6 @@ class Worker::ShadowRequest : public DeferredDeletable, public UpstreamCallbacks
   PoolStream* stream_ = nullptr;
   TimerPtr timer_;
   bool done_ = false;
-  bool in_new_stream_ = false;
 };
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(uint32_t index,

@@ -10,11 +10,11 @@
 
 #include "common/dispatcher.h"
 #include "common/stats.h"
+#include "components/rpc/rpc.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
 #include "runtime/api/pubsub_api.h"
 #include "runtime/api/sequencer_api.h"
-#include "components/rpc/rpc.h"
 #include "runtime/api/state_api.h"
 #include "runtime/grpc/metrics.h"
 #include "runtime/grpc/stream_registry.h"

@@ -69,24 +69,7 @@ WORK=$(mktemp -d /tmp/ottava-mesh-bench.XXXXXX)
 
 # Every process this script starts, stopped on any exit (nginx and HAProxy run in the foreground,
 # so their PIDs are ours; SIGTERM reaches nginx's master, which stops its workers).
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FAILED=0
 fail() {

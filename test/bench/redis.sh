@@ -26,16 +26,7 @@ DURATION=${BENCH_DURATION:-1}
 WARMUP=${BENCH_WARMUP:-0.5}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null
-  done
-  wait 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v redis-server >/dev/null || { echo "redis.sh: redis-server not installed" >&2; exit 1; }
 

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "mesh/codec/message.h"
+
 namespace ottava::test {
 
 // One accepted connection: its socket and the thread serving it. The fd is closed only by Finish,
@@ -61,29 +63,6 @@ bool SendAll(int fd, const char* data, size_t size) {
 }
 bool SendAll(int fd, const std::string& data) {
   return SendAll(fd, data.data(), data.size());
-}
-
-const char* Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Status";
-  }
 }
 
 // Buffered reads from a blocking socket. Stop() shuts the socket down, which ends any read.
@@ -531,8 +510,8 @@ void HttpUpstream::Serve(Connection* connection) {
     } else if (head.version != "HTTP/1.1") {
       common += "Connection: keep-alive\r\n";
     }
-    const std::string status_line =
-        "HTTP/1.1 " + std::to_string(status) + " " + Reason(status) + "\r\n";
+    const std::string status_line = "HTTP/1.1 " + std::to_string(status) + " " +
+                                    std::string(mesh::ReasonPhrase(status)) + "\r\n";
 
     bool sent = true;
     if (head.path.rfind("/bytes/", 0) == 0) {
