@@ -27,7 +27,8 @@ timeval ToTimeval(std::chrono::milliseconds delay) {
 
 class LibeventTimer : public Timer {
  public:
-  LibeventTimer(event_base* base, Dispatcher::Closure callback) : callback_(std::move(callback)) {
+  LibeventTimer(event_base* base, Dispatcher::Closure callback)
+      : base_(base), callback_(std::move(callback)) {
     event_ = evtimer_new(base, &LibeventTimer::OnFire, this);
     OTTAVA_RELEASE_ASSERT(event_ != nullptr, "evtimer_new failed");
   }
@@ -35,6 +36,9 @@ class LibeventTimer : public Timer {
 
   void Enable(std::chrono::milliseconds delay) override {
     timeval tv = ToTimeval(delay);
+    // libevent counts from the time it cached when the loop woke; work done since then would make
+    // the timer fire early. A timer never fires before its delay has passed.
+    event_base_update_cache_time(base_);
     evtimer_add(event_, &tv);
   }
   void Disable() override { evtimer_del(event_); }
@@ -48,6 +52,7 @@ class LibeventTimer : public Timer {
     callback();
   }
 
+  event_base* const base_;
   Dispatcher::Closure callback_;
   event* event_;
 };

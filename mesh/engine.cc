@@ -276,9 +276,20 @@ void Engine::Invoke(InvokeRequest request, InvokeCallback done) {
     done(std::move(response));
     return;
   }
-  // The worker reads mesh.rpc_router from its own snapshot: no lock on this path.
-  uint32_t index = next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
-  workers_[index]->Invoke(std::move(request), std::move(done));
+  // The least-loaded worker, the first on a tie: a lone caller keeps one warm worker and one
+  // upstream connection instead of waking each worker in turn; concurrent callers spread because
+  // a worker counts a call from the moment it is posted. The worker reads mesh.rpc_router from
+  // its own snapshot: no lock on this path.
+  Worker* chosen = workers_.front().get();
+  int64_t least = chosen->ActiveRequests();
+  for (size_t i = 1; i < workers_.size() && least > 0; ++i) {
+    int64_t load = workers_[i]->ActiveRequests();
+    if (load < least) {
+      least = load;
+      chosen = workers_[i].get();
+    }
+  }
+  chosen->Invoke(std::move(request), std::move(done));
 }
 
 void Engine::Eject(const ClusterInfoConstSharedPtr& cluster, Host& host) {

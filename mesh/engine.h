@@ -81,7 +81,6 @@ class Engine {
     std::unique_ptr<ConnectionManagerConfig> manager_config;
   };
   std::vector<BoundListener> listeners_;
-  std::atomic<uint32_t> next_worker_{0};
   std::atomic<bool> running_{false};
   bool stopped_ = false;
 };

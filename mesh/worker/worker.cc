@@ -14,9 +14,9 @@ constexpr std::chrono::milliseconds kReapInterval(5000);
 // An in-process request (InvokeService): the router answers into this instead of a connection.
 class Worker::InvokeStream : public DeferredDeletable, public DownstreamCallbacks {
  public:
-  InvokeStream(Worker& worker, InvokeCallback done) : worker_(worker), done_(std::move(done)) {
-    worker_.active_requests_.fetch_add(1);
-  }
+  // Worker::Invoke counted the request when it was posted (so the engine's choice of worker sees
+  // it at once); the stream gives it back.
+  InvokeStream(Worker& worker, InvokeCallback done) : worker_(worker), done_(std::move(done)) {}
   ~InvokeStream() override { worker_.active_requests_.fetch_sub(1); }
 
   void Start(const std::string& router, InvokeRequest request) {
@@ -292,10 +292,12 @@ void Worker::OnConnectionClosed(ConnectionManager& manager) {
 }
 
 void Worker::Invoke(InvokeRequest request, InvokeCallback done) {
+  active_requests_.fetch_add(1);
   auto shared = std::make_shared<InvokeRequest>(std::move(request));
   dispatcher_->Post([this, shared, done = std::move(done)]() mutable {
     InvokeRequest invoke = std::move(*shared);
     if (snapshot_ == nullptr) {
+      active_requests_.fetch_sub(1);
       InvokeResponse response;
       response.status = 503;
       response.local_reply = LocalReplyReason::kNoHealthyHost;

@@ -6,7 +6,13 @@
 // and content type) and no other logic: no store, no key handling, no routing, no metrics.
 // Whatever Ottava costs beyond this is Ottava's own.
 //
-//   bench_echo_server [--address 127.0.0.1:0] [--value-bytes 64] [--ready-file FILE]
+// With --handoff 1, InvokeService answers from a Dispatcher loop thread (the class the mesh
+// workers run on) instead of the gRPC thread: the call is posted there and Finish is called from
+// there, the two thread crossings any in-process mesh with its own event loops makes. This is the
+// floor of InvokeService through the mesh with no mesh work and no upstream.
+//
+//   bench_echo_server [--address 127.0.0.1:0] [--value-bytes 64] [--handoff 0|1]
+//                     [--ready-file FILE]
 //
 // Once serving it prints the bound address and writes {"pid":N,"grpc":"host:port"} to the ready
 // file (same shape as ottava's). SIGTERM or SIGINT shuts it down.
@@ -19,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "common/dispatcher.h"
 #include "common/process_tuning.h"
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 #include "test/bench/bench_util.h"
@@ -30,7 +37,8 @@ namespace v1 = spec::proto::runtime::v1;
 
 class EchoRuntime final : public v1::Runtime::CallbackService {
  public:
-  explicit EchoRuntime(std::string value) : value_(std::move(value)) {}
+  EchoRuntime(std::string value, Dispatcher* handoff)
+      : value_(std::move(value)), handoff_(handoff) {}
 
   grpc::ServerUnaryReactor* GetState(grpc::CallbackServerContext* context,
                                      const v1::GetStateRequest* /*request*/,
@@ -54,17 +62,25 @@ class EchoRuntime final : public v1::Runtime::CallbackService {
   grpc::ServerUnaryReactor* InvokeService(grpc::CallbackServerContext* context,
                                           const v1::InvokeServiceRequest* request,
                                           v1::InvokeResponse* response) override {
-    if (request->message().has_data()) {
-      *response->mutable_data() = request->message().data();
-    }
-    response->set_content_type(request->message().content_type());
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
+    auto answer = [request, response, reactor] {
+      if (request->message().has_data()) {
+        *response->mutable_data() = request->message().data();
+      }
+      response->set_content_type(request->message().content_type());
+      reactor->Finish(grpc::Status::OK);
+    };
+    if (handoff_ != nullptr) {
+      handoff_->Post(std::move(answer));
+    } else {
+      answer();
+    }
     return reactor;
   }
 
  private:
   const std::string value_;
+  Dispatcher* const handoff_;
 };
 
 int Run(int argc, char** argv) {
@@ -81,6 +97,11 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "bench_echo_server: %s\n", value_bytes.status().ToString().c_str());
     return 2;
   }
+  const auto handoff = flags->Int("handoff", 0, 0, 1);
+  if (!handoff.ok()) {
+    std::fprintf(stderr, "bench_echo_server: %s\n", handoff.status().ToString().c_str());
+    return 2;
+  }
   if (absl::Status all_read = flags->CheckAllRead(); !all_read.ok()) {
     std::fprintf(stderr, "bench_echo_server: %s\n", all_read.ToString().c_str());
     return 2;
@@ -94,7 +115,17 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  EchoRuntime service(std::string(static_cast<size_t>(*value_bytes), 'v'));
+  std::unique_ptr<Dispatcher> loop;
+  if (*handoff == 1) {
+    auto created = Dispatcher::Create("echo-handoff");
+    if (!created.ok()) {
+      std::fprintf(stderr, "bench_echo_server: %s\n", created.status().ToString().c_str());
+      return 1;
+    }
+    loop = std::move(*created);
+    loop->Start();
+  }
+  EchoRuntime service(std::string(static_cast<size_t>(*value_bytes), 'v'), loop.get());
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
@@ -123,6 +154,9 @@ int Run(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();
+  if (loop != nullptr) {
+    loop->Stop();
+  }
   return 0;
 }
 
