@@ -130,7 +130,15 @@ void UseThreads() {
 absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name,
                                                                TimeSource* time_source) {
   UseThreads();
-  event_base* base = event_base_new();
+  // Precise timers: libevent otherwise reads CLOCK_MONOTONIC_COARSE, a few milliseconds behind,
+  // and a timer could fire before its delay had passed (a 300 ms fault delay taking 299 ms).
+  event_config* config = event_config_new();
+  if (config == nullptr) {
+    return absl::InternalError("event_config_new failed for dispatcher " + name);
+  }
+  event_config_set_flag(config, EVENT_BASE_FLAG_PRECISE_TIMER);
+  event_base* base = event_base_new_with_config(config);
+  event_config_free(config);
   if (base == nullptr) {
     return absl::InternalError("event_base_new failed for dispatcher " + name);
   }

@@ -5,43 +5,16 @@
 #include "common/json_config.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "mesh/codec/bolt/bolt_codec.h"
 #include "mesh/codec/http1/http1_codec.h"
 #include "mesh/upstream/health_checker.h"
 
 namespace ottava::mesh {
-namespace {
-
-// The engine speaks HTTP/1.1 only so far: refuse what would otherwise be served as HTTP/1.1.
-absl::Status CheckSupported(const MeshConfig& config) {
-  // The engine speaks HTTP/1.1 only so far: refuse what would silently be served as HTTP/1.1.
-  for (size_t i = 0; i < config.listeners.size(); ++i) {
-    if (config.listeners[i].protocol != Protocol::kHttp1) {
-      return ottava::config::ConfigError(
-          config.listeners[i].pointer + "/protocol",
-          "only \"http1\" is supported in this build (Bolt is not built yet)");
-    }
-  }
-  for (const ClusterConfig& cluster : config.clusters) {
-    if (cluster.protocol != Protocol::kHttp1) {
-      return ottava::config::ConfigError(
-          cluster.pointer + "/protocol",
-          "only \"http1\" is supported in this build (Bolt is not built yet)");
-    }
-    if (cluster.health_check && cluster.health_check->type == HealthCheckConfig::Type::kBolt) {
-      return ottava::config::ConfigError(
-          cluster.pointer + "/health_check/type",
-          "\"bolt\" health checks need the Bolt codec, not built yet");
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats::Store& stats) {
-  OTTAVA_RETURN_IF_ERROR(CheckSupported(config));
   std::unique_ptr<Engine> engine(new Engine(stats));
   engine->http1_ = std::make_unique<Http1CodecFactory>();
+  engine->bolt_ = std::make_unique<BoltCodecFactory>();
   RegisterBuiltinFilters(engine->filter_registry_);
   auto snapshot = engine->BuildSnapshot(config, nullptr);
   if (!snapshot.ok()) {
@@ -50,6 +23,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats:
   absl::MutexLock lock(&engine->mu_);
   engine->snapshot_ = std::move(*snapshot);
   return engine;
+}
+
+const CodecFactory& Engine::CodecFor(Protocol protocol) const {
+  return protocol == Protocol::kBolt ? *bolt_ : *http1_;
 }
 
 Engine::~Engine() {
@@ -100,7 +77,8 @@ absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
         old = found->get();
       }
     }
-    snapshot->clusters.emplace(cluster.name, BuildClusterInfo(cluster, old, *http1_, stats_));
+    snapshot->clusters.emplace(cluster.name,
+                               BuildClusterInfo(cluster, old, CodecFor(cluster.protocol), stats_));
   }
   return MeshSnapshotConstSharedPtr(std::move(snapshot));
 }
@@ -127,7 +105,9 @@ absl::Status Engine::Start() {
     bound.manager_config->router = listener.router;
     bound.manager_config->idle_timeout = std::chrono::milliseconds(listener.idle_timeout_ms);
     bound.manager_config->header_timeout = std::chrono::milliseconds(listener.header_timeout_ms);
-    bound.manager_config->codec = http1_.get();
+    bound.manager_config->codec = &CodecFor(listener.protocol);
+    bound.manager_config->codec_options.max_frame_bytes =
+        static_cast<size_t>(listener.max_frame_bytes);
     bound.manager_config->stats = bound.stats.get();
     listeners_.push_back(std::move(bound));
   }
@@ -206,7 +186,6 @@ absl::Status Engine::Update(const nlohmann::json& routes_and_clusters) {
   if (!config.ok()) {
     return config.status();
   }
-  OTTAVA_RETURN_IF_ERROR(CheckSupported(*config));
   auto built = BuildSnapshot(*config, current.get());
   if (!built.ok()) {
     return built.status();

@@ -63,6 +63,8 @@ class Engine {
 
   stats::Store& stats_;
   std::unique_ptr<CodecFactory> http1_;
+  std::unique_ptr<CodecFactory> bolt_;
+  const CodecFactory& CodecFor(Protocol protocol) const;
   FilterRegistry filter_registry_;
   std::vector<WorkerPtr> workers_;
   DispatcherPtr main_;  // health checks and ejections

@@ -128,6 +128,24 @@ class ClientCodec {
 };
 using ClientCodecPtr = std::unique_ptr<ClientCodec>;
 
+/// A client codec that carries many streams on one connection (Bolt): each stream has an id the
+/// codec assigns, a stream may be abandoned without closing the connection (its late response is
+/// dropped and counted), and idle connections are probed with heartbeats.
+class MultiplexClientCodec : public ClientCodec {
+ public:
+  /// The id NewStream gave the stream it returned last.
+  virtual uint64_t LastStreamId() const = 0;
+  /// Abandons a stream: no callback follows; its response, if one comes, is dropped.
+  virtual void CancelStream(uint64_t id) = 0;
+  /// Streams waiting for a response.
+  virtual size_t ActiveStreams() const = 0;
+  /// Sends a heartbeat; `on_ack` runs when the peer answers it (not if the codec dies first).
+  virtual void SendHeartbeat(std::function<void()> on_ack) = 0;
+  /// Responses that arrived for no open stream (late answers to abandoned requests).
+  virtual uint64_t late_responses() const = 0;
+};
+using MultiplexClientCodecPtr = std::unique_ptr<MultiplexClientCodec>;
+
 /// Makes the codecs of one protocol.
 class CodecFactory {
  public:
@@ -138,6 +156,9 @@ class CodecFactory {
                                            const CodecOptions& options) const = 0;
   virtual ClientCodecPtr CreateClientCodec(CodecOutput& output,
                                            const CodecOptions& options) const = 0;
+  /// Whether one connection carries many streams at once; CreateClientCodec then returns a
+  /// MultiplexClientCodec.
+  virtual bool multiplexed() const { return false; }
 };
 
 }  // namespace ottava::mesh

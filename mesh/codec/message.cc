@@ -7,13 +7,13 @@ char Lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-// `stored` is already lower-case; `name` may be in any case.
+// Case-insensitive (names added with AddCased keep their case).
 bool NameEquals(const std::string& stored, std::string_view name) {
   if (stored.size() != name.size()) {
     return false;
   }
   for (size_t i = 0; i < name.size(); ++i) {
-    if (stored[i] != Lower(name[i])) {
+    if (Lower(stored[i]) != Lower(name[i])) {
       return false;
     }
   }
@@ -28,6 +28,10 @@ void HeaderMap::Add(std::string_view name, std::string_view value) {
     c = Lower(c);
   }
   entries_.emplace_back(std::move(lower), std::string(value));
+}
+
+void HeaderMap::AddCased(std::string_view name, std::string_view value) {
+  entries_.emplace_back(std::string(name), std::string(value));
 }
 
 const std::string* HeaderMap::Get(std::string_view name) const {

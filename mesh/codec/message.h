@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +24,9 @@ class HeaderMap {
 
   /// Appends a header; `name` is lower-cased.
   void Add(std::string_view name, std::string_view value);
+  /// Appends a header keeping `name` as given: protocols whose keys are case-sensitive (Bolt's
+  /// header map) pass them through unchanged. Lookups still ignore case.
+  void AddCased(std::string_view name, std::string_view value);
   /// Value of the first header named `name`, or nullptr.
   const std::string* Get(std::string_view name) const;
   /// Replaces every header named `name` by one with `value`.
@@ -47,6 +51,37 @@ class HeaderMap {
 /// The application protocol a listener or cluster speaks.
 enum class Protocol : uint8_t { kHttp1, kBolt };
 
+/// Why the mesh answered a request itself (kNone: the upstream's response was forwarded).
+enum class LocalReplyReason : uint8_t {
+  kNone,
+  kNoRoute,         // 404: no route matched the service
+  kDirectResponse,  // the route's direct_response
+  kNoHealthyHost,   // 503
+  kConnectFailure,  // 503
+  kOverflow,        // 503: pool limits
+  kTimeout,         // 504
+  kUpstreamReset,   // 502: reset or garbage from the upstream
+  kFilterReply,     // a stream filter answered (fault injection, flow control...)
+};
+
+/// The fixed fields of a multiplexed RPC frame (Bolt) that travel with its head through the
+/// router, so the frame sent upstream is the downstream frame with a new id and the response
+/// sent downstream is the upstream one with the original id. Absent for HTTP/1.1 messages; a
+/// codec encoding a head without one makes up protocol defaults.
+struct RpcHead {
+  uint8_t proto = 1;       // Bolt: 1 (v1) or 2 (v2)
+  uint8_t ver1 = 1;        // v2 only: protocol version byte
+  uint8_t type = 1;        // 0 response, 1 request, 2 one-way request
+  uint16_t cmd_code = 1;   // 0 heartbeat, 1 request, 2 response
+  uint8_t ver2 = 1;        // command version
+  uint8_t codec = 1;       // serialization: 1 hessian2, 11 protobuf
+  uint8_t switches = 0;    // v2 only: bit 0 = CRC32 trailer
+  int32_t timeout_ms = 0;  // requests: the caller's timeout (<= 0: none)
+  uint16_t status = 0;     // responses: the protocol status (Bolt: 0 = success)
+  std::string class_name;  // carried opaque
+  bool oneway() const { return type == 2; }
+};
+
 /// Head of a request. For HTTP/1.1 `method` is the verb and `path` the request target as sent
 /// (path and query). `service` is the routing key (DESIGN.md §8): the `id` header, else the Host.
 struct RequestHeaders {
@@ -64,6 +99,12 @@ struct RequestHeaders {
   bool keep_alive = true;
   /// Identifies the stream on its connection; for HTTP/1.1 a per-connection sequence number.
   uint64_t stream_id = 0;
+  /// The caller's own timeout when its protocol carries one (Bolt's frame timeout; the
+  /// InvokeService deadline), 0 when none: the router answers by then even if the route allows
+  /// longer, since the caller will have given up.
+  int64_t timeout_ms = 0;
+  /// Set by RPC codecs (Bolt).
+  std::optional<RpcHead> rpc;
 
   /// The path without its query string.
   std::string_view PathOnly() const;
@@ -82,6 +123,11 @@ struct ResponseHeaders {
   uint8_t version_minor = 1;
   bool keep_alive = true;
   uint64_t stream_id = 0;
+  /// Set by RPC codecs (Bolt); `status` then holds the protocol status mapped to HTTP's.
+  std::optional<RpcHead> rpc;
+  /// Set when the mesh made this response itself, so a codec can answer in its protocol's own
+  /// terms (Bolt: no processor, timeout, connection closed, busy).
+  LocalReplyReason local_reply = LocalReplyReason::kNone;
 };
 using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders>;
 

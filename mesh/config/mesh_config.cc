@@ -21,6 +21,8 @@ using nlohmann::json;
 // One day: long enough for any sane timeout, short enough that a typo such as an extra zero or a
 // value meant in microseconds is caught.
 constexpr int64_t kMaxTimeoutMs = 86'400'000;
+constexpr int64_t kMinFrameBytes = 1024;
+constexpr int64_t kMaxFrameBytes = int64_t{1} << 30;
 constexpr uint32_t kMaxRetryAttempts = 10;
 constexpr int64_t kMaxLimit = 1'000'000;
 
@@ -426,6 +428,10 @@ absl::Status ParseCluster(const json& value, const std::string& pointer, Cluster
       ReadUint32(reader, "connections_per_host", &out->connections_per_host, 1, 1024));
   OTTAVA_RETURN_IF_ERROR(reader.Int("idle_timeout_ms", &out->idle_timeout_ms, 1, kMaxTimeoutMs));
   OTTAVA_RETURN_IF_ERROR(
+      reader.Int("max_frame_bytes", &out->max_frame_bytes, kMinFrameBytes, kMaxFrameBytes));
+  OTTAVA_RETURN_IF_ERROR(
+      reader.Int("heartbeat_interval_ms", &out->heartbeat_interval_ms, 0, kMaxTimeoutMs));
+  OTTAVA_RETURN_IF_ERROR(
       ReadUint32(reader, "panic_threshold_percent", &out->panic_threshold_percent, 0, 100));
 
   OTTAVA_ASSIGN_OR_RETURN(const json* hosts, ReadArray(reader, "hosts"));
@@ -482,6 +488,8 @@ absl::Status ParseListener(const json& value, const std::string& pointer, Listen
   OTTAVA_RETURN_IF_ERROR(reader.Int("idle_timeout_ms", &out->idle_timeout_ms, 1, kMaxTimeoutMs));
   OTTAVA_RETURN_IF_ERROR(
       reader.Int("header_timeout_ms", &out->header_timeout_ms, 1, kMaxTimeoutMs));
+  OTTAVA_RETURN_IF_ERROR(
+      reader.Int("max_frame_bytes", &out->max_frame_bytes, kMinFrameBytes, kMaxFrameBytes));
   return reader.CheckNoUnknownKeys();
 }
 

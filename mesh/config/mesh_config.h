@@ -31,6 +31,7 @@ struct ListenerConfig {
   std::string router;                    // name of a RouterConfig
   int64_t idle_timeout_ms = 60000;       // idle downstream connection is closed after this
   int64_t header_timeout_ms = 10000;     // a request head must be complete within this
+  int64_t max_frame_bytes = 16 << 20;    // Bolt: largest frame accepted (1 KiB .. 1 GiB)
   std::string pointer;                   // JSON pointer of this listener, for later errors
 };
 
@@ -159,6 +160,8 @@ struct ClusterConfig {
   uint32_t max_requests = 1024;
   uint32_t connections_per_host = 1;      // per worker; Bolt multiplexes over these
   int64_t idle_timeout_ms = 60000;        // an idle upstream connection is closed after this
+  int64_t max_frame_bytes = 16 << 20;     // Bolt: largest response frame accepted
+  int64_t heartbeat_interval_ms = 15000;  // Bolt: probe an idle connection this often; 0: never
   uint32_t panic_threshold_percent = 50;  // below this share of healthy hosts, use all hosts
   std::vector<HostConfig> hosts;          // non-empty
   std::optional<HealthCheckConfig> health_check;

@@ -40,6 +40,8 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
   ActiveStream(ConnectionManager& parent, ResponseEncoder& encoder)
       : parent_(parent), encoder_(encoder) {}
 
+  std::list<std::unique_ptr<ActiveStream>>::iterator self;
+
   // RequestDecoder
   void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
     parent_.header_timer_.reset();
@@ -62,7 +64,9 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
     } else {
       data.Drain(data.Length());
     }
-    if (end_stream && response_complete_) {
+    if (end_stream && response_complete_ && !completion_reported_) {
+      // The response ended first; now the request has too.
+      completion_reported_ = true;
       parent_.OnStreamComplete(*this, true);
     }
   }
@@ -123,6 +127,10 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
  private:
   void Complete() {
     response_complete_ = true;
+    if (request_complete_ || parent_.multiplexed_) {
+      // Reported once: the stream is gone from the manager's list after this.
+      completion_reported_ = true;
+    }
     parent_.OnStreamComplete(*this, request_complete_);
   }
 
@@ -131,13 +139,17 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
   std::unique_ptr<Router> router_;
   bool request_complete_ = false;
   bool response_complete_ = false;
+  bool completion_reported_ = false;  // OnStreamComplete ran with the request complete
   int read_disables_ = 0;
 };
 
 ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
                                      const ConnectionManagerConfig& config,
                                      ConnectionPtr connection)
-    : context_(context), config_(config), connection_(std::move(connection)) {
+    : context_(context),
+      config_(config),
+      connection_(std::move(connection)),
+      multiplexed_(config.codec->multiplexed()) {
   connection_->SetReadHandler(this);
   connection_->AddCallbacks(*this);
   connection_->SetWriteBufferLimit(kDownstreamWriteHighWatermark);
@@ -149,10 +161,10 @@ ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
 
 ConnectionManager::~ConnectionManager() {
   *alive_ = false;
-  if (stream_ != nullptr) {
-    stream_->OnDownstreamReset();
-    stream_.reset();
+  for (auto& stream : streams_) {
+    stream->OnDownstreamReset();
   }
+  streams_.clear();
   if (connection_->state() != Connection::State::kClosed) {
     connection_->RemoveCallbacks(*this);
     connection_->Close(CloseType::kNoFlush);
@@ -164,7 +176,7 @@ ConnectionManager::~ConnectionManager() {
 
 void ConnectionManager::OnData(Buffer& data, bool end_stream) {
   read_buffer_ = &data;
-  if (stream_ == nullptr && !data.Empty()) {
+  if (!multiplexed_ && streams_.empty() && !data.Empty()) {
     idle_timer_.reset();
     if (header_timer_ == nullptr) {
       header_timer_ = connection_->dispatcher().CreateTimer([this] { OnHeaderTimeout(); });
@@ -182,6 +194,15 @@ void ConnectionManager::OnData(Buffer& data, bool end_stream) {
     CloseConnection(CloseType::kFlushWrite);
     return;
   }
+  if (multiplexed_ && !closed_) {
+    // A partly received frame must complete within the header timeout.
+    if (data.Empty()) {
+      header_timer_.reset();
+    } else if (header_timer_ == nullptr) {
+      header_timer_ = connection_->dispatcher().CreateTimer([this] { OnHeaderTimeout(); });
+      header_timer_->Enable(config_.header_timeout);
+    }
+  }
   if (end_stream && !closed_) {
     (void)codec_->DispatchEof();
   }
@@ -189,12 +210,27 @@ void ConnectionManager::OnData(Buffer& data, bool end_stream) {
 
 RequestDecoder& ConnectionManager::NewStream(ResponseEncoder& encoder, uint64_t) {
   idle_timer_.reset();
-  stream_ = std::make_unique<ActiveStream>(*this, encoder);
-  return *stream_;
+  streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));
+  streams_.back()->self = std::prev(streams_.end());
+  return *streams_.back();
 }
 
 void ConnectionManager::OnStreamComplete(ActiveStream& stream, bool request_complete) {
   if (closed_) {
+    return;
+  }
+  if (multiplexed_) {
+    stream.RestoreReads();
+    std::unique_ptr<ActiveStream> owned = std::move(*stream.self);
+    streams_.erase(stream.self);
+    connection_->dispatcher().DeferredDelete(std::move(owned));
+    if (streams_.empty()) {
+      if (draining_) {
+        CloseConnection(CloseType::kFlushWrite);
+      } else {
+        ArmIdleTimer();
+      }
+    }
     return;
   }
   if (!request_complete) {
@@ -204,7 +240,8 @@ void ConnectionManager::OnStreamComplete(ActiveStream& stream, bool request_comp
     return;
   }
   stream.RestoreReads();
-  connection_->dispatcher().DeferredDelete(std::move(stream_));
+  connection_->dispatcher().DeferredDelete(std::move(streams_.front()));
+  streams_.clear();
   if (codec_->WantsClose() || draining_) {
     CloseConnection(CloseType::kFlushWrite);
     return;
@@ -224,14 +261,16 @@ void ConnectionManager::OnStreamComplete(ActiveStream& stream, bool request_comp
 }
 
 void ConnectionManager::DispatchBuffered() {
-  if (closed_ || stream_ != nullptr || read_buffer_ == nullptr || read_buffer_->Empty()) {
+  if (closed_ || !streams_.empty() || read_buffer_ == nullptr || read_buffer_->Empty()) {
     return;
   }
   OnData(*read_buffer_, false);
 }
 
 void ConnectionManager::ArmIdleTimer() {
-  header_timer_.reset();
+  if (!multiplexed_) {
+    header_timer_.reset();
+  }
   if (config_.idle_timeout.count() <= 0) {
     return;
   }
@@ -242,7 +281,7 @@ void ConnectionManager::ArmIdleTimer() {
 }
 
 void ConnectionManager::OnIdleTimeout() {
-  if (stream_ != nullptr) {
+  if (!streams_.empty()) {
     return;
   }
   config_.stats->idle_timeouts->Inc();
@@ -251,7 +290,7 @@ void ConnectionManager::OnIdleTimeout() {
 
 void ConnectionManager::OnHeaderTimeout() {
   config_.stats->header_timeouts->Inc();
-  if (stream_ == nullptr) {
+  if (!multiplexed_ && streams_.empty()) {
     Buffer reply;
     reply.Add(
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 33\r\n"
@@ -264,22 +303,22 @@ void ConnectionManager::OnHeaderTimeout() {
 void ConnectionManager::StartDraining() {
   draining_ = true;
   codec_->StartDraining();
-  if (stream_ == nullptr) {
+  if (streams_.empty()) {
     CloseConnection(CloseType::kFlushWrite);
   }
 }
 
 void ConnectionManager::OnAboveWriteHighWatermark() {
   write_above_high_ = true;
-  if (stream_ != nullptr) {
-    stream_->ReadDisableUpstream(true);
+  for (auto& stream : streams_) {
+    stream->ReadDisableUpstream(true);
   }
 }
 
 void ConnectionManager::OnBelowWriteLowWatermark() {
   write_above_high_ = false;
-  if (stream_ != nullptr) {
-    stream_->ReadDisableUpstream(false);
+  for (auto& stream : streams_) {
+    stream->ReadDisableUpstream(false);
   }
 }
 
@@ -302,10 +341,11 @@ void ConnectionManager::OnEvent(ConnectionEvent event) {
   idle_timer_.reset();
   header_timer_.reset();
   read_buffer_ = nullptr;
-  if (stream_ != nullptr) {
-    stream_->OnDownstreamReset();
-    connection_->dispatcher().DeferredDelete(std::move(stream_));
+  for (auto& stream : streams_) {
+    stream->OnDownstreamReset();
+    connection_->dispatcher().DeferredDelete(std::move(stream));
   }
+  streams_.clear();
   context_.OnConnectionClosed(*this);
 }
 

@@ -4,7 +4,9 @@
 // bytes → server codec → one ActiveStream per request → Router → upstream, and the response back
 // through the codec. It enforces the listener's header and idle timeouts, answers pipelined
 // requests in order, honours Connection: close and draining, and closes on protocol errors
-// after the codec's error reply is written.
+// after the codec's error reply is written. With a multiplexed codec (Bolt) many streams are open
+// at once and each answers as soon as its response is there; the header timeout then bounds how
+// long a partly received frame may wait for its remaining bytes.
 //
 // Threading: worker thread only. Owned by the worker's list of connections; destroyed through
 // Dispatcher::DeferredDelete once its connection has closed.
@@ -99,7 +101,9 @@ class ConnectionManager : public DeferredDeletable,
   const ConnectionManagerConfig& config_;
   ConnectionPtr connection_;
   ServerCodecPtr codec_;
-  std::unique_ptr<ActiveStream> stream_;  // HTTP/1.1: one at a time
+  // HTTP/1.1: at most one, answered in order; multiplexed codecs (Bolt): any number at once.
+  std::list<std::unique_ptr<ActiveStream>> streams_;
+  const bool multiplexed_;
   TimerPtr idle_timer_;
   TimerPtr header_timer_;
   Buffer* read_buffer_ = nullptr;  // the connection's input, kept for pipelined requests

@@ -40,6 +40,7 @@ Router::~Router() {
 }
 
 void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
+  caller_timeout_ = std::chrono::milliseconds(std::max<int64_t>(headers->timeout_ms, 0));
   if (filters_.empty()) {
     Route(std::move(headers), end_stream);
     return;
@@ -291,6 +292,9 @@ void Router::OnRequestComplete() {
   std::chrono::milliseconds timeout = timeout_override_.count() > 0
                                           ? timeout_override_
                                           : std::chrono::milliseconds(route_->config.timeout_ms);
+  if (caller_timeout_.count() > 0 && (timeout.count() <= 0 || caller_timeout_ < timeout)) {
+    timeout = caller_timeout_;
+  }
   if (timeout.count() > 0 && route_timer_ == nullptr) {
     route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
     route_timer_->Enable(timeout);
@@ -496,6 +500,7 @@ void Router::SendLocalReply(int status, LocalReplyReason reason, std::string bod
   info_.detail = body;
   response_started_ = true;
   ResponseHeadersPtr headers = LocalReplyHeaders(status, body.size());
+  headers->local_reply = reason;
   if (route_ != nullptr) {
     ApplyResponseHeaderRules(*headers);
   }

@@ -28,19 +28,6 @@ struct MeshSnapshot;
 struct RouteStats;
 class OutlierReporter;
 
-/// Why the mesh answered a request itself (kNone: the upstream's response was forwarded).
-enum class LocalReplyReason : uint8_t {
-  kNone,
-  kNoRoute,         // 404: no route matched the service
-  kDirectResponse,  // the route's direct_response
-  kNoHealthyHost,   // 503
-  kConnectFailure,  // 503
-  kOverflow,        // 503: pool limits
-  kTimeout,         // 504
-  kUpstreamReset,   // 502: reset or garbage from the upstream
-  kFilterReply,     // a stream filter answered (fault injection, flow control...)
-};
-
 /// What the router needs from its worker. Worker thread only.
 class RouterContext {
  public:
@@ -181,6 +168,7 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   bool done_ = false;              // response complete or abandoned
   std::chrono::steady_clock::time_point try_start_;
   std::chrono::milliseconds timeout_override_{0};
+  std::chrono::milliseconds caller_timeout_{0};  // RequestHeaders::timeout_ms
   uint32_t retries_left_ = 0;
   uint32_t retry_count_ = 0;
   TimerPtr route_timer_;

@@ -26,7 +26,10 @@ ClusterInfoConstSharedPtr BuildClusterInfo(const ClusterConfig& config,
   info->limits.max_requests = config.max_requests;
   info->limits.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
   info->limits.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
+  info->limits.connections_per_host = config.connections_per_host;
+  info->limits.heartbeat_interval = std::chrono::milliseconds(config.heartbeat_interval_ms);
   info->codec = &codec;
+  info->codec_options.max_frame_bytes = static_cast<size_t>(config.max_frame_bytes);
 
   const stats::Labels labels{{"cluster", config.name}};
   ClusterStats& s = info->stats;
@@ -79,10 +82,11 @@ ThreadLocalCluster::~ThreadLocalCluster() {
 ConnectionPool& ThreadLocalCluster::PoolFor(Host& host) {
   auto it = pools_.find(&host);
   if (it == pools_.end()) {
-    it = pools_
-             .emplace(&host, CreateHttp1ConnectionPool(dispatcher_, info_->SharedHost(&host),
-                                                       *info_, usage_))
-             .first;
+    ConnectionPoolPtr pool =
+        info_->codec->multiplexed()
+            ? CreateMultiplexConnectionPool(dispatcher_, info_->SharedHost(&host), *info_, usage_)
+            : CreateHttp1ConnectionPool(dispatcher_, info_->SharedHost(&host), *info_, usage_);
+    it = pools_.emplace(&host, std::move(pool)).first;
   }
   return *it->second;
 }

@@ -81,6 +81,10 @@ struct PoolLimits {
   uint32_t max_requests = 1024;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds idle_timeout{60000};
+  /// Multiplexed pools: connections open per host on each worker, and how often an idle one is
+  /// probed with a heartbeat (0: never); three unanswered probes in a row close it.
+  uint32_t connections_per_host = 1;
+  std::chrono::milliseconds heartbeat_interval{15000};
 };
 
 /// Per-worker counters of one cluster against PoolLimits (all pools of that cluster share it).
@@ -89,6 +93,14 @@ struct PoolUsage {
   uint32_t pending = 0;
   uint32_t requests = 0;
 };
+
+/// A multiplexed pool (Bolt) for `host`: up to limits.connections_per_host connections, each
+/// carrying many streams. `cluster` and `usage` outlive the pool; the cluster's codec factory
+/// must be multiplexed.
+ConnectionPoolPtr CreateMultiplexConnectionPool(Dispatcher& dispatcher,
+                                                std::shared_ptr<Host> host,
+                                                const ClusterInfo& cluster,
+                                                PoolUsage& usage);
 
 /// An HTTP/1.1 keep-alive pool for `host`. `cluster` and `usage` outlive the pool.
 ConnectionPoolPtr CreateHttp1ConnectionPool(Dispatcher& dispatcher,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "mesh/codec/bolt/bolt_frame.h"
 #include "mesh/network/connection.h"
 
 namespace ottava::mesh {
@@ -22,6 +23,7 @@ class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
 
   void StartCheck() {
     response_.clear();
+    bolt_input_.Drain(bolt_input_.Length());
     connection_ = CreateClientConnection(dispatcher_, host_->address());
     connection_->SetReadHandler(this);
     connection_->AddCallbacks(*this);
@@ -31,10 +33,27 @@ class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
       request.Add("GET " + config_.path + " HTTP/1.1\r\nhost: " + host_->address_string() +
                   "\r\nuser-agent: ottava-health-check\r\nconnection: close\r\n\r\n");
       connection_->Write(request);
+    } else if (config_.type == HealthCheckConfig::Type::kBolt) {
+      Buffer request;
+      bolt::EncodeHeartbeat(RpcHead(), 1, /*response=*/false, request);
+      connection_->Write(request);
     }
   }
 
   void OnData(Buffer& data, bool) override {
+    if (config_.type == HealthCheckConfig::Type::kBolt) {
+      // A heartbeat answered with status 0 is healthy.
+      bolt_input_.Move(data);
+      bolt::Frame frame;
+      absl::StatusOr<bool> decoded = bolt::DecodeFrame(bolt_input_, 64 * 1024, frame);
+      if (!decoded.ok()) {
+        Finish(false, std::string(decoded.status().message()));
+      } else if (*decoded) {
+        bool ok = !frame.is_request() && frame.is_heartbeat() && frame.head.status == 0;
+        Finish(ok, ok ? "" : "answered a heartbeat with " + bolt::StatusName(frame.head.status));
+      }
+      return;
+    }
     response_ += data.ToString();
     data.Drain(data.Length());
     // "HTTP/1.x NNN" is all a check needs.
@@ -106,6 +125,7 @@ class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
   TimerPtr interval_timer_;
   TimerPtr timeout_timer_;
   std::string response_;
+  Buffer bolt_input_;  // kBolt: the heartbeat answer as it arrives
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;
 };

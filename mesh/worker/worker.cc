@@ -40,6 +40,9 @@ class Worker::InvokeStream : public DeferredDeletable, public DownstreamCallback
   void EncodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
     response_.status = headers->status;
     response_.headers = std::move(headers->headers);
+    if (headers->rpc.has_value() && headers->local_reply == LocalReplyReason::kNone) {
+      response_.rpc_status = headers->rpc->status;
+    }
     if (end_stream) {
       Finish();
     }

@@ -37,6 +37,8 @@ struct InvokeResponse {
   HeaderMap headers;
   std::string body;
   LocalReplyReason local_reply = LocalReplyReason::kNone;
+  /// The RPC protocol's own status when the upstream speaks one (Bolt), else -1.
+  int rpc_status = -1;
 };
 using InvokeCallback = std::function<void(InvokeResponse)>;
 

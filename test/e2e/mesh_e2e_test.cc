@@ -663,15 +663,16 @@ TEST_F(MeshTest, StreamFiltersStopContinueAndAnswer) {
       << refused->body;
 }
 
-TEST(MeshConfigTest, BoltIsRefusedUntilItIsBuilt) {
+TEST(MeshConfigTest, ABoltFrameLimitOutOfRangeIsRefusedWithItsPointer) {
   json config =
       MeshConfig({{{"match", json::object()}, {"cluster", "a"}}}, {Cluster("a", {"127.0.0.1:1"})});
   config["mesh"]["listeners"][0]["protocol"] = "bolt";
+  config["mesh"]["listeners"][0]["max_frame_bytes"] = 10;
   std::string dir = MakeTempDir();
   std::ofstream(dir + "/c.json") << config.dump();
   RunResult result = RunProcess({BinDir() + "/ottava", "validate", "--config", dir + "/c.json"});
   EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
-  EXPECT_NE(result.err.find("/mesh/listeners/0/protocol"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("/mesh/listeners/0/max_frame_bytes"), std::string::npos) << result.err;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "mesh/codec/bolt/bolt_frame.h"
+
 namespace ottava::components::rpc {
 namespace {
 
@@ -105,6 +107,8 @@ void MeshRpc::Invoke(RpcRequest request, RpcCallback done) {
   invoke.headers = std::move(headers);
   invoke.body = std::move(request.data);
   invoke.timeout = request.timeout.count() > 0 ? request.timeout : kDefaultRpcTimeout;
+  // RPC protocols carry the caller's timeout in the frame (Bolt).
+  invoke.headers->timeout_ms = invoke.timeout.count();
   const std::string app_id = request.app_id;
   // Filters outlive the engine's workers (the sidecar stops the engine first).
   auto* filters = &filters_;
@@ -129,6 +133,15 @@ void MeshRpc::Invoke(RpcRequest request, RpcCallback done) {
         return;
       default:
         break;
+    }
+    if (response.rpc_status > 0) {
+      // An RPC upstream (Bolt) answered with a failure status of its own.
+      std::string excerpt = response.body.substr(0, 256);
+      done(StatusFromHttp(response.status,
+                          "app '" + app_id + "' answered status " +
+                              mesh::bolt::StatusName(static_cast<uint16_t>(response.rpc_status)) +
+                              (excerpt.empty() ? "" : ": " + excerpt)));
+      return;
     }
     if (response.status < 200 || response.status > 299) {
       std::string excerpt = response.body.substr(0, 256);

@@ -1,0 +1,424 @@
+#include "mesh/codec/bolt/bolt_codec.h"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mesh/codec/bolt/bolt_frame.h"
+
+namespace ottava::mesh {
+namespace {
+
+using bolt::Frame;
+
+// Headers of an HTTP-shaped head (InvokeService) that are framing or mesh plumbing, not Bolt
+// header map entries.
+bool SkippedForBolt(std::string_view name) {
+  static constexpr std::string_view kSkipped[] = {
+      "content-length", "transfer-encoding", "connection", "host", "class", "rpc_request_type"};
+  for (std::string_view skipped : kSkipped) {
+    if (name.size() == skipped.size() &&
+        std::equal(name.begin(), name.end(), skipped.begin(),
+                   [](char a, char b) { return (a | 0x20) == b || a == b; })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The Bolt status of a response the mesh made itself, or of a non-Bolt response.
+uint16_t BoltStatusFor(const ResponseHeaders& headers) {
+  switch (headers.local_reply) {
+    case LocalReplyReason::kNoRoute:
+    case LocalReplyReason::kNoHealthyHost:
+    case LocalReplyReason::kConnectFailure:
+      return bolt::kNoProcessor;
+    case LocalReplyReason::kOverflow:
+      return bolt::kServerThreadpoolBusy;
+    case LocalReplyReason::kTimeout:
+      return bolt::kTimeout;
+    case LocalReplyReason::kUpstreamReset:
+      return bolt::kConnectionClosed;
+    default:
+      break;
+  }
+  const int status = headers.status;
+  if (status >= 200 && status < 300) {
+    return bolt::kSuccess;
+  }
+  switch (status) {
+    case 404:
+      return bolt::kNoProcessor;
+    case 429:
+    case 503:
+      return bolt::kServerThreadpoolBusy;
+    case 504:
+      return bolt::kTimeout;
+    case 502:
+      return bolt::kConnectionClosed;
+    default:
+      return bolt::kError;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server codec.
+
+class BoltServerCodec : public ServerCodec {
+ public:
+  BoltServerCodec(CodecOutput& output, ServerCodecCallbacks& callbacks, const CodecOptions& options)
+      : output_(output), callbacks_(callbacks), options_(options) {}
+
+  absl::Status Dispatch(Buffer& data) override {
+    retired_.clear();
+    while (true) {
+      Frame frame;
+      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, frame);
+      if (!decoded.ok()) {
+        return decoded.status();
+      }
+      if (!*decoded) {
+        return absl::OkStatus();
+      }
+      if (!frame.is_request()) {
+        if (frame.is_heartbeat()) {
+          continue;  // an answer to nothing we sent: harmless
+        }
+        return absl::InvalidArgumentError("bolt: a response frame arrived from a client");
+      }
+      if (frame.is_heartbeat()) {
+        Buffer out;
+        bolt::EncodeHeartbeat(frame.head, frame.request_id, true, out);
+        output_.Write(out);
+        continue;
+      }
+      if (frame.head.cmd_code != bolt::kCmdRequest) {
+        return absl::InvalidArgumentError("bolt: a request frame with command code " +
+                                          std::to_string(frame.head.cmd_code));
+      }
+      StartStream(std::move(frame));
+    }
+  }
+
+  absl::Status DispatchEof() override { return absl::OkStatus(); }
+  bool StreamActive() const override { return !streams_.empty(); }
+  bool WantsClose() const override { return false; }
+  void StartDraining() override {}
+
+ private:
+  class Stream : public ResponseEncoder {
+   public:
+    Stream(BoltServerCodec& codec, uint64_t id, const Frame& request)
+        : codec_(codec), id_(id), request_id_(request.request_id), request_head_(request.head) {
+      request_head_.class_name.clear();
+    }
+
+    void EncodeHeaders(ResponseHeaders& headers, bool end_stream) override {
+      head_.proto = request_head_.proto;
+      head_.ver1 = request_head_.ver1;
+      head_.switches = request_head_.switches;
+      head_.type = bolt::kTypeResponse;
+      head_.cmd_code = bolt::kCmdResponse;
+      if (headers.rpc.has_value() && headers.local_reply == LocalReplyReason::kNone) {
+        head_.ver2 = headers.rpc->ver2;
+        head_.codec = headers.rpc->codec;
+        head_.status = headers.rpc->status;
+        head_.class_name = std::move(headers.rpc->class_name);
+        headers_ = std::move(headers.headers);
+        keep_content_ = true;
+      } else {
+        // Made up by the mesh (or from a non-Bolt upstream): a status and no content, which a
+        // client's decoder accepts; anything else but valid Hessian would make it drop the
+        // connection and every call on it.
+        head_.ver2 = request_head_.ver2;
+        head_.codec = request_head_.codec;
+        head_.status = BoltStatusFor(headers);
+        keep_content_ = head_.status == bolt::kSuccess;
+      }
+      if (end_stream) {
+        Finish();
+      }
+    }
+
+    void EncodeData(Buffer& data, bool end_stream) override {
+      if (keep_content_) {
+        content_.Move(data);
+      } else {
+        data.Drain(data.Length());
+      }
+      if (end_stream) {
+        Finish();
+      }
+    }
+
+   private:
+    void Finish() {
+      if (!request_head_.oneway()) {
+        Buffer out;
+        bolt::EncodeFrame(head_, request_id_, headers_, content_, out);
+        codec_.output_.Write(out);
+      }
+      codec_.Retire(id_);  // destroys nothing yet: kept until the next Dispatch
+    }
+
+    BoltServerCodec& codec_;
+    const uint64_t id_;
+    const uint32_t request_id_;
+    RpcHead request_head_;
+    RpcHead head_;
+    HeaderMap headers_;
+    Buffer content_;
+    bool keep_content_ = true;
+  };
+
+  void StartStream(Frame frame) {
+    const uint64_t id = ++next_stream_id_;
+    auto stream = std::make_unique<Stream>(*this, id, frame);
+    Stream& encoder = *stream;
+    streams_.emplace(id, std::move(stream));
+    auto headers = std::make_unique<RequestHeaders>();
+    headers->method = frame.head.oneway() ? "ONEWAY" : "REQUEST";
+    headers->path = "/";
+    if (const std::string* service = frame.headers.Get("service")) {
+      headers->service = *service;
+    }
+    headers->stream_id = id;
+    headers->content_length = static_cast<int64_t>(frame.content.Length());
+    headers->timeout_ms = frame.head.timeout_ms > 0 ? frame.head.timeout_ms : 0;
+    headers->headers = std::move(frame.headers);
+    headers->rpc = std::move(frame.head);
+    const bool has_content = !frame.content.Empty();
+    RequestDecoder& decoder = callbacks_.NewStream(encoder, id);
+    decoder.DecodeHeaders(std::move(headers), !has_content);
+    if (has_content && streams_.contains(id)) {
+      decoder.DecodeData(frame.content, true);
+    }
+  }
+
+  void Retire(uint64_t id) {
+    auto it = streams_.find(id);
+    if (it != streams_.end()) {
+      retired_.push_back(std::move(it->second));
+      streams_.erase(it);
+    }
+  }
+
+  CodecOutput& output_;
+  ServerCodecCallbacks& callbacks_;
+  const CodecOptions options_;
+  uint64_t next_stream_id_ = 0;
+  std::unordered_map<uint64_t, std::unique_ptr<Stream>> streams_;
+  // Finished streams, destroyed at the next Dispatch (one may be finishing up in its caller).
+  std::vector<std::unique_ptr<Stream>> retired_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Client codec.
+
+class BoltClientCodec : public MultiplexClientCodec {
+ public:
+  BoltClientCodec(CodecOutput& output, const CodecOptions& options)
+      : output_(output), options_(options) {}
+
+  RequestEncoder& NewStream(ResponseDecoder& decoder) override {
+    retired_.clear();
+    const uint32_t id = NextId();
+    auto stream = std::make_unique<Stream>(*this, id, decoder);
+    Stream& encoder = *stream;
+    streams_.emplace(id, std::move(stream));
+    last_id_ = id;
+    return encoder;
+  }
+
+  uint64_t LastStreamId() const override { return last_id_; }
+
+  void CancelStream(uint64_t id) override { Retire(static_cast<uint32_t>(id)); }
+
+  size_t ActiveStreams() const override { return streams_.size(); }
+
+  void SendHeartbeat(std::function<void()> on_ack) override {
+    const uint32_t id = NextId();
+    heartbeats_.emplace(id, std::move(on_ack));
+    Buffer out;
+    RpcHead like;
+    bolt::EncodeHeartbeat(like, id, false, out);
+    output_.Write(out);
+  }
+
+  uint64_t late_responses() const override { return late_responses_; }
+
+  absl::Status Dispatch(Buffer& data) override {
+    retired_.clear();
+    while (true) {
+      Frame frame;
+      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, frame);
+      if (!decoded.ok()) {
+        return decoded.status();
+      }
+      if (!*decoded) {
+        return absl::OkStatus();
+      }
+      if (frame.is_request()) {
+        if (!frame.is_heartbeat()) {
+          return absl::InvalidArgumentError("bolt: an upstream sent a request frame");
+        }
+        Buffer out;
+        bolt::EncodeHeartbeat(frame.head, frame.request_id, true, out);
+        output_.Write(out);
+        continue;
+      }
+      if (frame.is_heartbeat()) {
+        auto hb = heartbeats_.find(frame.request_id);
+        if (hb != heartbeats_.end()) {
+          std::function<void()> on_ack = std::move(hb->second);
+          heartbeats_.erase(hb);
+          on_ack();
+        }
+        continue;
+      }
+      auto it = streams_.find(frame.request_id);
+      if (it == streams_.end()) {
+        ++late_responses_;  // its stream was abandoned (timed out, downstream gone)
+        continue;
+      }
+      ResponseDecoder& decoder = it->second->decoder();
+      Retire(frame.request_id);
+      auto headers = std::make_unique<ResponseHeaders>();
+      headers->status = bolt::HttpStatusFromBolt(frame.head.status);
+      headers->content_length = static_cast<int64_t>(frame.content.Length());
+      headers->headers = std::move(frame.headers);
+      headers->rpc = std::move(frame.head);
+      const bool has_content = !frame.content.Empty();
+      decoder.DecodeHeaders(std::move(headers), !has_content);
+      if (has_content) {
+        decoder.DecodeData(frame.content, true);
+      }
+    }
+  }
+
+  absl::Status DispatchEof() override {
+    if (!streams_.empty()) {
+      return absl::UnavailableError("bolt: the upstream closed with " +
+                                    std::to_string(streams_.size()) + " requests in flight");
+    }
+    return absl::OkStatus();
+  }
+
+  bool StreamActive() const override { return !streams_.empty(); }
+  bool WantsClose() const override { return false; }
+
+ private:
+  class Stream : public RequestEncoder {
+   public:
+    Stream(BoltClientCodec& codec, uint32_t id, ResponseDecoder& decoder)
+        : codec_(codec), id_(id), decoder_(decoder) {}
+
+    ResponseDecoder& decoder() { return decoder_; }
+
+    void EncodeHeaders(RequestHeaders& headers, bool end_stream) override {
+      if (headers.rpc.has_value()) {
+        head_ = *headers.rpc;
+        headers_ = headers.headers;
+      } else {
+        head_.proto = bolt::kProtoV1;
+        head_.cmd_code = bolt::kCmdRequest;
+        head_.type = bolt::kTypeRequest;
+        if (const std::string* type = headers.headers.Get("rpc_request_type");
+            type != nullptr && *type == "oneway") {
+          head_.type = bolt::kTypeOneway;
+        }
+        const std::string* klass = headers.headers.Get("class");
+        head_.class_name = klass != nullptr ? *klass : std::string(bolt::kDefaultRequestClass);
+        head_.timeout_ms = static_cast<int32_t>(headers.timeout_ms);
+        if (headers.headers.Get("service") == nullptr && !headers.service.empty()) {
+          headers_.AddCased("service", headers.service);
+        }
+        for (const auto& [name, value] : headers.headers) {
+          if (!SkippedForBolt(name)) {
+            headers_.AddCased(name, value);
+          }
+        }
+      }
+      if (end_stream) {
+        Send();
+      }
+    }
+
+    void EncodeData(Buffer& data, bool end_stream) override {
+      content_.Move(data);
+      if (end_stream) {
+        Send();
+      }
+    }
+
+   private:
+    void Send() {
+      Buffer out;
+      bolt::EncodeFrame(head_, id_, headers_, content_, out);
+      codec_.output_.Write(out);
+      if (head_.oneway()) {
+        // No response will come: the stream ends now with a success made up here.
+        ResponseDecoder& decoder = decoder_;
+        RpcHead answer;
+        answer.proto = head_.proto;
+        answer.ver1 = head_.ver1;
+        answer.type = bolt::kTypeResponse;
+        answer.cmd_code = bolt::kCmdResponse;
+        codec_.Retire(id_);
+        auto headers = std::make_unique<ResponseHeaders>();
+        headers->status = 200;
+        headers->content_length = 0;
+        headers->rpc = std::move(answer);
+        decoder.DecodeHeaders(std::move(headers), true);
+      }
+    }
+
+    BoltClientCodec& codec_;
+    const uint32_t id_;
+    ResponseDecoder& decoder_;
+    RpcHead head_;
+    HeaderMap headers_;
+    Buffer content_;
+  };
+
+  uint32_t NextId() {
+    do {
+      ++next_id_;  // wraps at 2^32
+    } while (next_id_ == 0 || streams_.contains(next_id_) || heartbeats_.contains(next_id_));
+    return next_id_;
+  }
+
+  void Retire(uint32_t id) {
+    auto it = streams_.find(id);
+    if (it != streams_.end()) {
+      retired_.push_back(std::move(it->second));
+      streams_.erase(it);
+    }
+  }
+
+  CodecOutput& output_;
+  const CodecOptions options_;
+  uint32_t next_id_ = 0;
+  uint64_t last_id_ = 0;
+  uint64_t late_responses_ = 0;
+  std::unordered_map<uint32_t, std::unique_ptr<Stream>> streams_;
+  std::unordered_map<uint32_t, std::function<void()>> heartbeats_;
+  std::vector<std::unique_ptr<Stream>> retired_;
+};
+
+}  // namespace
+
+ServerCodecPtr BoltCodecFactory::CreateServerCodec(CodecOutput& output,
+                                                   ServerCodecCallbacks& callbacks,
+                                                   const CodecOptions& options) const {
+  return std::make_unique<BoltServerCodec>(output, callbacks, options);
+}
+
+ClientCodecPtr BoltCodecFactory::CreateClientCodec(CodecOutput& output,
+                                                   const CodecOptions& options) const {
+  return std::make_unique<BoltClientCodec>(output, options);
+}
+
+}  // namespace ottava::mesh

@@ -1,0 +1,449 @@
+// End-to-end tests of Bolt through the mesh: the real `ottava` binary with a Bolt listener and
+// cluster, raw Bolt clients on sockets in front, test::BoltUpstream behind. (Interop with
+// sofa-rpc-node, a Bolt implementation nobody here wrote, is bolt_interop_test.)
+
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "mesh/codec/bolt/bolt_frame.h"
+#include "spec/proto/runtime/v1/runtime.grpc.pb.h"
+#include "test/support/bolt_upstream.h"
+#include "test/support/process.h"
+
+namespace ottava::test {
+namespace {
+
+namespace v1 = spec::proto::runtime::v1;
+namespace bolt = mesh::bolt;
+using nlohmann::json;
+
+constexpr char kService[] = "com.example.Echo:1.0";
+
+// A blocking Bolt client on one connection.
+class BoltClient {
+ public:
+  explicit BoltClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~BoltClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  void Send(uint32_t id,
+            const std::string& content,
+            const std::string& service = kService,
+            int32_t timeout_ms = 3000,
+            uint8_t type = bolt::kTypeRequest) {
+    mesh::RpcHead head;
+    head.type = type;
+    head.cmd_code = bolt::kCmdRequest;
+    head.timeout_ms = timeout_ms;
+    head.class_name = std::string(bolt::kDefaultRequestClass);
+    mesh::HeaderMap headers;
+    if (!service.empty()) {
+      headers.AddCased("service", service);
+    }
+    mesh::Buffer body;
+    body.Add(content);
+    mesh::Buffer out;
+    bolt::EncodeFrame(head, id, headers, body, out);
+    SendRaw(out.ToString());
+  }
+
+  void SendHeartbeat(uint32_t id) {
+    mesh::Buffer out;
+    bolt::EncodeHeartbeat(mesh::RpcHead(), id, false, out);
+    SendRaw(out.ToString());
+  }
+
+  void SendRaw(const std::string& bytes) {
+    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+
+  /// The next frame, or nullopt on timeout or close.
+  std::optional<bolt::Frame> Read(int timeout_ms = 5000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      bolt::Frame frame;
+      auto decoded = bolt::DecodeFrame(in_, 64 << 20, frame);
+      if (!decoded.ok()) {
+        ADD_FAILURE() << decoded.status();
+        return std::nullopt;
+      }
+      if (*decoded) {
+        return frame;
+      }
+      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now())
+                                      .count());
+      if (left <= 0) {
+        return std::nullopt;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, left) <= 0) {
+        return std::nullopt;
+      }
+      char chunk[65536];
+      ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+      if (n <= 0) {
+        closed_ = true;
+        return std::nullopt;
+      }
+      in_.Add(chunk, static_cast<size_t>(n));
+    }
+  }
+
+  /// Whether the peer closed the connection within `timeout_ms`.
+  bool WaitClosed(int timeout_ms = 3000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) {
+        char chunk[4096];
+        if (::recv(fd_, chunk, sizeof(chunk), 0) <= 0) {
+          closed_ = true;
+        }
+      }
+    }
+    return closed_;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+  mesh::Buffer in_;
+};
+
+json BoltConfig(const std::vector<std::string>& hosts,
+                json route_extra = json::object(),
+                json cluster_extra = json::object()) {
+  json list = json::array();
+  for (const auto& host : hosts) {
+    list.push_back({{"address", host}});
+  }
+  json route = {{"match", {{"service", kService}}}, {"cluster", "echo"}, {"timeout_ms", 3000}};
+  for (auto& [key, value] : route_extra.items()) {
+    route[key] = value;
+  }
+  json config = InMemoryConfig("bolt-e2e");
+  config["mesh"] = {
+      {"workers", 2},
+      {"listeners",
+       {{{"name", "bolt"}, {"address", "127.0.0.1:0"}, {"protocol", "bolt"}, {"router", "rb"}}}},
+      {"routers", {{{"name", "rb"}, {"routes", {route}}}}},
+      {"clusters",
+       {{{"name", "echo"},
+         {"protocol", "bolt"},
+         {"hosts", list},
+         {"outlier_detection", {{"consecutive_connect_failures", 1}}}}}}};
+  for (auto& [key, value] : cluster_extra.items()) {
+    config["mesh"]["clusters"][0][key] = value;
+  }
+  return config;
+}
+
+class BoltTest : public ::testing::Test {
+ protected:
+  void Start(const json& config) {
+    auto sidecar = Sidecar::Start(config);
+    ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+    sidecar_ = std::move(*sidecar);
+    std::ifstream in(sidecar_->ready_file());
+    json ready = json::parse(in);
+    ASSERT_TRUE(ready["listeners"].contains("bolt")) << ready.dump();
+    const std::string listener = ready["listeners"]["bolt"].get<std::string>();
+    port_ = std::stoi(listener.substr(listener.rfind(':') + 1));
+  }
+  void TearDown() override {
+    if (sidecar_) {
+      EXPECT_EQ(sidecar_->Stop(SIGTERM), 0) << sidecar_->Stderr();
+    }
+  }
+  std::unique_ptr<BoltUpstream> Upstream(const std::string& name) {
+    auto up = BoltUpstream::Start(name);
+    EXPECT_TRUE(up.ok()) << up.status();
+    return up.ok() ? std::move(*up) : nullptr;
+  }
+
+  std::unique_ptr<Sidecar> sidecar_;
+  int port_ = 0;
+};
+
+TEST_F(BoltTest, ProxiesRequestsKeepingEachClientsOwnIds) {
+  auto up = Upstream("a");
+  Start(BoltConfig({up->address()}));
+  BoltClient one(port_);
+  BoltClient two(port_);
+  ASSERT_TRUE(one.connected() && two.connected());
+  // Both clients use the same ids at once, and the full 32-bit value must come back.
+  for (uint32_t id : {1u, 0xFFFFFFFEu, 77u}) {
+    one.Send(id, "one-" + std::to_string(id));
+    two.Send(id, "two-" + std::to_string(id));
+  }
+  std::map<uint32_t, std::string> got_one;
+  std::map<uint32_t, std::string> got_two;
+  for (int i = 0; i < 3; ++i) {
+    auto a = one.Read();
+    auto b = two.Read();
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->head.status, bolt::kSuccess);
+    EXPECT_EQ(a->head.class_name, "com.alipay.sofa.rpc.core.response.SofaResponse");
+    got_one[a->request_id] = a->content.ToString();
+    got_two[b->request_id] = b->content.ToString();
+  }
+  for (uint32_t id : {1u, 0xFFFFFFFEu, 77u}) {
+    EXPECT_EQ(got_one[id], "a:one-" + std::to_string(id));
+    EXPECT_EQ(got_two[id], "a:two-" + std::to_string(id));
+  }
+}
+
+TEST_F(BoltTest, AnswersHeartbeatsAndManyConcurrentCalls) {
+  auto up = Upstream("a");
+  // 2,000 in flight on one connection (one worker): above the default max_requests of 1,024.
+  Start(BoltConfig({up->address()}, json::object(), {{"max_requests", 4096}}));
+  BoltClient client(port_);
+  client.SendHeartbeat(5);
+  auto ack = client.Read();
+  ASSERT_TRUE(ack);
+  EXPECT_TRUE(ack->is_heartbeat());
+  EXPECT_FALSE(ack->is_request());
+  EXPECT_EQ(ack->request_id, 5u);
+  EXPECT_EQ(up->heartbeats(), 0u);  // answered by the sidecar, not forwarded
+
+  // Connected first: 2,000 requests arriving while it connects would be over max_pending.
+  client.Send(9999, "warm-up");
+  ASSERT_TRUE(client.Read());
+  constexpr uint32_t kCalls = 2000;
+  for (uint32_t id = 1; id <= kCalls; ++id) {
+    client.Send(id, std::to_string(id * 7));
+  }
+  std::map<uint32_t, std::string> answers;
+  for (uint32_t i = 0; i < kCalls; ++i) {
+    auto frame = client.Read();
+    ASSERT_TRUE(frame) << "after " << i << " answers";
+    answers[frame->request_id] = frame->content.ToString();
+  }
+  ASSERT_EQ(answers.size(), kCalls);
+  for (uint32_t id = 1; id <= kCalls; ++id) {
+    EXPECT_EQ(answers[id], "a:" + std::to_string(id * 7));
+  }
+}
+
+TEST_F(BoltTest, OverflowIsAnsweredBusy) {
+  auto up = Upstream("a");
+  Start(BoltConfig({up->address()}, json::object(), {{"max_requests", 2}}));
+  BoltClient client(port_);
+  // Connected first: requests waiting for a new connection count against max_pending instead.
+  client.Send(9, "warm-up");
+  ASSERT_TRUE(client.Read());
+  client.Send(1, "sleep:300:x");
+  client.Send(2, "sleep:300:y");
+  client.Send(3, "z");
+  auto busy = client.Read();
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->request_id, 3u);
+  EXPECT_EQ(busy->head.status, bolt::kServerThreadpoolBusy);
+  for (int i = 0; i < 2; ++i) {
+    auto frame = client.Read();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->head.status, bolt::kSuccess);
+  }
+}
+
+TEST_F(BoltTest, ErrorsBecomeBoltStatusesAndTheConnectionStaysUsable) {
+  auto up = Upstream("a");
+  Start(BoltConfig({up->address()}));
+  BoltClient client(port_);
+  // No route for the service: no processor (0x06), empty content.
+  client.Send(1, "x", "com.example.Unknown:1.0");
+  auto no_route = client.Read();
+  ASSERT_TRUE(no_route);
+  EXPECT_EQ(no_route->request_id, 1u);
+  EXPECT_EQ(no_route->head.status, bolt::kNoProcessor);
+  EXPECT_TRUE(no_route->content.Empty());
+  // The server's own failure status passes through.
+  client.Send(2, "fail:boom");
+  auto failed = client.Read();
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->head.status, bolt::kServerException);
+  EXPECT_EQ(failed->content.ToString(), "boom");
+  // The frame's timeout: a server that never answers gets 0x07 from the sidecar's own timer.
+  auto start = std::chrono::steady_clock::now();
+  client.Send(3, "never:", kService, 300);
+  auto timed_out = client.Read();
+  ASSERT_TRUE(timed_out);
+  EXPECT_EQ(timed_out->head.status, bolt::kTimeout);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
+  // A late answer after the timeout is dropped; the next call gets its own answer.
+  client.Send(4, "sleep:400:late", kService, 100);
+  auto late = client.Read();
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->request_id, 4u);
+  EXPECT_EQ(late->head.status, bolt::kTimeout);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  client.Send(5, "after");
+  auto after = client.Read();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->request_id, 5u);
+  EXPECT_EQ(after->content.ToString(), "a:after");
+  // One-way requests reach the server and get no answer.
+  const uint64_t before = up->requests();
+  client.Send(6, "fire-and-forget", kService, 3000, bolt::kTypeOneway);
+  client.Send(7, "next");
+  auto next = client.Read();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->request_id, 7u);
+  EXPECT_EQ(up->requests(), before + 2);
+}
+
+TEST_F(BoltTest, AServerLostMidRunFailsOverToTheOther) {
+  auto a = Upstream("a");
+  auto b = Upstream("b");
+  Start(BoltConfig({a->address(), b->address()},
+                   {{"retry", {{"attempts", 2}, {"on", {"connect-failure"}}}}}));
+  BoltClient client(port_);
+  std::map<std::string, int> by_server;
+  uint32_t id = 0;
+  for (int i = 0; i < 20; ++i) {
+    client.Send(++id, "x");
+    auto frame = client.Read();
+    ASSERT_TRUE(frame);
+    ASSERT_EQ(frame->head.status, bolt::kSuccess);
+    by_server[frame->content.ToString().substr(0, 1)]++;
+  }
+  EXPECT_GT(by_server["a"], 0);
+  EXPECT_GT(by_server["b"], 0);
+  // A request in flight on the lost server is answered "connection closed" (0x10).
+  client.Send(++id, "sleep:2000:x");
+  client.Send(++id, "sleep:2000:y");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  a->Stop();
+  for (int i = 0; i < 2; ++i) {
+    auto frame = client.Read();
+    ASSERT_TRUE(frame);
+    if (frame->head.status != bolt::kSuccess) {
+      EXPECT_EQ(frame->head.status, bolt::kConnectionClosed);
+    }
+  }
+  // Every later call succeeds on the other server.
+  for (int i = 0; i < 20; ++i) {
+    client.Send(++id, "later");
+    auto frame = client.Read();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->head.status, bolt::kSuccess) << "call " << i;
+    EXPECT_EQ(frame->content.ToString(), "b:later");
+  }
+}
+
+TEST_F(BoltTest, BadFramesCloseTheConnectionAndNothingElse) {
+  auto up = Upstream("a");
+  Start(BoltConfig({up->address()}));
+  {
+    BoltClient garbage(port_);
+    garbage.SendRaw("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    EXPECT_TRUE(garbage.WaitClosed());
+  }
+  {
+    // A frame announcing 100 MB (over the 16 MiB default) is refused before it is buffered.
+    BoltClient huge(port_);
+    std::string header = {1,
+                          1,
+                          0,
+                          1,
+                          1,
+                          0,
+                          0,
+                          0,
+                          1,
+                          1,
+                          0,
+                          0,
+                          0x0b,
+                          static_cast<char>(0xb8),
+                          0,
+                          0,
+                          0,
+                          0,
+                          0x05,
+                          static_cast<char>(0xf5),
+                          static_cast<char>(0xe1),
+                          0};
+    huge.SendRaw(header);
+    EXPECT_TRUE(huge.WaitClosed());
+  }
+  BoltClient good(port_);
+  good.Send(1, "still here");
+  auto frame = good.Read();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->content.ToString(), "a:still here");
+  httplib::Client admin(sidecar_->actuator_address());
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("ottava_mesh_listener_protocol_errors_total{listener=\"bolt\"} 2"),
+            std::string::npos);
+}
+
+TEST_F(BoltTest, InvokeServiceReachesABoltUpstream) {
+  auto up = Upstream("a");
+  Start(BoltConfig({up->address()}));
+  auto channel = grpc::CreateChannel(sidecar_->grpc_address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Runtime::NewStub(channel);
+  v1::InvokeServiceRequest request;
+  request.set_id(kService);
+  request.mutable_message()->set_method("echo");
+  request.mutable_message()->mutable_data()->set_value("hessian-bytes");
+  {
+    grpc::ClientContext context;
+    v1::InvokeResponse response;
+    grpc::Status status = stub->InvokeService(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.data().value(), "a:hessian-bytes");
+  }
+  {
+    request.mutable_message()->mutable_data()->set_value("fail:no such method");
+    grpc::ClientContext context;
+    v1::InvokeResponse response;
+    grpc::Status status = stub->InvokeService(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+    EXPECT_NE(status.error_message().find("server exception (0x02)"), std::string::npos)
+        << status.error_message();
+  }
+  {
+    // One-way: sent, answered OK at once.
+    request.mutable_message()->mutable_data()->set_value("oneway-call");
+    grpc::ClientContext context;
+    context.AddMetadata("rpc_request_type", "oneway");
+    v1::InvokeResponse response;
+    const uint64_t before = up->requests();
+    grpc::Status status = stub->InvokeService(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (int i = 0; i < 100 && up->requests() == before; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(up->requests(), before + 1);
+  }
+}
+
+}  // namespace
+}  // namespace ottava::test
