@@ -247,7 +247,8 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     }
   }
 
-  // librdkafka statistics (producer): reachable when any broker connection is UP.
+  // librdkafka statistics (producer, which keeps a connection to every broker): reachable while
+  // any broker connection is UP.
   void OnStats(const char* json, size_t size) {
     nlohmann::json stats = nlohmann::json::parse(json, json + size, nullptr, false);
     if (stats.is_discarded() || !stats.contains("brokers")) {
@@ -255,7 +256,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     }
     bool up = false;
     for (const auto& [name, broker] : stats["brokers"].items()) {
-      if (broker.value("nodeid", -1) >= 0 && broker.value("state", "") == "UP") {
+      if (broker.value("state", "") == "UP") {
         up = true;
         break;
       }
@@ -278,6 +279,8 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     OTTAVA_RETURN_IF_ERROR(
         conf.Set("message.max.bytes", std::to_string(settings.max_message_bytes + 4096)));
     OTTAVA_RETURN_IF_ERROR(conf.Set("statistics.interval.ms", "1000"));
+    // Connections to every broker, kept up: the health indicator reads their states.
+    OTTAVA_RETURN_IF_ERROR(conf.Set("enable.sparse.connections", "false"));
     OTTAVA_RETURN_IF_ERROR(ApplyPassthrough(settings, conf));
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.get(),
@@ -646,6 +649,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
       return;
     }
     sub->closed = true;
+    OTTAVA_LOG(Kafka, debug, "{}: consumer of '{}' closed", label, sub->topic);
     // Destroy outside the poll loop that called us.
     std::weak_ptr<Core> weak = weak_from_this();
     dispatcher->Post([weak, sub] {
