@@ -273,6 +273,47 @@ TEST_F(KafkaE2eTest, NothingIsLostWhenTheSidecarIsKilledMidStream) {
             << std::endl;
 }
 
+// Two sidecars of one app share the consumer group; one is stopped and restarted while both
+// consume. The partitions move to the survivor and back (cooperative rebalancing); every event
+// arrives.
+TEST_F(KafkaE2eTest, NothingIsLostWhenAGroupMemberLeavesAndComesBack) {
+  const nlohmann::json config =
+      Config(nlohmann::json::array({{{"pubsub_name", "pubsub"}, {"topic", "events"}}}),
+             {{"kafka.auto.commit.interval.ms", "200"}});
+  StartSidecar(config);
+  auto second = Sidecar::Start(config);
+  ASSERT_TRUE(second.ok()) << second.status();
+  constexpr int kCount = 3000;
+  int published = 0;
+  auto publish_until = [&](int end) {
+    for (; published < end; ++published) {
+      ASSERT_TRUE(Publish(*stub_, "events", "g" + std::to_string(published)).ok());
+    }
+  };
+  publish_until(kCount / 3);
+  ASSERT_TRUE(WaitFor([&] { return app_->Events().size() >= 500; }, kLong));
+  EXPECT_EQ((*second)->Stop(SIGTERM), 0) << (*second)->Stderr();
+  publish_until(2 * kCount / 3);
+  second = Sidecar::Start(config);
+  ASSERT_TRUE(second.ok()) << second.status();
+  publish_until(kCount);
+  auto missing = [&] {
+    std::set<std::string> seen;
+    for (const auto& event : app_->Events()) {
+      seen.insert(event.data());
+    }
+    int lost = 0;
+    for (int i = 0; i < kCount; ++i) {
+      lost += seen.contains("g" + std::to_string(i)) ? 0 : 1;
+    }
+    return lost;
+  };
+  EXPECT_TRUE(WaitFor([&] { return missing() == 0; }, kLong)) << missing() << " events lost";
+  std::cout << "[kafka e2e] group member restart: " << app_->Events().size() - kCount
+            << " duplicate deliveries" << std::endl;
+  EXPECT_EQ((*second)->Stop(SIGTERM), 0) << (*second)->Stderr();
+}
+
 // kcat (Debian) against the same mock cluster: what Ottava publishes reads as a CloudEvents JSON
 // envelope, and what kcat produces reaches the app.
 TEST_F(KafkaE2eTest, KcatReadsOurCloudEventsAndItsEventsReachTheApp) {
