@@ -3,6 +3,7 @@
 #include "components/lock/in_memory/in_memory_lock.h"
 #include "components/lock/redis/redis_lock.h"
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
+#include "components/pubsub/kafka/kafka_pubsub.h"
 #include "components/pubsub/redis/redis_pubsub.h"
 #include "components/registry.h"
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
@@ -24,6 +25,7 @@ void RegisterBuiltins(Registry& registry) {
   registry.Add(std::make_unique<config_store::RedisConfigStoreFactory>());
   registry.Add(std::make_unique<pubsub::InMemoryPubSubFactory>());
   registry.Add(std::make_unique<pubsub::RedisPubSubFactory>());
+  registry.Add(std::make_unique<pubsub::KafkaPubSubFactory>());
 }
 
 }  // namespace ottava::components

@@ -9,7 +9,7 @@ packages=(
   libhiredis-dev librdkafka-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev
   libevent-dev libhttp-parser-dev libcli11-dev wabt
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server nghttp2-client curl
+  redis-server nghttp2-client curl kcat
   clang libclang-rt-14-dev
   nginx haproxy wrk
 )

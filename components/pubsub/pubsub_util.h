@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/dispatcher.h"
+#include "components/common/metadata.h"
 #include "components/pubsub/pubsub.h"
 
 namespace ottava::components::pubsub {
@@ -68,8 +69,8 @@ inline absl::Status CheckSubscribe(const std::string& label,
 }
 
 /// A pub/sub factory's Create: the component needs the context's dispatcher (`what` names the
-/// component kind in the error), and its settings are parsed from the metadata (errors name the
-/// component).
+/// component kind in the error), and its settings are read from the metadata by
+/// `Settings::Read(MetadataReader&)` (errors name the component; keys it did not read are logged).
 template <class Impl, class Settings>
 absl::StatusOr<std::unique_ptr<PubSub>> CreatePubSub(const ComponentContext& context,
                                                      std::string_view what) {
@@ -77,11 +78,13 @@ absl::StatusOr<std::unique_ptr<PubSub>> CreatePubSub(const ComponentContext& con
     return absl::FailedPreconditionError(context.Label() + ": the " + std::string(what) +
                                          " needs the component dispatcher");
   }
-  absl::StatusOr<Settings> settings = Settings::Parse(context.metadata);
+  MetadataReader reader(context.metadata);
+  absl::StatusOr<Settings> settings = Settings::Read(reader);
   if (!settings.ok()) {
     return absl::InvalidArgumentError(context.Label() + ": " +
                                       std::string(settings.status().message()));
   }
+  reader.ReportUnknown(context.Label());
   return std::make_unique<Impl>(context, std::move(*settings));
 }
 

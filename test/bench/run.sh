@@ -9,7 +9,8 @@
 #     for both servers (Ottava on configs/quickstart.json with ports 0);
 #   - GetState/SaveState with 64 B and 1 KiB values: throughput at 8 connections x 16 streams and
 #     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness.
-# Then the Redis scenarios (redis.sh) and the mesh against nginx and HAProxy (mesh.sh).
+# Then the Redis scenarios (redis.sh), Kafka Publish (kafka.sh) and the mesh against nginx and
+# HAProxy (mesh.sh).
 # Writes BUILD_DIR/bench/report.md and BUILD_DIR/bench/results.json and prints the table.
 #
 # Exit status: 1 if any request got a non-OK gRPC status or a malformed answer, or a server or tool
@@ -339,6 +340,15 @@ if ! bash "$ROOT/test/bench/redis.sh" "$BUILD_DIR" >/dev/null; then
 fi
 if [ -f "$OUT/redis-report.md" ]; then
   { echo; cat "$OUT/redis-report.md"; } >>"$OUT/report.md"
+fi
+
+# Kafka Publish against a direct librdkafka producer on the mock cluster (test/bench/kafka.sh).
+echo "run.sh: Kafka scenarios..." >&2
+if ! bash "$ROOT/test/bench/kafka.sh" "$BUILD_DIR" >/dev/null; then
+  FAILED=1
+fi
+if [ -f "$OUT/kafka-report.md" ]; then
+  { echo; cat "$OUT/kafka-report.md"; } >>"$OUT/report.md"
 fi
 
 # The mesh against nginx and HAProxy (test/bench/mesh.sh); its results join results.json as "mesh".

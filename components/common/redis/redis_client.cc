@@ -13,6 +13,7 @@
 #include "common/assert.h"
 #include "common/backoff.h"
 #include "common/logging.h"
+#include "common/status.h"
 #include "components/common/redis/loop_wait.h"
 
 namespace ottava::components::redis {
@@ -54,53 +55,14 @@ Reply Convert(const redisReply* r) {
 
 }  // namespace
 
-absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  int64_t multiplier = 1;
-  std::string_view number = text;
-  if (text.size() > 2 && text.substr(text.size() - 2) == "ms") {
-    number = text.substr(0, text.size() - 2);
-  } else if (!text.empty() && text.back() == 's') {
-    multiplier = 1000;
-    number = text.substr(0, text.size() - 1);
-  } else if (!text.empty() && text.back() == 'm') {
-    multiplier = 60000;
-    number = text.substr(0, text.size() - 1);
-  }
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
-  if (number.empty() || ec != std::errc() || end != number.data() + number.size() || value < 0) {
-    return absl::InvalidArgumentError("'" + std::string(text) +
-                                      "' is not a duration (e.g. 5s, 250ms)");
-  }
-  return std::chrono::milliseconds(value * multiplier);
-}
-
-const std::string* MetadataValue(const Metadata& metadata, const char* key) {
-  auto it = metadata.find(key);
-  return it == metadata.end() || it->second.empty() ? nullptr : &it->second;
-}
-
-absl::Status ReadMetadataInt(
-    const Metadata& metadata, const char* key, int64_t min, int64_t max, int64_t* out) {
-  const std::string* text = MetadataValue(metadata, key);
-  if (text == nullptr) {
-    return absl::OkStatus();
-  }
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
-    return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
-                                      "' must be an integer between " + std::to_string(min) +
-                                      " and " + std::to_string(max));
-  }
-  *out = value;
-  return absl::OkStatus();
-}
-
 absl::StatusOr<ClientSettings> ClientSettings::Parse(const Metadata& metadata) {
+  MetadataReader reader(metadata);
+  return Read(reader);
+}
+
+absl::StatusOr<ClientSettings> ClientSettings::Read(MetadataReader& reader) {
   ClientSettings settings;
-  auto get = [&metadata](const char* key) { return MetadataValue(metadata, key); };
-  if (const std::string* host = get("redisHost")) {
+  if (const std::string* host = reader.Find("redisHost")) {
     size_t colon = host->rfind(':');
     if (colon == std::string::npos || colon == 0) {
       settings.host = *host;
@@ -115,31 +77,14 @@ absl::StatusOr<ClientSettings> ClientSettings::Parse(const Metadata& metadata) {
       settings.port = static_cast<uint16_t>(port);
     }
   }
-  if (const std::string* password = get("redisPassword")) {
-    settings.password = *password;
-  }
-  if (absl::Status s = ReadMetadataInt(metadata, "redisDB", 0, 1 << 20, &settings.db); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = ReadMetadataInt(metadata, "poolSize", 1, 64, &settings.pool_size); !s.ok()) {
-    return s;
-  }
+  OTTAVA_RETURN_IF_ERROR(reader.String("redisPassword", &settings.password));
+  OTTAVA_RETURN_IF_ERROR(reader.Int("redisDB", 0, 1 << 20, &settings.db));
+  OTTAVA_RETURN_IF_ERROR(reader.Int("poolSize", 1, 64, &settings.pool_size));
   int64_t spin = settings.reply_spin.count();
-  if (absl::Status s = ReadMetadataInt(metadata, "replySpinMicros", 0, 1000, &spin); !s.ok()) {
-    return s;
-  }
+  OTTAVA_RETURN_IF_ERROR(reader.Int("replySpinMicros", 0, 1000, &spin));
   settings.reply_spin = std::chrono::microseconds(spin);
-  for (auto [key, out] : {std::pair{"dialTimeout", &settings.dial_timeout},
-                          std::pair{"timeout", &settings.timeout}}) {
-    if (const std::string* text = get(key)) {
-      absl::StatusOr<std::chrono::milliseconds> duration = ParseDuration(*text);
-      if (!duration.ok() || duration->count() == 0) {
-        return absl::InvalidArgumentError("metadata " + std::string(key) + ": '" + *text +
-                                          "' is not a positive duration (e.g. 5s, 250ms)");
-      }
-      *out = *duration;
-    }
-  }
+  OTTAVA_RETURN_IF_ERROR(reader.Duration("dialTimeout", &settings.dial_timeout, false));
+  OTTAVA_RETURN_IF_ERROR(reader.Duration("timeout", &settings.timeout, false));
   return settings;
 }
 

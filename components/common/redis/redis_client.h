@@ -33,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/dispatcher.h"
+#include "components/common/metadata.h"
 #include "components/component.h"
 
 namespace ottava::components::redis {
@@ -53,18 +54,9 @@ struct ClientSettings {
   /// as "5s", "300ms" or plain milliseconds), poolSize and replySpinMicros. Errors name the
   /// metadata key.
   static absl::StatusOr<ClientSettings> Parse(const Metadata& metadata);
+  /// As Parse, through a reader shared with the component's own keys.
+  static absl::StatusOr<ClientSettings> Read(MetadataReader& reader);
 };
-
-/// Parses "5s", "250ms", "1m" or a plain number of milliseconds.
-absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
-
-/// The value of metadata `key`, or null when it is absent or empty.
-const std::string* MetadataValue(const Metadata& metadata, const char* key);
-
-/// Reads metadata `key` into `*out` when it is set: an integer in [min, max]. Leaves `*out` alone
-/// when the key is absent or empty. Errors name the key.
-absl::Status ReadMetadataInt(
-    const Metadata& metadata, const char* key, int64_t min, int64_t max, int64_t* out);
 
 /// A reply, copied out of hiredis so it can outlive the callback.
 struct Reply {

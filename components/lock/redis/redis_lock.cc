@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "common/status.h"
+#include "components/common/metadata.h"
 #include "components/common/redis/replication.h"
 #include "components/common/redis/store_util.h"
 
@@ -42,14 +44,8 @@ absl::StatusOr<RedisLockSettings> RedisLockSettings::Parse(const Metadata& metad
     return client.status();
   }
   settings.client = std::move(*client);
-  if (auto it = metadata.find("allowReplicas"); it != metadata.end()) {
-    if (it->second == "true") {
-      settings.allow_replicas = true;
-    } else if (it->second != "false" && !it->second.empty()) {
-      return absl::InvalidArgumentError(
-          "metadata allowReplicas: expected \"true\" or \"false\", got '" + it->second + "'");
-    }
-  }
+  MetadataReader reader(metadata);
+  OTTAVA_RETURN_IF_ERROR(reader.Bool("allowReplicas", &settings.allow_replicas));
   for (const char* key : {"enableTLS", "failover"}) {
     if (auto it = metadata.find(key); it != metadata.end() && it->second == "true") {
       return absl::InvalidArgumentError("metadata " + std::string(key) + ": not supported");

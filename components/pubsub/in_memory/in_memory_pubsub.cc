@@ -12,6 +12,7 @@
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
+#include "common/status.h"
 #include "components/pubsub/pubsub_util.h"
 
 namespace ottava::components::pubsub {
@@ -203,17 +204,14 @@ struct InMemoryPubSub::Core : std::enable_shared_from_this<Core> {
 };
 
 absl::StatusOr<InMemoryPubSubSettings> InMemoryPubSubSettings::Parse(const Metadata& metadata) {
+  MetadataReader reader(metadata);
+  return Read(reader);
+}
+
+absl::StatusOr<InMemoryPubSubSettings> InMemoryPubSubSettings::Read(MetadataReader& reader) {
   InMemoryPubSubSettings settings;
-  if (auto it = metadata.find("maxQueuedMessages"); it != metadata.end()) {
-    const std::string& text = it->second;
-    int64_t value = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value <= 0) {
-      return absl::InvalidArgumentError(
-          "metadata maxQueuedMessages: expected a positive integer, got '" + text + "'");
-    }
-    settings.max_queued_per_group = static_cast<size_t>(value);
-  }
+  OTTAVA_RETURN_IF_ERROR(
+      reader.Uint("maxQueuedMessages", 1, int64_t{1} << 32, &settings.max_queued_per_group));
   return settings;
 }
 

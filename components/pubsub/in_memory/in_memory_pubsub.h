@@ -36,6 +36,7 @@
 #include <memory>
 #include <string>
 
+#include "components/common/metadata.h"
 #include "components/pubsub/pubsub.h"
 
 namespace ottava::components::pubsub {
@@ -45,6 +46,8 @@ struct InMemoryPubSubSettings {
 
   /// Reads the metadata; errors name the metadata key.
   static absl::StatusOr<InMemoryPubSubSettings> Parse(const Metadata& metadata);
+  /// As Parse, through `reader`, which then knows which keys were read.
+  static absl::StatusOr<InMemoryPubSubSettings> Read(MetadataReader& reader);
 };
 
 class InMemoryPubSub : public PubSub {

@@ -964,32 +964,23 @@ struct RedisPubSub::Core : std::enable_shared_from_this<Core> {
 // ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<RedisPubSubSettings> RedisPubSubSettings::Parse(const Metadata& metadata) {
+  MetadataReader reader(metadata);
+  return Read(reader);
+}
+
+absl::StatusOr<RedisPubSubSettings> RedisPubSubSettings::Read(MetadataReader& reader) {
   RedisPubSubSettings settings;
-  OTTAVA_ASSIGN_OR_RETURN(settings.client, redis::ClientSettings::Parse(metadata));
-  auto get = [&metadata](const char* key) { return redis::MetadataValue(metadata, key); };
-  if (const std::string* value = get("consumerID")) {
-    settings.consumer_id = *value;
-  }
-  if (const std::string* value = get("consumerName")) {
-    settings.consumer_name = *value;
-  }
-  for (auto [key, out] : {std::pair{"processingTimeout", &settings.processing_timeout},
-                          std::pair{"redeliverInterval", &settings.redeliver_interval},
-                          std::pair{"idleConsumerTTL", &settings.idle_consumer_ttl}}) {
-    if (const std::string* text = get(key)) {
-      absl::StatusOr<std::chrono::milliseconds> duration = redis::ParseDuration(*text);
-      if (!duration.ok()) {
-        return absl::InvalidArgumentError("metadata " + std::string(key) + ": " +
-                                          std::string(duration.status().message()));
-      }
-      *out = *duration;
-    }
-  }
-  OTTAVA_RETURN_IF_ERROR(redis::ReadMetadataInt(
-      metadata, "maxLenApprox", 0, std::numeric_limits<int64_t>::max(), &settings.max_len_approx));
-  int64_t queue_depth = settings.queue_depth;
-  OTTAVA_RETURN_IF_ERROR(redis::ReadMetadataInt(metadata, "queueDepth", 1, 100000, &queue_depth));
-  settings.queue_depth = static_cast<uint32_t>(queue_depth);
+  OTTAVA_ASSIGN_OR_RETURN(settings.client, redis::ClientSettings::Read(reader));
+  OTTAVA_RETURN_IF_ERROR(reader.String("consumerID", &settings.consumer_id));
+  OTTAVA_RETURN_IF_ERROR(reader.String("consumerName", &settings.consumer_name));
+  OTTAVA_RETURN_IF_ERROR(reader.Duration("processingTimeout", &settings.processing_timeout));
+  OTTAVA_RETURN_IF_ERROR(reader.Duration("redeliverInterval", &settings.redeliver_interval));
+  OTTAVA_RETURN_IF_ERROR(reader.Duration("idleConsumerTTL", &settings.idle_consumer_ttl));
+  OTTAVA_RETURN_IF_ERROR(
+      reader.Int("maxLenApprox", 0, std::numeric_limits<int64_t>::max(), &settings.max_len_approx));
+  OTTAVA_RETURN_IF_ERROR(reader.Uint("queueDepth", 1, 100000, &settings.queue_depth));
+  // Dapr's `concurrency` is the subscription's max_in_flight here (read by the runtime).
+  reader.Accept({"concurrency"});
   return settings;
 }
 

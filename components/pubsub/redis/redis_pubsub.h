@@ -78,6 +78,8 @@ struct RedisPubSubSettings {
 
   /// Reads the metadata; errors name the metadata key.
   static absl::StatusOr<RedisPubSubSettings> Parse(const Metadata& metadata);
+  /// As Parse, through `reader`, which then knows which keys were read.
+  static absl::StatusOr<RedisPubSubSettings> Read(MetadataReader& reader);
 };
 
 class RedisPubSub : public PubSub {

@@ -17,17 +17,45 @@
 #include "absl/synchronization/mutex.h"
 #include "common/dispatcher.h"
 #include "common/stats.h"
+#include "components/common/redis/redis_component_test_env.h"
+#include "components/pubsub/pubsub_conformance.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
 
 namespace ottava::components::pubsub {
 namespace {
 
+using conformance::PubSubConformanceTest;
+
 using test::RedisServer;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 constexpr auto kTimeout = std::chrono::seconds(10);
+
+// The shared pub/sub conformance suite on a fresh redis-server per test.
+class RedisHarness : public conformance::PubSubHarness,
+                     private RedisComponentTestEnv<PubSub, RedisPubSubFactory> {
+ public:
+  RedisHarness() : RedisComponentTestEnv(Kind::kPubSub, "conformance", "pubsub-conf", "2s") {}
+  static std::unique_ptr<conformance::PubSubHarness> Make() {
+    auto harness = std::make_unique<RedisHarness>();
+    return harness->Start() ? std::move(harness) : nullptr;
+  }
+  ~RedisHarness() override {
+    if (store_ != nullptr) {
+      store_->Shutdown();
+    }
+    Stop();
+  }
+  PubSub& pubsub() override { return *store_; }
+};
+
+INSTANTIATE_TEST_SUITE_P(Redis,
+                         PubSubConformanceTest,
+                         ::testing::Values(conformance::PubSubConformanceParam{
+                             "Redis", &RedisHarness::Make}),
+                         conformance::PubSubConformanceName());
 
 // What one subscriber received. Acks inline, from its own thread (as the runtime does once the
 // app answered), or holds them until told.

@@ -3,6 +3,8 @@
 #include <charconv>
 
 #include "common/logging.h"
+#include "common/status.h"
+#include "components/common/metadata.h"
 
 namespace ottava::components::state {
 namespace {
@@ -28,16 +30,10 @@ std::optional<uint64_t> ParseVersion(const std::string& etag) {
 
 absl::StatusOr<InMemoryStateSettings> InMemoryStateSettings::Parse(const Metadata& metadata) {
   InMemoryStateSettings settings;
-  if (auto it = metadata.find("sweepIntervalMs"); it != metadata.end()) {
-    int64_t ms = 0;
-    const std::string& text = it->second;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || ms <= 0) {
-      return absl::InvalidArgumentError(
-          "metadata sweepIntervalMs: expected a positive integer, got '" + text + "'");
-    }
-    settings.sweep_interval = std::chrono::milliseconds(ms);
-  }
+  MetadataReader reader(metadata);
+  int64_t ms = settings.sweep_interval.count();
+  OTTAVA_RETURN_IF_ERROR(reader.Int("sweepIntervalMs", 1, int64_t{1} << 40, &ms));
+  settings.sweep_interval = std::chrono::milliseconds(ms);
   return settings;
 }
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The Kafka part of `make bench` (run.sh calls it): Ottava's Kafka Publish against a direct
+# librdkafka producer with the same settings (bench_kafka_producer), on one librdkafka mock cluster
+# (kafka_mock, 3 brokers), plus a bare gRPC echo server for the gRPC floor, all in this one run.
+#
+#   bash test/bench/kafka.sh BUILD_DIR
+#
+# Targets (issue "Kafka pub/sub"):
+#   - Publish throughput with 16 concurrent publishers (1 connection x 16 streams) >= 0.8x the
+#     direct producer with 16 messages in flight;
+#   - Publish p50 at one stream minus the direct producer's delivery-report p50 at one message in
+#     flight <= the echo server's p50 + 30 us.
+# Ottava publishes a CloudEvents envelope around the 64-byte payload; the direct producer sends
+# 256-byte values, about the envelope's size.
+#
+# Writes BUILD_DIR/bench/kafka-report.md and prints it. Exit 1 on request errors or a tool
+# failure; ratios missing their targets are reported, not failed.
+set -uo pipefail
+
+BUILD_DIR=${1:?usage: kafka.sh BUILD_DIR}
+BIN="$BUILD_DIR/bin"
+OUT="$BUILD_DIR/bench"
+ROUNDS=${BENCH_ROUNDS:-5}
+DURATION=${BENCH_DURATION:-1}
+WARMUP=${BENCH_WARMUP:-0.5}
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+json_num() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" <<<"$1"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+ERRORS=0
+
+wait_file() {  # wait_file FILE
+  for _ in $(seq 400); do
+    [ -s "$1" ] && return
+    sleep 0.025
+  done
+  echo "kafka.sh: $1 never appeared" >&2
+  exit 1
+}
+grpc_of() { sed -n 's/.*"grpc":"\([^"]*\)".*/\1/p' "$1"; }
+
+"$BIN/kafka_mock" --brokers 3 --bootstrap-file "$WORK/kafka.addr" --topic bench:4 \
+  </dev/null >"$WORK/mock.log" 2>&1 &
+PIDS+=($!)
+wait_file "$WORK/kafka.addr"
+BROKERS=$(cat "$WORK/kafka.addr")
+
+"$BIN/bench_echo_server" --value-bytes 64 --ready-file "$WORK/echo.ready" >"$WORK/echo.log" 2>&1 &
+PIDS+=($!)
+wait_file "$WORK/echo.ready"
+ECHO=$(grpc_of "$WORK/echo.ready")
+
+cat >"$WORK/ottava.json" <<JSON
+{
+  "app": {"id": "bench"},
+  "grpc": {"address": "127.0.0.1:0"},
+  "actuator": {"address": "127.0.0.1:0"},
+  "log": {"level": "warn"},
+  "components": {
+    "state": {"state": {"type": "in-memory"}},
+    "pub_subs": {"pubsub": {"type": "kafka",
+                            "metadata": {"brokers": "$BROKERS", "kafka.linger.ms": "1"}}}
+  }
+}
+JSON
+"$BIN/ottava" --config "$WORK/ottava.json" --ready-file "$WORK/ottava.ready" >"$WORK/ottava.log" 2>&1 &
+PIDS+=($!)
+wait_file "$WORK/ottava.ready"
+OTTAVA=$(grpc_of "$WORK/ottava.ready")
+
+check() {  # check NAME JSON_LINE
+  if [ -z "$2" ] || [ "$(json_num "$2" errors)" != "0" ]; then
+    echo "kafka.sh: errors in $1: $2" >&2
+    ERRORS=1
+  fi
+  echo "$2"
+}
+load() {  # load TARGET METHOD STREAMS
+  check "$2 x$3 against $1" "$("$BIN/bench_load" --target "$1" --method "$2" --connections 1 \
+    --streams "$3" --value-bytes 64 --duration "$DURATION" --warmup "$WARMUP" --key bench)"
+}
+direct() {  # direct INFLIGHT
+  check "direct producer x$1" "$("$BIN/bench_kafka_producer" --brokers "$BROKERS" --topic bench \
+    --inflight "$1" --value-bytes 256 --linger-ms 1 --duration "$DURATION" --warmup "$WARMUP")"
+}
+
+declare -A S
+for _ in $(seq "$ROUNDS"); do
+  S[direct_tp]+=" $(json_num "$(direct 16)" throughput)"
+  S[ottava_tp]+=" $(json_num "$(load "$OTTAVA" publish 16)" throughput)"
+  S[direct_p50]+=" $(json_num "$(direct 1)" p50_us)"
+  S[ottava_p50]+=" $(json_num "$(load "$OTTAVA" publish 1)" p50_us)"
+  S[echo_p50]+=" $(json_num "$(load "$ECHO" get 1)" p50_us)"
+done
+declare -A M
+for k in "${!S[@]}"; do
+  # shellcheck disable=SC2086
+  M[$k]=$(median ${S[$k]})
+done
+
+TP_RATIO=$(awk -v a="${M[ottava_tp]}" -v b="${M[direct_tp]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+ADDED=$(awk -v a="${M[ottava_p50]}" -v b="${M[direct_p50]}" 'BEGIN { printf "%.0f", a - b }')
+LIMIT=$(awk -v e="${M[echo_p50]}" 'BEGIN { printf "%.0f", e + 30 }')
+TP_OK=$(awk -v r="$TP_RATIO" 'BEGIN { print (r >= 0.8 ? "PASS" : "FAIL") }')
+P50_OK=$(awk -v a="$ADDED" -v l="$LIMIT" 'BEGIN { print (a <= l ? "PASS" : "FAIL") }')
+
+{
+  echo "## Kafka Publish (mock cluster, 3 brokers; medians of $ROUNDS rounds of ${DURATION} s)"
+  echo
+  echo "| Measure | Direct librdkafka | Ottava | Target | Result |"
+  echo "|---|---|---|---|---|"
+  echo "| Throughput, 16 in flight (msg/s) | ${M[direct_tp]} | ${M[ottava_tp]} | ratio ${TP_RATIO} >= 0.8 | ${TP_OK} |"
+  echo "| p50 at one stream (us) | ${M[direct_p50]} | ${M[ottava_p50]} | added ${ADDED} <= echo ${M[echo_p50]} + 30 = ${LIMIT} | ${P50_OK} |"
+} | tee "$OUT/kafka-report.md"
+exit "$ERRORS"
