@@ -20,6 +20,7 @@
 #include "mesh/engine.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
+#include "runtime/api/metadata_api.h"
 #include "runtime/api/pubsub_api.h"
 #include "runtime/api/sequencer_api.h"
 #include "runtime/api/state_api.h"
@@ -266,6 +267,7 @@ struct Sidecar::State {
   stats::Store stats;
   components::HealthIndicator startup;  // INIT until serving, DOWN on shutdown
   std::unique_ptr<ComponentHost> components;
+  std::unique_ptr<api::MetadataApi> metadata;  // /actuator/info and Dapr's metadata
   std::unique_ptr<actuator::Actuator> actuator;
   // The mesh engine (MeshSubsystem): started after the components and before gRPC, drained with
   // the gRPC drain, stopped before the components. Its Listeners() fill the ready file's
@@ -276,7 +278,6 @@ struct Sidecar::State {
   std::string grpc_address;
   std::shared_ptr<callback::AppCallbackClient> app;
   std::unique_ptr<callback::SubscriptionManager> subscriptions;
-  std::atomic<callback::SubscriptionManager*> subscriptions_view{nullptr};
   bool ready_file_written = false;
 };
 
@@ -392,33 +393,9 @@ absl::Status Sidecar::Start() {
     }
     return out;
   };
-  auto describe = [&s, set_view] {
-    nlohmann::json info;
-    info["app"] = {
-        {"name", "Ottava"},
-        {"version", kVersion},
-        {"build", {{"commit", kGitCommit}, {"type", kBuildType}, {"compiled", kBuildDate}}},
-        {"id", s.bootstrap.app.id}};
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& summary : set_view->Summaries()) {
-      list.push_back({{"kind", components::KindName(summary.config->kind)},
-                      {"name", summary.config->name},
-                      {"type", summary.config->type},
-                      {"required", summary.config->required},
-                      {"status", components::HealthStateName(summary.health->state())}});
-    }
-    info["components"] = std::move(list);
-    nlohmann::json available = nlohmann::json::object();
-    for (auto kind :
-         {components::Kind::kState, components::Kind::kLock, components::Kind::kSequencer,
-          components::Kind::kConfigStore, components::Kind::kPubSub}) {
-      available[std::string(components::KindName(kind))] = s.registry.Types(kind);
-    }
-    info["available_types"] = std::move(available);
-    auto* manager = s.subscriptions_view.load();
-    info["subscriptions"] = manager != nullptr ? manager->Describe() : nlohmann::json::array();
-    return info;
-  };
+  s.metadata = std::make_unique<api::MetadataApi>(set, s.registry, bootstrap.app.id);
+  const api::MetadataApi* metadata = s.metadata.get();
+  auto describe = [metadata] { return api::ToInfoJson(metadata->Describe()); };
   auto actuator =
       actuator::Actuator::Create(bootstrap.actuator_address.host, bootstrap.actuator_address.port);
   if (!actuator.ok()) {
@@ -458,7 +435,8 @@ absl::Status Sidecar::Start() {
   }
   s.subscriptions = std::make_unique<callback::SubscriptionManager>(
       s.api->pubsub(), s.app, &dispatcher, &s.stats, bootstrap.app.id);
-  s.subscriptions_view = s.subscriptions.get();
+  callback::SubscriptionManager* manager = s.subscriptions.get();
+  s.metadata->SetSubscriptionSource([manager] { return manager->Describe(); });
   for (const auto& subscription : bootstrap.subscriptions) {
     if (absl::Status status = s.subscriptions->AddFromConfig(subscription); !status.ok()) {
       OTTAVA_LOG(Runtime, error, "subscription {}/{}: {}", subscription.pubsub_name,
@@ -539,7 +517,9 @@ void Sidecar::Stop() {
     s.mesh->Stop();
   }
   s.components->Stop();
-  s.subscriptions_view = nullptr;
+  if (s.metadata) {
+    s.metadata->SetSubscriptionSource(nullptr);
+  }
   if (s.actuator) {
     s.actuator->Stop();
   }

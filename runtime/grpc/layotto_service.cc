@@ -2,7 +2,8 @@
 
 #include "common/logging.h"
 #include "common/status.h"
-#include "runtime/callback/subscriber.h"
+#include "runtime/callback/app_callback.h"
+#include "runtime/callback/stream_subscription.h"
 #include "runtime/grpc/status_bridge.h"
 
 namespace ottava::runtime::grpc_api {
@@ -212,62 +213,16 @@ class ConfigStream final : public QueuedBidiReactor<v1::SubscribeConfigurationRe
 // ---------------------------------------------------------------------------------------------
 // SubscribeTopicEvents: the first message subscribes, later ones acknowledge events by id.
 
-class TopicStream;
-
-// The EventSink side of a topic stream. Outlives the reactor (the Subscriber holds it); Close()
-// detaches it and fails whatever was still waiting for a verdict.
-class StreamSink final : public callback::EventSink {
- public:
-  explicit StreamSink(TopicStream* stream) : stream_(stream) {}
-
-  void Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
-               std::function<void(callback::Outcome)> done) override;
-
-  /// Routes an acknowledgement from the app to the waiting delivery.
-  void OnProcessed(const v1::SubscribeTopicEventsRequestProcessed& processed) {
-    std::function<void(callback::Outcome)> done;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = pending_.find(processed.id());
-      if (it == pending_.end()) {
-        OTTAVA_LOG(Grpc, debug, "acknowledgement for unknown event id {}", processed.id());
-        return;
-      }
-      done = std::move(it->second);
-      pending_.erase(it);
-    }
-    callback::Outcome outcome = callback::Outcome::kRetry;
-    switch (processed.status().status()) {
-      case v1::TopicEventResponse::SUCCESS:
-        outcome = callback::Outcome::kSuccess;
-        break;
-      case v1::TopicEventResponse::DROP:
-        outcome = callback::Outcome::kDrop;
-        break;
-      default:
-        break;
-    }
-    done(outcome);
+callback::Outcome ToOutcome(v1::TopicEventResponse::TopicEventResponseStatus status) {
+  switch (status) {
+    case v1::TopicEventResponse::SUCCESS:
+      return callback::Outcome::kSuccess;
+    case v1::TopicEventResponse::DROP:
+      return callback::Outcome::kDrop;
+    default:
+      return callback::Outcome::kRetry;
   }
-
-  void Close() {
-    std::unordered_multimap<std::string, std::function<void(callback::Outcome)>> pending;
-    {
-      absl::MutexLock lock(&mu_);
-      stream_ = nullptr;
-      pending.swap(pending_);
-    }
-    for (auto& [id, done] : pending) {
-      done(callback::Outcome::kRetry);
-    }
-  }
-
- private:
-  absl::Mutex mu_;
-  TopicStream* stream_ ABSL_GUARDED_BY(mu_);
-  std::unordered_multimap<std::string, std::function<void(callback::Outcome)>> pending_
-      ABSL_GUARDED_BY(mu_);
-};
+}
 
 class TopicStream final
     : public QueuedBidiReactor<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse> {
@@ -286,7 +241,7 @@ class TopicStream final
       FinishOnce(grpc::Status::OK);
       return;
     }
-    if (!subscriber_) {
+    if (!subscription_) {
       if (!request_.has_initial_request()) {
         Fail(absl::InvalidArgumentError(
             "the first message of SubscribeTopicEvents must be initial_request"));
@@ -297,7 +252,10 @@ class TopicStream final
         return;
       }
     } else if (request_.has_event_processed()) {
-      sink_->OnProcessed(request_.event_processed());
+      const auto& processed = request_.event_processed();
+      if (!subscription_->OnProcessed(processed.id(), ToOutcome(processed.status().status()))) {
+        OTTAVA_LOG(Grpc, debug, "acknowledgement for unknown event id {}", processed.id());
+      }
     } else {
       Fail(absl::InvalidArgumentError("initial_request may only be sent once per stream"));
       return;
@@ -307,42 +265,35 @@ class TopicStream final
 
  protected:
   void Cleanup() override {
-    if (subscriber_) {
-      subscriber_->Stop();
-    }
-    if (sink_) {
-      sink_->Close();
+    if (subscription_) {
+      subscription_->Stop();  // no event is sent to this stream after this
     }
     call_.Done(status_.error_code());
   }
 
  private:
   absl::Status Subscribe(const v1::SubscribeTopicEventsRequestInitial& initial) {
-    OTTAVA_ASSIGN_OR_RETURN(components::pubsub::PubSub * pubsub,
-                            apis_.pubsub->Find(initial.pubsub_name()));
-    if (initial.topic().empty()) {
-      return absl::InvalidArgumentError("topic is empty");
-    }
-    callback::SubscriptionOptions options;
-    options.pubsub_name = initial.pubsub_name();
-    options.topic = initial.topic();
-    options.metadata = ToMetadata(initial.metadata());
+    OTTAVA_ASSIGN_OR_RETURN(
+        callback::SubscriptionOptions options,
+        callback::SubscriptionOptions::FromMetadata(initial.pubsub_name(), initial.topic(),
+                                                    ToMetadata(initial.metadata())));
     if (initial.has_dead_letter_topic()) {
       options.dead_letter_topic = initial.dead_letter_topic();
     }
-    if (auto it = options.metadata.find("maxRetries"); it != options.metadata.end()) {
-      options.max_retries = std::strtoll(it->second.c_str(), nullptr, 10);
-    }
-    if (auto it = options.metadata.find("consumerID"); it != options.metadata.end()) {
-      options.consumer_group = it->second;
-    }
-    sink_ = std::make_shared<StreamSink>(this);
-    subscriber_ = callback::Subscriber::Create(pubsub, std::move(options), sink_, apis_.dispatcher,
-                                               apis_.stats, apis_.app_id);
+    // The initial response goes first: events may be sent as soon as the subscription starts.
     v1::SubscribeTopicEventsResponse response;
     response.mutable_initial_response();
     Enqueue(std::move(response));
-    return subscriber_->Start();
+    OTTAVA_ASSIGN_OR_RETURN(subscription_, callback::StreamSubscription::Start(
+                                               *apis_.pubsub, std::move(options),
+                                               [this](const callback::Event& event) {
+                                                 v1::SubscribeTopicEventsResponse message;
+                                                 callback::ToTopicEventRequest(
+                                                     event, message.mutable_event_message());
+                                                 Enqueue(std::move(message));
+                                               },
+                                               apis_.dispatcher, apis_.stats, apis_.app_id));
+    return absl::OkStatus();
   }
 
   void Fail(const absl::Status& status) {
@@ -354,31 +305,16 @@ class TopicStream final
   MethodMetrics::Call call_;
   v1::SubscribeTopicEventsRequest request_;
   grpc::Status status_;
-  std::shared_ptr<StreamSink> sink_;
-  std::shared_ptr<callback::Subscriber> subscriber_;
+  std::unique_ptr<callback::StreamSubscription> subscription_;
 };
-
-void StreamSink::Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
-                         std::function<void(callback::Outcome)> done) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) {
-      pending_.emplace(event->id(), std::move(done));
-      v1::SubscribeTopicEventsResponse response;
-      *response.mutable_event_message() = *event;
-      stream_->Enqueue(std::move(response));
-      return;
-    }
-  }
-  done(callback::Outcome::kRetry);
-}
 
 }  // namespace
 
 LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
     : apis_(std::move(apis)), streams_(streams), metrics_(*apis_.stats) {
-  for (int i = 0; i < kMethodCount; ++i) {
-    m_[i] = &metrics_.Method(kMethodNames[i]);
+  m_.reserve(kMethodCount);
+  for (const char* name : kMethodNames) {
+    m_.push_back(&metrics_.Method(name));
   }
 }
 

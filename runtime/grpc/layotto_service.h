@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/dispatcher.h"
 #include "common/stats.h"
@@ -140,8 +141,8 @@ class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackS
   Apis apis_;
   StreamRegistry& streams_;
   ServiceMetrics metrics_;
-  // Resolved once so the request path does no map lookups.
-  const MethodMetrics* m_[32] = {};
+  // Indexed by the method enum; resolved once so the request path does no map lookups.
+  std::vector<const MethodMetrics*> m_;
 };
 
 }  // namespace ottava::runtime::grpc_api
