@@ -26,7 +26,9 @@
 #include "runtime/api/state_api.h"
 #include "runtime/callback/subscriptions.h"
 #include "runtime/component_set.h"
+#include "runtime/grpc/dapr_service.h"
 #include "runtime/grpc/layotto_service.h"
+#include "runtime/grpc/unknown_methods.h"
 #include "runtime/version.h"
 
 namespace ottava::runtime {
@@ -123,22 +125,28 @@ class ComponentHost {
   bool stopped_ = false;
 };
 
-// The gRPC front end: the API cores over the components, the Layotto service and the server.
+// The gRPC front ends: the API cores over the components, the Layotto and Dapr services (one
+// server, one port) and the answer for every other method.
 class ApiServer {
  public:
   ApiServer(ComponentSet& set,
             Dispatcher& dispatcher,
             stats::Store& stats,
             const std::string& app,
-            components::rpc::Rpc* rpc)
+            components::rpc::Rpc* rpc,
+            api::MetadataApi* metadata,
+            std::function<void()> shutdown)
       : state_(set, app),
         lock_(set, app),
         sequencer_(set, app),
         config_(set, app),
         pubsub_(set, app),
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
-                                &stats, app, rpc},
-                 streams_) {}
+                                &stats, app, rpc, metadata, nullptr},
+                 streams_),
+        dapr_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher, &stats,
+                             app, rpc, metadata, std::move(shutdown)},
+              streams_) {}
   ~ApiServer() { Shutdown(); }
 
   // Binds and serves; returns the bound "host:port".
@@ -152,6 +160,8 @@ class ApiServer {
     builder.SetMaxReceiveMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.SetMaxSendMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.RegisterService(&layotto_);
+    builder.RegisterService(&dapr_);
+    builder.RegisterCallbackGenericService(&unknown_methods_);
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {
       server_.reset();
@@ -183,6 +193,8 @@ class ApiServer {
   api::PubSubApi pubsub_;
   grpc_api::StreamRegistry streams_;
   grpc_api::LayottoService layotto_;
+  grpc_api::DaprService dapr_;
+  grpc_api::UnknownMethods unknown_methods_;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -421,7 +433,9 @@ absl::Status Sidecar::Start() {
   }
 
   Dispatcher& dispatcher = s.components->dispatcher();
-  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get());
+  // Dapr's Shutdown ends the process the way SIGTERM does: WaitForSignal() takes it.
+  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get(),
+                                      s.metadata.get(), [] { kill(getpid(), SIGTERM); });
   absl::StatusOr<std::string> grpc_address = s.api->Start(bootstrap);
   if (!grpc_address.ok()) {
     return grpc_address.status();

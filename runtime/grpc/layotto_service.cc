@@ -4,6 +4,7 @@
 #include "common/status.h"
 #include "runtime/callback/app_callback.h"
 #include "runtime/callback/stream_subscription.h"
+#include "runtime/grpc/invoke.h"
 #include "runtime/grpc/status_bridge.h"
 
 namespace ottava::runtime::grpc_api {
@@ -318,35 +319,14 @@ LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
   }
 }
 
-// Once shutdown began, new calls are turned away (retriable) while in-flight ones drain.
-absl::Status Draining() {
-  return absl::UnavailableError("the sidecar is shutting down");
-}
-
 LayottoService::UnaryCall LayottoService::BeginUnary(Ctx* ctx, int method) {
-  UnaryCall call{ctx->DefaultReactor(), m_[method]->Begin(), false};
-  if (streams_.closed()) {
-    call.Finish(Draining());
-    call.rejected = true;
-  }
-  return call;
-}
-
-void LayottoService::UnaryCall::Finish(const absl::Status& status) const {
-  grpc::Status grpc_status = ToGrpcStatus(status);
-  call.Done(grpc_status);
-  reactor->Finish(grpc_status);
+  return BeginUnaryCall(ctx, *m_[method], streams_);
 }
 
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
                                              const MethodMetrics& metrics,
                                              const absl::Status& status) {
-  auto call = metrics.Begin();
-  grpc::Status grpc_status = ToGrpcStatus(status);
-  call.Done(grpc_status);
-  Unary* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc_status);
-  return reactor;
+  return ReplyNow(ctx, metrics, status);
 }
 
 LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
@@ -364,33 +344,6 @@ LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
   call.Finish(absl::OkStatus());
   return call.reactor;
 }
-
-namespace {
-
-std::string_view VerbName(v1::HTTPExtension::Verb verb) {
-  switch (verb) {
-    case v1::HTTPExtension::GET:
-      return "GET";
-    case v1::HTTPExtension::HEAD:
-      return "HEAD";
-    case v1::HTTPExtension::PUT:
-      return "PUT";
-    case v1::HTTPExtension::DELETE:
-      return "DELETE";
-    case v1::HTTPExtension::CONNECT:
-      return "CONNECT";
-    case v1::HTTPExtension::OPTIONS:
-      return "OPTIONS";
-    case v1::HTTPExtension::TRACE:
-      return "TRACE";
-    case v1::HTTPExtension::PATCH:
-      return "PATCH";
-    default:
-      return "POST";
-  }
-}
-
-}  // namespace
 
 LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
                                                      const v1::InvokeServiceRequest* request,
@@ -416,25 +369,7 @@ LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
   rpc.content_type = request->message().content_type();
   rpc.data = request->message().data().value();
   rpc.caller_app_id = apis_.app_id;
-  for (const auto& [key, value] : ctx->client_metadata()) {
-    std::string name(key.data(), key.size());
-    std::string text(value.data(), value.size());
-    if (name == "rpc_request_timeout") {
-      int64_t ms = std::strtoll(text.c_str(), nullptr, 10);
-      if (ms > 0) {
-        rpc.timeout = std::chrono::milliseconds(ms);
-      }
-      continue;
-    }
-    rpc.metadata.emplace_back(std::move(name), std::move(text));
-  }
-  // The caller's deadline wins over the metadata timeout, which wins over the default.
-  auto deadline = ctx->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::system_clock::now());
-    rpc.timeout = std::max(left, std::chrono::milliseconds(1));
-  }
+  ApplyCallContext(*ctx, rpc);
   apis_.rpc->Invoke(std::move(rpc),
                     [call, response](absl::StatusOr<components::rpc::RpcResponse> result) {
                       if (!result.ok()) {

@@ -169,7 +169,7 @@ TEST_F(SidecarTest, StateEtagsFirstWriteTtlBulkAndTransactions) {
   EXPECT_TRUE(Get("k").data().empty());
   op1->set_operationtype("merge");
   EXPECT_EQ(stub_->ExecuteStateTransaction(Ctx().get(), tx, &empty).error_code(),
-            StatusCode::INVALID_ARGUMENT);
+            StatusCode::UNIMPLEMENTED);
 
   // Delete and bulk delete.
   v1::DeleteStateRequest del;
