@@ -29,6 +29,7 @@
 #include "runtime/grpc/dapr_service.h"
 #include "runtime/grpc/layotto_service.h"
 #include "runtime/grpc/unknown_methods.h"
+#include "runtime/http/dapr_http.h"
 #include "runtime/version.h"
 
 namespace ottava::runtime {
@@ -144,9 +145,9 @@ class ApiServer {
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
                                 &stats, app, rpc, metadata, nullptr},
                  streams_),
-        dapr_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher, &stats,
-                             app, rpc, metadata, std::move(shutdown)},
-              streams_) {}
+        apis_{&state_, &lock_, &sequencer_, &config_, &pubsub_,           &dispatcher,
+              &stats,  app,    rpc,         metadata, std::move(shutdown)},
+        dapr_(apis_, streams_) {}
   ~ApiServer() { Shutdown(); }
 
   // Binds and serves; returns the bound "host:port".
@@ -171,11 +172,32 @@ class ApiServer {
     return bootstrap.grpc_address.host + ":" + std::to_string(port);
   }
 
+  // Binds and serves Dapr's HTTP API; returns the bound "host:port".
+  absl::StatusOr<std::string> StartHttp(const config::Bootstrap& bootstrap,
+                                        std::function<bool()> ready,
+                                        std::function<bool()> outbound_ready) {
+    http_api::Options options;
+    options.address = bootstrap.dapr_http_address;
+    options.max_body_bytes = bootstrap.max_message_bytes;
+    options.ready = std::move(ready);
+    options.outbound_ready = std::move(outbound_ready);
+    auto http = http_api::DaprHttpServer::Create(apis_, std::move(options));
+    if (!http.ok()) {
+      return http.status();
+    }
+    http_ = std::move(*http);
+    http_->Start();
+    return http_->address();
+  }
+
   // Ends the streams; unary calls in flight go on until Shutdown().
   void ShutdownStreams() { streams_.ShutdownAll(); }
 
-  // Cancels what is still in flight and waits for the server. Idempotent.
+  // Cancels what is still in flight and waits for the servers. Idempotent.
   void Shutdown() {
+    if (http_) {
+      http_->Stop();  // waits for the HTTP requests in progress
+    }
     if (server_) {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
       server_->Wait();
@@ -193,9 +215,11 @@ class ApiServer {
   api::PubSubApi pubsub_;
   grpc_api::StreamRegistry streams_;
   grpc_api::LayottoService layotto_;
+  grpc_api::Apis apis_;  // Dapr's, shared by its gRPC and HTTP front ends
   grpc_api::DaprService dapr_;
   grpc_api::UnknownMethods unknown_methods_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<http_api::DaprHttpServer> http_;
 };
 
 // The mesh engine in the sidecar's mesh slot.
@@ -288,6 +312,7 @@ struct Sidecar::State {
   std::unique_ptr<components::rpc::MeshRpc> rpc;  // InvokeService over the mesh
   std::unique_ptr<ApiServer> api;
   std::string grpc_address;
+  std::string dapr_http_address;
   std::shared_ptr<callback::AppCallbackClient> app;
   std::unique_ptr<callback::SubscriptionManager> subscriptions;
   bool ready_file_written = false;
@@ -441,6 +466,14 @@ absl::Status Sidecar::Start() {
     return grpc_address.status();
   }
   s.grpc_address = std::move(*grpc_address);
+  components::HealthIndicator* startup_view = &s.startup;
+  absl::StatusOr<std::string> http_address = s.api->StartHttp(
+      bootstrap, [startup_view] { return startup_view->state() == HealthState::kUp; },
+      [startup_view] { return startup_view->state() != HealthState::kDown; });
+  if (!http_address.ok()) {
+    return http_address.status();
+  }
+  s.dapr_http_address = std::move(*http_address);
 
   if (bootstrap.app.callback) {
     s.app = callback::AppCallbackClient::Create(
@@ -460,8 +493,8 @@ absl::Status Sidecar::Start() {
   s.subscriptions->DiscoverFromApp();
 
   s.startup.Set(HealthState::kUp);
-  OTTAVA_LOG(Runtime, info, "Ottava {} serving: gRPC {} actuator {} app {}", kVersion,
-             s.grpc_address, s.actuator->address(), bootstrap.app.id);
+  OTTAVA_LOG(Runtime, info, "Ottava {} serving: gRPC {} Dapr HTTP {} actuator {} app {}", kVersion,
+             s.grpc_address, s.dapr_http_address, s.actuator->address(), bootstrap.app.id);
   if (!s.options.ready_file.empty()) {
     nlohmann::json listeners = nlohmann::json::object();
     if (s.mesh) {
@@ -472,6 +505,7 @@ absl::Status Sidecar::Start() {
     nlohmann::json ready{{"pid", getpid()},
                          {"grpc", s.grpc_address},
                          {"actuator", s.actuator->address()},
+                         {"dapr_http", s.dapr_http_address},
                          {"listeners", std::move(listeners)}};
     s.ready_file_written = true;  // removed at Stop() even if this write fails, as before
     if (!WriteReadyFile(s.options.ready_file, ready)) {

@@ -281,19 +281,31 @@ class TopicStream final
     if (initial.has_dead_letter_topic()) {
       options.dead_letter_topic = initial.dead_letter_topic();
     }
-    // The initial response goes first: events may be sent as soon as the subscription starts.
-    v1::SubscribeTopicEventsResponse response;
-    response.mutable_initial_response();
-    Enqueue(std::move(response));
+    // Subscribe first, so that an event published once the client has the initial response is
+    // not missed; events arriving before the initial response is queued wait for it.
     OTTAVA_ASSIGN_OR_RETURN(subscription_, callback::StreamSubscription::Start(
                                                *apis_.pubsub, std::move(options),
                                                [this](const callback::Event& event) {
                                                  v1::SubscribeTopicEventsResponse message;
                                                  callback::ToTopicEventRequest(
                                                      event, message.mutable_event_message());
+                                                 absl::MutexLock lock(&gate_mu_);
+                                                 if (!initial_sent_) {
+                                                   early_.push_back(std::move(message));
+                                                   return;
+                                                 }
                                                  Enqueue(std::move(message));
                                                },
                                                apis_.dispatcher, apis_.stats, apis_.app_id));
+    absl::MutexLock lock(&gate_mu_);
+    v1::SubscribeTopicEventsResponse response;
+    response.mutable_initial_response();
+    Enqueue(std::move(response));
+    for (auto& message : early_) {
+      Enqueue(std::move(message));
+    }
+    early_.clear();
+    initial_sent_ = true;
     return absl::OkStatus();
   }
 
@@ -307,6 +319,9 @@ class TopicStream final
   v1::SubscribeTopicEventsRequest request_;
   grpc::Status status_;
   std::unique_ptr<callback::StreamSubscription> subscription_;
+  absl::Mutex gate_mu_;
+  bool initial_sent_ ABSL_GUARDED_BY(gate_mu_) = false;
+  std::vector<v1::SubscribeTopicEventsResponse> early_ ABSL_GUARDED_BY(gate_mu_);
 };
 
 }  // namespace
