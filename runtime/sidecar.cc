@@ -20,12 +20,16 @@
 #include "mesh/engine.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
+#include "runtime/api/metadata_api.h"
 #include "runtime/api/pubsub_api.h"
 #include "runtime/api/sequencer_api.h"
 #include "runtime/api/state_api.h"
 #include "runtime/callback/subscriptions.h"
 #include "runtime/component_set.h"
+#include "runtime/grpc/dapr_service.h"
 #include "runtime/grpc/layotto_service.h"
+#include "runtime/grpc/unknown_methods.h"
+#include "runtime/http/dapr_http.h"
 #include "runtime/version.h"
 
 namespace ottava::runtime {
@@ -122,22 +126,28 @@ class ComponentHost {
   bool stopped_ = false;
 };
 
-// The gRPC front end: the API cores over the components, the Layotto service and the server.
+// The gRPC front ends: the API cores over the components, the Layotto and Dapr services (one
+// server, one port) and the answer for every other method.
 class ApiServer {
  public:
   ApiServer(ComponentSet& set,
             Dispatcher& dispatcher,
             stats::Store& stats,
             const std::string& app,
-            components::rpc::Rpc* rpc)
+            components::rpc::Rpc* rpc,
+            api::MetadataApi* metadata,
+            std::function<void()> shutdown)
       : state_(set, app),
         lock_(set, app),
         sequencer_(set, app),
         config_(set, app),
         pubsub_(set, app),
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
-                                &stats, app, rpc},
-                 streams_) {}
+                                &stats, app, rpc, metadata, nullptr},
+                 streams_),
+        apis_{&state_, &lock_, &sequencer_, &config_, &pubsub_,           &dispatcher,
+              &stats,  app,    rpc,         metadata, std::move(shutdown)},
+        dapr_(apis_, streams_) {}
   ~ApiServer() { Shutdown(); }
 
   // Binds and serves; returns the bound "host:port".
@@ -151,6 +161,8 @@ class ApiServer {
     builder.SetMaxReceiveMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.SetMaxSendMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.RegisterService(&layotto_);
+    builder.RegisterService(&dapr_);
+    builder.RegisterCallbackGenericService(&unknown_methods_);
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {
       server_.reset();
@@ -160,11 +172,32 @@ class ApiServer {
     return bootstrap.grpc_address.host + ":" + std::to_string(port);
   }
 
+  // Binds and serves Dapr's HTTP API; returns the bound "host:port".
+  absl::StatusOr<std::string> StartHttp(const config::Bootstrap& bootstrap,
+                                        std::function<bool()> ready,
+                                        std::function<bool()> outbound_ready) {
+    http_api::Options options;
+    options.address = bootstrap.dapr_http_address;
+    options.max_body_bytes = bootstrap.max_message_bytes;
+    options.ready = std::move(ready);
+    options.outbound_ready = std::move(outbound_ready);
+    auto http = http_api::DaprHttpServer::Create(apis_, std::move(options));
+    if (!http.ok()) {
+      return http.status();
+    }
+    http_ = std::move(*http);
+    http_->Start();
+    return http_->address();
+  }
+
   // Ends the streams; unary calls in flight go on until Shutdown().
   void ShutdownStreams() { streams_.ShutdownAll(); }
 
-  // Cancels what is still in flight and waits for the server. Idempotent.
+  // Cancels what is still in flight and waits for the servers. Idempotent.
   void Shutdown() {
+    if (http_) {
+      http_->Stop();  // waits for the HTTP requests in progress
+    }
     if (server_) {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
       server_->Wait();
@@ -182,7 +215,11 @@ class ApiServer {
   api::PubSubApi pubsub_;
   grpc_api::StreamRegistry streams_;
   grpc_api::LayottoService layotto_;
+  grpc_api::Apis apis_;  // Dapr's, shared by its gRPC and HTTP front ends
+  grpc_api::DaprService dapr_;
+  grpc_api::UnknownMethods unknown_methods_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<http_api::DaprHttpServer> http_;
 };
 
 // The mesh engine in the sidecar's mesh slot.
@@ -266,6 +303,7 @@ struct Sidecar::State {
   stats::Store stats;
   components::HealthIndicator startup;  // INIT until serving, DOWN on shutdown
   std::unique_ptr<ComponentHost> components;
+  std::unique_ptr<api::MetadataApi> metadata;  // /actuator/info and Dapr's metadata
   std::unique_ptr<actuator::Actuator> actuator;
   // The mesh engine (MeshSubsystem): started after the components and before gRPC, drained with
   // the gRPC drain, stopped before the components. Its Listeners() fill the ready file's
@@ -274,9 +312,9 @@ struct Sidecar::State {
   std::unique_ptr<components::rpc::MeshRpc> rpc;  // InvokeService over the mesh
   std::unique_ptr<ApiServer> api;
   std::string grpc_address;
+  std::string dapr_http_address;
   std::shared_ptr<callback::AppCallbackClient> app;
   std::unique_ptr<callback::SubscriptionManager> subscriptions;
-  std::atomic<callback::SubscriptionManager*> subscriptions_view{nullptr};
   bool ready_file_written = false;
 };
 
@@ -392,33 +430,9 @@ absl::Status Sidecar::Start() {
     }
     return out;
   };
-  auto describe = [&s, set_view] {
-    nlohmann::json info;
-    info["app"] = {
-        {"name", "Ottava"},
-        {"version", kVersion},
-        {"build", {{"commit", kGitCommit}, {"type", kBuildType}, {"compiled", kBuildDate}}},
-        {"id", s.bootstrap.app.id}};
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& summary : set_view->Summaries()) {
-      list.push_back({{"kind", components::KindName(summary.config->kind)},
-                      {"name", summary.config->name},
-                      {"type", summary.config->type},
-                      {"required", summary.config->required},
-                      {"status", components::HealthStateName(summary.health->state())}});
-    }
-    info["components"] = std::move(list);
-    nlohmann::json available = nlohmann::json::object();
-    for (auto kind :
-         {components::Kind::kState, components::Kind::kLock, components::Kind::kSequencer,
-          components::Kind::kConfigStore, components::Kind::kPubSub}) {
-      available[std::string(components::KindName(kind))] = s.registry.Types(kind);
-    }
-    info["available_types"] = std::move(available);
-    auto* manager = s.subscriptions_view.load();
-    info["subscriptions"] = manager != nullptr ? manager->Describe() : nlohmann::json::array();
-    return info;
-  };
+  s.metadata = std::make_unique<api::MetadataApi>(set, s.registry, bootstrap.app.id);
+  const api::MetadataApi* metadata = s.metadata.get();
+  auto describe = [metadata] { return api::ToInfoJson(metadata->Describe()); };
   auto actuator =
       actuator::Actuator::Create(bootstrap.actuator_address.host, bootstrap.actuator_address.port);
   if (!actuator.ok()) {
@@ -444,12 +458,22 @@ absl::Status Sidecar::Start() {
   }
 
   Dispatcher& dispatcher = s.components->dispatcher();
-  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get());
+  // Dapr's Shutdown ends the process the way SIGTERM does: WaitForSignal() takes it.
+  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get(),
+                                      s.metadata.get(), [] { kill(getpid(), SIGTERM); });
   absl::StatusOr<std::string> grpc_address = s.api->Start(bootstrap);
   if (!grpc_address.ok()) {
     return grpc_address.status();
   }
   s.grpc_address = std::move(*grpc_address);
+  components::HealthIndicator* startup_view = &s.startup;
+  absl::StatusOr<std::string> http_address = s.api->StartHttp(
+      bootstrap, [startup_view] { return startup_view->state() == HealthState::kUp; },
+      [startup_view] { return startup_view->state() != HealthState::kDown; });
+  if (!http_address.ok()) {
+    return http_address.status();
+  }
+  s.dapr_http_address = std::move(*http_address);
 
   if (bootstrap.app.callback) {
     s.app = callback::AppCallbackClient::Create(
@@ -458,7 +482,8 @@ absl::Status Sidecar::Start() {
   }
   s.subscriptions = std::make_unique<callback::SubscriptionManager>(
       s.api->pubsub(), s.app, &dispatcher, &s.stats, bootstrap.app.id);
-  s.subscriptions_view = s.subscriptions.get();
+  callback::SubscriptionManager* manager = s.subscriptions.get();
+  s.metadata->SetSubscriptionSource([manager] { return manager->Describe(); });
   for (const auto& subscription : bootstrap.subscriptions) {
     if (absl::Status status = s.subscriptions->AddFromConfig(subscription); !status.ok()) {
       OTTAVA_LOG(Runtime, error, "subscription {}/{}: {}", subscription.pubsub_name,
@@ -468,8 +493,8 @@ absl::Status Sidecar::Start() {
   s.subscriptions->DiscoverFromApp();
 
   s.startup.Set(HealthState::kUp);
-  OTTAVA_LOG(Runtime, info, "Ottava {} serving: gRPC {} actuator {} app {}", kVersion,
-             s.grpc_address, s.actuator->address(), bootstrap.app.id);
+  OTTAVA_LOG(Runtime, info, "Ottava {} serving: gRPC {} Dapr HTTP {} actuator {} app {}", kVersion,
+             s.grpc_address, s.dapr_http_address, s.actuator->address(), bootstrap.app.id);
   if (!s.options.ready_file.empty()) {
     nlohmann::json listeners = nlohmann::json::object();
     if (s.mesh) {
@@ -480,6 +505,7 @@ absl::Status Sidecar::Start() {
     nlohmann::json ready{{"pid", getpid()},
                          {"grpc", s.grpc_address},
                          {"actuator", s.actuator->address()},
+                         {"dapr_http", s.dapr_http_address},
                          {"listeners", std::move(listeners)}};
     s.ready_file_written = true;  // removed at Stop() even if this write fails, as before
     if (!WriteReadyFile(s.options.ready_file, ready)) {
@@ -539,7 +565,9 @@ void Sidecar::Stop() {
     s.mesh->Stop();
   }
   s.components->Stop();
-  s.subscriptions_view = nullptr;
+  if (s.metadata) {
+    s.metadata->SetSubscriptionSource(nullptr);
+  }
   if (s.actuator) {
     s.actuator->Stop();
   }

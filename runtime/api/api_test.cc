@@ -152,12 +152,13 @@ TEST_F(StateApiTest, ErrorsFollowTheDesignTable) {
   EXPECT_EQ(Save("plain", "a||b", "v").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Get("nope", "k").status().code(), absl::StatusCode::kInvalidArgument);
 
+  // An operation type other than upsert/delete is UNIMPLEMENTED (Dapr's code, reference §0.6).
   std::promise<absl::Status> done;
   std::vector<StateApi::Operation> ops = {{"merge", {}}};
   ops[0].item.key = "k";
   state_->Transact("plain", std::move(ops), [&done](absl::Status s) { done.set_value(s); });
   absl::Status tx = done.get_future().get();
-  EXPECT_EQ(tx.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(tx.code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(std::string(tx.message()).find("merge"), std::string::npos);
 
   std::promise<absl::StatusOr<bool>> locked;

@@ -222,8 +222,10 @@ void StateApi::Transact(std::string_view store_name,
       }
       ops.emplace_back(std::move(*request));
     } else {
-      done(absl::InvalidArgumentError("operation " + std::to_string(i) +
-                                      ": unknown operationType '" + op.type + "' (upsert|delete)"));
+      // UNIMPLEMENTED, as Dapr (and Layotto, which inherits its code) answer it.
+      done(absl::UnimplementedError("operation " + std::to_string(i) +
+                                    ": unsupported operationType '" + op.type +
+                                    "' (upsert|delete)"));
       return;
     }
   }

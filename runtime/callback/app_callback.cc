@@ -9,6 +9,25 @@ namespace ottava::runtime::callback {
 
 namespace v1 = spec::proto::runtime::v1;
 
+void ToTopicEventRequest(const Event& event, v1::TopicEventRequest* out) {
+  const api::CloudEvent& ce = event.cloud_event;
+  out->set_id(ce.id);
+  out->set_source(ce.source);
+  out->set_type(ce.type);
+  out->set_spec_version(ce.spec_version);
+  out->set_data_content_type(ce.data_content_type);
+  out->set_data(ce.data);
+  out->set_topic(ce.topic);
+  out->set_pubsub_name(ce.pubsub_name);
+  auto& metadata = *out->mutable_metadata();
+  for (const auto& [key, value] : ce.extensions) {
+    metadata[key] = value;
+  }
+  for (const auto& [key, value] : event.metadata) {
+    metadata[key] = value;
+  }
+}
+
 Outcome OutcomeOf(const grpc::Status& status, const v1::TopicEventResponse& response) {
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
     return Outcome::kDrop;
@@ -98,21 +117,21 @@ void AppCallbackClient::TryList(uint32_t attempt,
       });
 }
 
-void AppCallbackClient::Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
+void AppCallbackClient::Deliver(std::shared_ptr<const Event> event,
                                 std::function<void(Outcome)> done) {
   struct Call {
     grpc::ClientContext context;
-    std::shared_ptr<const v1::TopicEventRequest> request;
+    v1::TopicEventRequest request;
     v1::TopicEventResponse response;
   };
   auto call = std::make_shared<Call>();
-  call->request = std::move(event);
+  ToTopicEventRequest(*event, &call->request);
   call->context.set_deadline(std::chrono::system_clock::now() + call_timeout_);
   stub_->async()->OnTopicEvent(
-      &call->context, call->request.get(), &call->response,
+      &call->context, &call->request, &call->response,
       [call, done = std::move(done)](grpc::Status status) {
         if (!status.ok()) {
-          OTTAVA_LOG(Callback, debug, "OnTopicEvent {} failed: {} {}", call->request->id(),
+          OTTAVA_LOG(Callback, debug, "OnTopicEvent {} failed: {} {}", call->request.id(),
                      static_cast<int>(status.error_code()), status.error_message());
         }
         done(OutcomeOf(status, call->response));

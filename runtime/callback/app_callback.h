@@ -30,8 +30,7 @@ class AppCallbackClient : public EventSink, public std::enable_shared_from_this<
       std::function<void(std::vector<spec::proto::runtime::v1::TopicSubscription>)> on_answer);
 
   /// EventSink: OnTopicEvent with the configured deadline.
-  void Deliver(std::shared_ptr<const spec::proto::runtime::v1::TopicEventRequest> event,
-               std::function<void(Outcome)> done) override;
+  void Deliver(std::shared_ptr<const Event> event, std::function<void(Outcome)> done) override;
 
   /// Ends pending retries of ListSubscriptions. Any thread.
   void Stop() { stopped_ = true; }
@@ -52,6 +51,10 @@ class AppCallbackClient : public EventSink, public std::enable_shared_from_this<
   Backoff list_backoff_{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
   std::atomic<bool> stopped_{false};
 };
+
+/// Layotto's form of an event: the CloudEvent attributes in fields, its extensions and the message
+/// metadata together in `metadata` (the message's win).
+void ToTopicEventRequest(const Event& event, spec::proto::runtime::v1::TopicEventRequest* out);
 
 /// Maps an OnTopicEvent result to a verdict (DESIGN.md §7): OK -> the reply's status (an unknown
 /// status retries), UNIMPLEMENTED -> drop, any other error -> retry.

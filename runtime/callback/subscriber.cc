@@ -5,11 +5,9 @@
 
 namespace ottava::runtime::callback {
 
-namespace v1 = spec::proto::runtime::v1;
-
 struct Subscriber::Delivery {
   components::pubsub::Message message;
-  std::shared_ptr<const v1::TopicEventRequest> event;
+  std::shared_ptr<const Event> event;
   std::function<void()> ack;
   uint32_t redeliveries = 0;
 };
@@ -92,26 +90,14 @@ void Subscriber::OnMessage(const components::pubsub::Message& message, std::func
   auto delivery = std::make_shared<Delivery>();
   delivery->message = message;
   delivery->ack = std::move(ack);
-  api::CloudEvent parsed =
+  auto event = std::make_shared<Event>();
+  event->cloud_event =
       api::ParseEnvelope(message.data, message.id, message.topic, options_.pubsub_name);
-  auto event = std::make_shared<v1::TopicEventRequest>();
-  event->set_id(std::move(parsed.id));
-  event->set_source(std::move(parsed.source));
-  event->set_type(std::move(parsed.type));
-  event->set_spec_version(std::move(parsed.spec_version));
-  event->set_data_content_type(std::move(parsed.data_content_type));
-  event->set_data(std::move(parsed.data));
   // The topic the event was read from, not the envelope's: a dead-lettered envelope still names
   // its original topic.
-  event->set_topic(message.topic);
-  event->set_pubsub_name(options_.pubsub_name);
-  auto& metadata = *event->mutable_metadata();
-  for (auto& [key, value] : parsed.extensions) {
-    metadata[key] = std::move(value);
-  }
-  for (const auto& [key, value] : message.metadata) {
-    metadata[key] = value;
-  }
+  event->cloud_event.topic = message.topic;
+  event->cloud_event.pubsub_name = options_.pubsub_name;
+  event->metadata = message.metadata;
   delivery->event = std::move(event);
   Attempt(std::move(delivery));
 }
@@ -145,7 +131,7 @@ void Subscriber::OnVerdict(std::shared_ptr<Delivery> delivery, Outcome outcome) 
       return;
     case Outcome::kDrop:
       dropped_.Inc();
-      OTTAVA_LOG(Pubsub, warn, "app dropped event {} of {}/{}", delivery->event->id(),
+      OTTAVA_LOG(Pubsub, warn, "app dropped event {} of {}/{}", delivery->event->cloud_event.id,
                  options_.pubsub_name, options_.topic);
       delivery->ack();
       return;
@@ -158,9 +144,10 @@ void Subscriber::OnVerdict(std::shared_ptr<Delivery> delivery, Outcome outcome) 
       DeadLetter(std::move(delivery));
     } else {
       dropped_.Inc();
-      OTTAVA_LOG(
-          Pubsub, warn, "event {} of {}/{} dropped after {} redeliveries (no dead_letter_topic)",
-          delivery->event->id(), options_.pubsub_name, options_.topic, delivery->redeliveries);
+      OTTAVA_LOG(Pubsub, warn,
+                 "event {} of {}/{} dropped after {} redeliveries (no dead_letter_topic)",
+                 delivery->event->cloud_event.id, options_.pubsub_name, options_.topic,
+                 delivery->redeliveries);
       delivery->ack();
     }
     return;
@@ -196,13 +183,13 @@ void Subscriber::DeadLetter(std::shared_ptr<Delivery> delivery) {
       if (status.ok()) {
         s->dead_lettered_.Inc();
         OTTAVA_LOG(Pubsub, warn, "event {} of {}/{} moved to dead-letter topic {}",
-                   delivery->event->id(), s->options_.pubsub_name, s->options_.topic,
+                   delivery->event->cloud_event.id, s->options_.pubsub_name, s->options_.topic,
                    s->options_.dead_letter_topic);
         delivery->ack();
         return;
       }
       OTTAVA_LOG(Pubsub, error, "dead-lettering event {} failed: {}; will retry",
-                 delivery->event->id(), status.message());
+                 delivery->event->cloud_event.id, status.message());
       s->dispatcher_->PostDelayed(s->backoff_.Delay(delivery->redeliveries), [weak, delivery] {
         if (auto again = weak.lock()) {
           again->DeadLetter(delivery);

@@ -20,20 +20,9 @@
 #include "common/stats.h"
 #include "components/pubsub/pubsub.h"
 #include "runtime/callback/event_sink.h"
+#include "runtime/callback/subscription_options.h"
 
 namespace ottava::runtime::callback {
-
-struct SubscriptionOptions {
-  std::string pubsub_name;
-  std::string topic;
-  std::string dead_letter_topic;  // empty: none
-  int64_t max_retries = -1;       // -1: forever
-  int64_t concurrency = 1;
-  int64_t retry_initial_ms = 100;
-  int64_t retry_max_ms = 30000;
-  std::string consumer_group;  // empty: the app id
-  components::Metadata metadata;
-};
 
 class Subscriber : public std::enable_shared_from_this<Subscriber> {
  public:

@@ -10,11 +10,22 @@
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
 #include "runtime/api/cloud_event.h"
 #include "runtime/callback/app_callback.h"
+#include "runtime/callback/stream_subscription.h"
 
 namespace ottava::runtime::callback {
 namespace {
 
 namespace v1 = spec::proto::runtime::v1;
+
+bool WaitUntil(const std::function<bool()>& ready) {
+  for (int i = 0; i < 2500; ++i) {
+    if (ready()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
 using components::pubsub::InMemoryPubSub;
 using components::pubsub::InMemoryPubSubSettings;
 
@@ -26,13 +37,12 @@ class ScriptedSink : public EventSink {
     scripts_[std::move(data)] = std::move(outcomes);
   }
 
-  void Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
-               std::function<void(Outcome)> done) override {
+  void Deliver(std::shared_ptr<const Event> event, std::function<void(Outcome)> done) override {
     Outcome outcome = Outcome::kSuccess;
     {
       absl::MutexLock lock(&mu_);
-      seen_.push_back(event->data());
-      auto& script = scripts_[event->data()];
+      seen_.push_back(event->cloud_event.data);
+      auto& script = scripts_[event->cloud_event.data];
       if (!script.empty()) {
         outcome = script.front();
         script.pop_front();
@@ -98,7 +108,8 @@ class SubscriberTest : public ::testing::Test {
 
   void Publish(const std::string& data) {
     absl::Notification published;
-    api::EnvelopeInput input{"id-" + data, "app", "orders", "bus", "text/plain", data, ""};
+    const std::string id = "id-" + data;  // EnvelopeInput holds views
+    api::EnvelopeInput input{id, "app", "orders", "bus", "text/plain", data, ""};
     pubsub_->Publish({"orders", api::BuildEnvelope(input), "application/cloudevents+json", {}},
                      [&published](absl::Status status) {
                        EXPECT_TRUE(status.ok());
@@ -215,6 +226,90 @@ TEST_F(SubscriberTest, StopReturnsUnackedMessagesToTheGroup) {
   EXPECT_TRUE(second->WaitForCount(1, std::chrono::seconds(5)));
   EXPECT_EQ(second->Seen().front(), "a");
   subscriber->Stop();
+}
+
+TEST_F(SubscriberTest, StreamSubscriptionRoutesVerdictsByIdAndRetriesOnStop) {
+  absl::Mutex mu;
+  std::vector<std::string> sent;  // event ids, in order
+  SubscriptionOptions options;
+  options.pubsub_name = "bus";
+  options.topic = "orders";
+  options.retry_initial_ms = 5;
+  options.retry_max_ms = 20;
+  auto subscription = StreamSubscription::StartOn(
+      pubsub_.get(), options,
+      [&](const Event& event) {
+        absl::MutexLock lock(&mu);
+        sent.push_back(event.cloud_event.id);
+      },
+      dispatcher_.get(), &stats_, "app");
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  Publish("a");
+  auto sent_count = [&](size_t n) {
+    return WaitUntil([&] {
+      absl::MutexLock lock(&mu);
+      return sent.size() >= n;
+    });
+  };
+  ASSERT_TRUE(sent_count(1));
+  EXPECT_FALSE((*subscription)->OnProcessed("no-such-id", Outcome::kSuccess));
+  // RETRY: the same event comes again; SUCCESS then lets the next one through.
+  EXPECT_TRUE((*subscription)->OnProcessed("id-a", Outcome::kRetry));
+  ASSERT_TRUE(sent_count(2));
+  EXPECT_FALSE((*subscription)->OnProcessed("id-b", Outcome::kSuccess));  // not sent yet
+  EXPECT_TRUE((*subscription)->OnProcessed("id-a", Outcome::kSuccess));
+  Publish("b");
+  ASSERT_TRUE(sent_count(3));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(sent, (std::vector<std::string>{"id-a", "id-a", "id-b"}));
+  }
+  // Stopping with "b" unanswered: it stays with the broker for the next subscriber of the group.
+  (*subscription)->Stop();
+  EXPECT_FALSE((*subscription)->OnProcessed("id-b", Outcome::kSuccess));
+  subscription->reset();
+  auto second = std::make_shared<ScriptedSink>();
+  auto subscriber =
+      Subscriber::Create(pubsub_.get(), options, second, dispatcher_.get(), &stats_, "app");
+  ASSERT_TRUE(subscriber->Start().ok());
+  EXPECT_TRUE(second->WaitForCount(1, std::chrono::seconds(5)));
+  EXPECT_EQ(second->Seen().front(), "b");
+  subscriber->Stop();
+}
+
+TEST(SubscriptionOptionsTest, FromMetadataIsStrict) {
+  auto options = SubscriptionOptions::FromMetadata("bus", "orders",
+                                                   {{"maxRetries", "3"},
+                                                    {"concurrency", "4"},
+                                                    {"deadLetterTopic", "dlq"},
+                                                    {"consumerID", "g1"},
+                                                    {"other", "x"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->max_retries, 3);
+  EXPECT_EQ(options->concurrency, 4);
+  EXPECT_EQ(options->dead_letter_topic, "dlq");
+  EXPECT_EQ(options->consumer_group, "g1");
+  EXPECT_EQ(options->metadata.at("other"), "x");
+
+  auto defaults = SubscriptionOptions::FromMetadata("bus", "orders", {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->max_retries, -1);
+  EXPECT_EQ(defaults->concurrency, 1);
+
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"maxRetries", "abc"},
+                                                        {"maxRetries", "3x"},
+                                                        {"maxRetries", ""},
+                                                        {"maxRetries", "-2"},
+                                                        {"concurrency", "0"},
+                                                        {"concurrency", "1.5"}}) {
+    auto bad = SubscriptionOptions::FromMetadata("bus", "orders", {{key, value}});
+    ASSERT_FALSE(bad.ok()) << key << "=" << value;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find(key), std::string_view::npos) << bad.status();
+  }
+  EXPECT_FALSE(SubscriptionOptions::FromMetadata("bus", "", {}).ok());
+  EXPECT_FALSE(SubscriptionOptions::FromMetadata("", "orders", {}).ok());
 }
 
 TEST(OutcomeTest, GrpcResultsMapPerDesign) {

@@ -1,7 +1,5 @@
 #include "runtime/callback/subscriptions.h"
 
-#include <charconv>
-
 #include "common/logging.h"
 
 namespace ottava::runtime::callback {
@@ -70,29 +68,16 @@ void SubscriptionManager::DiscoverFromApp() {
   }
   app_->ListSubscriptions([this](std::vector<v1::TopicSubscription> subscriptions) {
     for (const auto& subscription : subscriptions) {
-      SubscriptionOptions options;
-      options.pubsub_name = subscription.pubsub_name();
-      options.topic = subscription.topic();
-      options.metadata.insert(subscription.metadata().begin(), subscription.metadata().end());
-      auto read_int = [&](const char* key, int64_t* out) {
-        auto it = options.metadata.find(key);
-        if (it != options.metadata.end()) {
-          std::from_chars(it->second.data(), it->second.data() + it->second.size(), *out);
-        }
-      };
-      read_int("maxRetries", &options.max_retries);
-      read_int("concurrency", &options.concurrency);
-      if (options.concurrency < 1) {
-        options.concurrency = 1;
+      const std::string name = subscription.pubsub_name() + "/" + subscription.topic();
+      absl::StatusOr<SubscriptionOptions> options = SubscriptionOptions::FromMetadata(
+          subscription.pubsub_name(), subscription.topic(),
+          components::Metadata(subscription.metadata().begin(), subscription.metadata().end()));
+      if (!options.ok()) {
+        OTTAVA_LOG(Callback, error, "cannot subscribe to {} as the app asked: {}", name,
+                   options.status().message());
+        continue;
       }
-      if (auto it = options.metadata.find("deadLetterTopic"); it != options.metadata.end()) {
-        options.dead_letter_topic = it->second;
-      }
-      if (auto it = options.metadata.find("consumerID"); it != options.metadata.end()) {
-        options.consumer_group = it->second;
-      }
-      const std::string name = options.pubsub_name + "/" + options.topic;
-      if (absl::Status status = Add(std::move(options), "app"); !status.ok()) {
+      if (absl::Status status = Add(std::move(*options), "app"); !status.ok()) {
         OTTAVA_LOG(Callback, error, "cannot subscribe to {} as the app asked: {}", name,
                    status.message());
       }
@@ -115,21 +100,14 @@ void SubscriptionManager::StopAll() {
   }
 }
 
-nlohmann::json SubscriptionManager::Describe() const {
-  nlohmann::json out = nlohmann::json::array();
+std::vector<api::SubscriptionInfo> SubscriptionManager::Describe() const {
+  std::vector<api::SubscriptionInfo> out;
   absl::MutexLock lock(&mu_);
   for (const auto& entry : entries_) {
     const auto& options = entry.subscriber->options();
-    nlohmann::json item{{"pubsub_name", options.pubsub_name},
-                        {"topic", options.topic},
-                        {"source", entry.source},
-                        {"consumer_group", options.consumer_group},
-                        {"concurrency", options.concurrency},
-                        {"max_retries", options.max_retries}};
-    if (!options.dead_letter_topic.empty()) {
-      item["dead_letter_topic"] = options.dead_letter_topic;
-    }
-    out.push_back(std::move(item));
+    out.push_back(api::SubscriptionInfo{
+        options.pubsub_name, options.topic, entry.source, options.consumer_group,
+        options.concurrency, options.max_retries, options.dead_letter_topic, options.metadata});
   }
   return out;
 }

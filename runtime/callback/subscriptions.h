@@ -8,11 +8,11 @@
 // Describe() from any thread.
 
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "runtime/api/metadata_api.h"
 #include "runtime/api/pubsub_api.h"
 #include "runtime/callback/app_callback.h"
 #include "runtime/callback/subscriber.h"
@@ -35,8 +35,8 @@ class SubscriptionManager {
   void DiscoverFromApp();
   /// Stops every subscription; un-acked messages stay with the broker.
   void StopAll();
-  /// [{"pubsub_name", "topic", "source": "config"|"app", ...}]
-  nlohmann::json Describe() const;
+  /// Every running subscription (source "config" or "app").
+  std::vector<api::SubscriptionInfo> Describe() const;
 
  private:
   absl::Status Add(SubscriptionOptions options, const char* source);

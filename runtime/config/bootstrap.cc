@@ -185,6 +185,13 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
     OTTAVA_RETURN_IF_ERROR(ReadAddress(r, "address", &bootstrap.actuator_address));
     OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   }
+  if (const nlohmann::json* dapr = reader.Child("dapr")) {
+    const std::string pointer = reader.PointerOf("dapr");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*dapr, pointer));
+    ObjectReader r(*dapr, pointer);
+    OTTAVA_RETURN_IF_ERROR(ReadAddress(r, "http_address", &bootstrap.dapr_http_address));
+    OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
   if (const nlohmann::json* log = reader.Child("log")) {
     const std::string pointer = reader.PointerOf("log");
     OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*log, pointer));

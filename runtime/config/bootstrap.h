@@ -60,6 +60,8 @@ struct Bootstrap {
   Address grpc_address{"127.0.0.1", 34904};
   int64_t max_message_bytes = 4 * 1024 * 1024;
   Address actuator_address{"127.0.0.1", 34999};
+  /// Dapr's HTTP API v1.0 (config `dapr.http_address`; port 0 picks a free one).
+  Address dapr_http_address{"127.0.0.1", 3500};
   std::string log_level = "info";
   int64_t drain_seconds = 5;
   std::vector<ComponentConfig>

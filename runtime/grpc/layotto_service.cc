@@ -2,7 +2,9 @@
 
 #include "common/logging.h"
 #include "common/status.h"
-#include "runtime/callback/subscriber.h"
+#include "runtime/callback/app_callback.h"
+#include "runtime/callback/stream_subscription.h"
+#include "runtime/grpc/invoke.h"
 #include "runtime/grpc/status_bridge.h"
 
 namespace ottava::runtime::grpc_api {
@@ -212,62 +214,16 @@ class ConfigStream final : public QueuedBidiReactor<v1::SubscribeConfigurationRe
 // ---------------------------------------------------------------------------------------------
 // SubscribeTopicEvents: the first message subscribes, later ones acknowledge events by id.
 
-class TopicStream;
-
-// The EventSink side of a topic stream. Outlives the reactor (the Subscriber holds it); Close()
-// detaches it and fails whatever was still waiting for a verdict.
-class StreamSink final : public callback::EventSink {
- public:
-  explicit StreamSink(TopicStream* stream) : stream_(stream) {}
-
-  void Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
-               std::function<void(callback::Outcome)> done) override;
-
-  /// Routes an acknowledgement from the app to the waiting delivery.
-  void OnProcessed(const v1::SubscribeTopicEventsRequestProcessed& processed) {
-    std::function<void(callback::Outcome)> done;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = pending_.find(processed.id());
-      if (it == pending_.end()) {
-        OTTAVA_LOG(Grpc, debug, "acknowledgement for unknown event id {}", processed.id());
-        return;
-      }
-      done = std::move(it->second);
-      pending_.erase(it);
-    }
-    callback::Outcome outcome = callback::Outcome::kRetry;
-    switch (processed.status().status()) {
-      case v1::TopicEventResponse::SUCCESS:
-        outcome = callback::Outcome::kSuccess;
-        break;
-      case v1::TopicEventResponse::DROP:
-        outcome = callback::Outcome::kDrop;
-        break;
-      default:
-        break;
-    }
-    done(outcome);
+callback::Outcome ToOutcome(v1::TopicEventResponse::TopicEventResponseStatus status) {
+  switch (status) {
+    case v1::TopicEventResponse::SUCCESS:
+      return callback::Outcome::kSuccess;
+    case v1::TopicEventResponse::DROP:
+      return callback::Outcome::kDrop;
+    default:
+      return callback::Outcome::kRetry;
   }
-
-  void Close() {
-    std::unordered_multimap<std::string, std::function<void(callback::Outcome)>> pending;
-    {
-      absl::MutexLock lock(&mu_);
-      stream_ = nullptr;
-      pending.swap(pending_);
-    }
-    for (auto& [id, done] : pending) {
-      done(callback::Outcome::kRetry);
-    }
-  }
-
- private:
-  absl::Mutex mu_;
-  TopicStream* stream_ ABSL_GUARDED_BY(mu_);
-  std::unordered_multimap<std::string, std::function<void(callback::Outcome)>> pending_
-      ABSL_GUARDED_BY(mu_);
-};
+}
 
 class TopicStream final
     : public QueuedBidiReactor<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse> {
@@ -286,7 +242,7 @@ class TopicStream final
       FinishOnce(grpc::Status::OK);
       return;
     }
-    if (!subscriber_) {
+    if (!subscription_) {
       if (!request_.has_initial_request()) {
         Fail(absl::InvalidArgumentError(
             "the first message of SubscribeTopicEvents must be initial_request"));
@@ -297,7 +253,10 @@ class TopicStream final
         return;
       }
     } else if (request_.has_event_processed()) {
-      sink_->OnProcessed(request_.event_processed());
+      const auto& processed = request_.event_processed();
+      if (!subscription_->OnProcessed(processed.id(), ToOutcome(processed.status().status()))) {
+        OTTAVA_LOG(Grpc, debug, "acknowledgement for unknown event id {}", processed.id());
+      }
     } else {
       Fail(absl::InvalidArgumentError("initial_request may only be sent once per stream"));
       return;
@@ -307,42 +266,47 @@ class TopicStream final
 
  protected:
   void Cleanup() override {
-    if (subscriber_) {
-      subscriber_->Stop();
-    }
-    if (sink_) {
-      sink_->Close();
+    if (subscription_) {
+      subscription_->Stop();  // no event is sent to this stream after this
     }
     call_.Done(status_.error_code());
   }
 
  private:
   absl::Status Subscribe(const v1::SubscribeTopicEventsRequestInitial& initial) {
-    OTTAVA_ASSIGN_OR_RETURN(components::pubsub::PubSub * pubsub,
-                            apis_.pubsub->Find(initial.pubsub_name()));
-    if (initial.topic().empty()) {
-      return absl::InvalidArgumentError("topic is empty");
-    }
-    callback::SubscriptionOptions options;
-    options.pubsub_name = initial.pubsub_name();
-    options.topic = initial.topic();
-    options.metadata = ToMetadata(initial.metadata());
+    OTTAVA_ASSIGN_OR_RETURN(
+        callback::SubscriptionOptions options,
+        callback::SubscriptionOptions::FromMetadata(initial.pubsub_name(), initial.topic(),
+                                                    ToMetadata(initial.metadata())));
     if (initial.has_dead_letter_topic()) {
       options.dead_letter_topic = initial.dead_letter_topic();
     }
-    if (auto it = options.metadata.find("maxRetries"); it != options.metadata.end()) {
-      options.max_retries = std::strtoll(it->second.c_str(), nullptr, 10);
-    }
-    if (auto it = options.metadata.find("consumerID"); it != options.metadata.end()) {
-      options.consumer_group = it->second;
-    }
-    sink_ = std::make_shared<StreamSink>(this);
-    subscriber_ = callback::Subscriber::Create(pubsub, std::move(options), sink_, apis_.dispatcher,
-                                               apis_.stats, apis_.app_id);
+    // Subscribe first, so that an event published once the client has the initial response is
+    // not missed; events arriving before the initial response is queued wait for it.
+    OTTAVA_ASSIGN_OR_RETURN(subscription_, callback::StreamSubscription::Start(
+                                               *apis_.pubsub, std::move(options),
+                                               [this](const callback::Event& event) {
+                                                 v1::SubscribeTopicEventsResponse message;
+                                                 callback::ToTopicEventRequest(
+                                                     event, message.mutable_event_message());
+                                                 absl::MutexLock lock(&gate_mu_);
+                                                 if (!initial_sent_) {
+                                                   early_.push_back(std::move(message));
+                                                   return;
+                                                 }
+                                                 Enqueue(std::move(message));
+                                               },
+                                               apis_.dispatcher, apis_.stats, apis_.app_id));
+    absl::MutexLock lock(&gate_mu_);
     v1::SubscribeTopicEventsResponse response;
     response.mutable_initial_response();
     Enqueue(std::move(response));
-    return subscriber_->Start();
+    for (auto& message : early_) {
+      Enqueue(std::move(message));
+    }
+    early_.clear();
+    initial_sent_ = true;
+    return absl::OkStatus();
   }
 
   void Fail(const absl::Status& status) {
@@ -354,63 +318,30 @@ class TopicStream final
   MethodMetrics::Call call_;
   v1::SubscribeTopicEventsRequest request_;
   grpc::Status status_;
-  std::shared_ptr<StreamSink> sink_;
-  std::shared_ptr<callback::Subscriber> subscriber_;
+  std::unique_ptr<callback::StreamSubscription> subscription_;
+  absl::Mutex gate_mu_;
+  bool initial_sent_ ABSL_GUARDED_BY(gate_mu_) = false;
+  std::vector<v1::SubscribeTopicEventsResponse> early_ ABSL_GUARDED_BY(gate_mu_);
 };
-
-void StreamSink::Deliver(std::shared_ptr<const v1::TopicEventRequest> event,
-                         std::function<void(callback::Outcome)> done) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stream_ != nullptr) {
-      pending_.emplace(event->id(), std::move(done));
-      v1::SubscribeTopicEventsResponse response;
-      *response.mutable_event_message() = *event;
-      stream_->Enqueue(std::move(response));
-      return;
-    }
-  }
-  done(callback::Outcome::kRetry);
-}
 
 }  // namespace
 
 LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
     : apis_(std::move(apis)), streams_(streams), metrics_(*apis_.stats) {
-  for (int i = 0; i < kMethodCount; ++i) {
-    m_[i] = &metrics_.Method(kMethodNames[i]);
+  m_.reserve(kMethodCount);
+  for (const char* name : kMethodNames) {
+    m_.push_back(&metrics_.Method(name));
   }
-}
-
-// Once shutdown began, new calls are turned away (retriable) while in-flight ones drain.
-absl::Status Draining() {
-  return absl::UnavailableError("the sidecar is shutting down");
 }
 
 LayottoService::UnaryCall LayottoService::BeginUnary(Ctx* ctx, int method) {
-  UnaryCall call{ctx->DefaultReactor(), m_[method]->Begin(), false};
-  if (streams_.closed()) {
-    call.Finish(Draining());
-    call.rejected = true;
-  }
-  return call;
-}
-
-void LayottoService::UnaryCall::Finish(const absl::Status& status) const {
-  grpc::Status grpc_status = ToGrpcStatus(status);
-  call.Done(grpc_status);
-  reactor->Finish(grpc_status);
+  return BeginUnaryCall(ctx, *m_[method], streams_);
 }
 
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
                                              const MethodMetrics& metrics,
                                              const absl::Status& status) {
-  auto call = metrics.Begin();
-  grpc::Status grpc_status = ToGrpcStatus(status);
-  call.Done(grpc_status);
-  Unary* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc_status);
-  return reactor;
+  return ReplyNow(ctx, metrics, status);
 }
 
 LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
@@ -428,33 +359,6 @@ LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
   call.Finish(absl::OkStatus());
   return call.reactor;
 }
-
-namespace {
-
-std::string_view VerbName(v1::HTTPExtension::Verb verb) {
-  switch (verb) {
-    case v1::HTTPExtension::GET:
-      return "GET";
-    case v1::HTTPExtension::HEAD:
-      return "HEAD";
-    case v1::HTTPExtension::PUT:
-      return "PUT";
-    case v1::HTTPExtension::DELETE:
-      return "DELETE";
-    case v1::HTTPExtension::CONNECT:
-      return "CONNECT";
-    case v1::HTTPExtension::OPTIONS:
-      return "OPTIONS";
-    case v1::HTTPExtension::TRACE:
-      return "TRACE";
-    case v1::HTTPExtension::PATCH:
-      return "PATCH";
-    default:
-      return "POST";
-  }
-}
-
-}  // namespace
 
 LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
                                                      const v1::InvokeServiceRequest* request,
@@ -480,25 +384,7 @@ LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
   rpc.content_type = request->message().content_type();
   rpc.data = request->message().data().value();
   rpc.caller_app_id = apis_.app_id;
-  for (const auto& [key, value] : ctx->client_metadata()) {
-    std::string name(key.data(), key.size());
-    std::string text(value.data(), value.size());
-    if (name == "rpc_request_timeout") {
-      int64_t ms = std::strtoll(text.c_str(), nullptr, 10);
-      if (ms > 0) {
-        rpc.timeout = std::chrono::milliseconds(ms);
-      }
-      continue;
-    }
-    rpc.metadata.emplace_back(std::move(name), std::move(text));
-  }
-  // The caller's deadline wins over the metadata timeout, which wins over the default.
-  auto deadline = ctx->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::system_clock::now());
-    rpc.timeout = std::max(left, std::chrono::milliseconds(1));
-  }
+  ApplyCallContext(*ctx, rpc);
   apis_.rpc->Invoke(std::move(rpc),
                     [call, response](absl::StatusOr<components::rpc::RpcResponse> result) {
                       if (!result.ok()) {

@@ -5,19 +5,23 @@
 // blocks. Streams (SubscribeConfiguration, SubscribeTopicEvents) are reactors registered with the
 // StreamRegistry so shutdown can end them.
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/dispatcher.h"
 #include "common/stats.h"
 #include "components/rpc/rpc.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
+#include "runtime/api/metadata_api.h"
 #include "runtime/api/pubsub_api.h"
 #include "runtime/api/sequencer_api.h"
 #include "runtime/api/state_api.h"
 #include "runtime/grpc/metrics.h"
 #include "runtime/grpc/stream_registry.h"
+#include "runtime/grpc/unary_call.h"
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 
 namespace ottava::runtime::grpc_api {
@@ -32,7 +36,9 @@ struct Apis {
   Dispatcher* dispatcher;  // the component dispatcher (stream subscriptions run there)
   stats::Store* stats;
   std::string app_id;
-  components::rpc::Rpc* rpc = nullptr;  // null when no mesh is configured
+  components::rpc::Rpc* rpc = nullptr;   // null when no mesh is configured
+  api::MetadataApi* metadata = nullptr;  // Dapr's GetMetadata / SetMetadata
+  std::function<void()> shutdown;        // Dapr's Shutdown: asks the process to stop
 };
 
 class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackService {
@@ -124,14 +130,7 @@ class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackS
                        spec::proto::runtime::v1::GetBulkSecretResponse* response) override;
 
  private:
-  /// A unary call in progress: its reactor and its metrics. Copyable into completions.
-  struct UnaryCall {
-    Unary* reactor;
-    MethodMetrics::Call call;
-    bool rejected;  // already answered (the sidecar is draining): just return `reactor`
-    /// Records the call and finishes it with `status`. Once.
-    void Finish(const absl::Status& status) const;
-  };
+  using UnaryCall = grpc_api::UnaryCall;
   /// Begins a call of `method` (an index into m_).
   UnaryCall BeginUnary(Ctx* ctx, int method);
   /// Finishes a unary call with `status` and records it.
@@ -140,8 +139,8 @@ class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackS
   Apis apis_;
   StreamRegistry& streams_;
   ServiceMetrics metrics_;
-  // Resolved once so the request path does no map lookups.
-  const MethodMetrics* m_[32] = {};
+  // Indexed by the method enum; resolved once so the request path does no map lookups.
+  std::vector<const MethodMetrics*> m_;
 };
 
 }  // namespace ottava::runtime::grpc_api

@@ -49,13 +49,14 @@ class StreamRegistry {
   std::atomic<bool> closed_{false};
 };
 
-/// A bidi reactor with a write queue (one write in flight at a time, as gRPC requires), a
-/// finish-once guard that waits for the write in flight, and registration for shutdown.
-/// Subclasses implement OnReadDone and Cleanup (called from OnDone before deletion).
-template <class Request, class Response>
-class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response>, public StreamHandle {
+/// A server-streaming or bidi reactor (`Base`) with a write queue (one write in flight at a time,
+/// as gRPC requires), a finish-once guard that waits for the write in flight, and registration
+/// for shutdown. Subclasses implement Cleanup (called from OnDone before deletion), and OnReadDone
+/// for bidi streams.
+template <class Base, class Response>
+class QueuedStreamReactor : public Base, public StreamHandle {
  public:
-  explicit QueuedBidiReactor(StreamRegistry& registry) : registry_(registry) {
+  explicit QueuedStreamReactor(StreamRegistry& registry) : registry_(registry) {
     registry_.Add(this);
   }
 
@@ -140,6 +141,23 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response>, pub
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+};
+
+template <class Request, class Response>
+class QueuedBidiReactor
+    : public QueuedStreamReactor<grpc::ServerBidiReactor<Request, Response>, Response> {
+ public:
+  explicit QueuedBidiReactor(StreamRegistry& registry)
+      : QueuedStreamReactor<grpc::ServerBidiReactor<Request, Response>, Response>(registry) {}
+};
+
+/// Server streaming: the request came with the call; only writes.
+template <class Response>
+class QueuedWriteReactor
+    : public QueuedStreamReactor<grpc::ServerWriteReactor<Response>, Response> {
+ public:
+  explicit QueuedWriteReactor(StreamRegistry& registry)
+      : QueuedStreamReactor<grpc::ServerWriteReactor<Response>, Response>(registry) {}
 };
 
 }  // namespace ottava::runtime::grpc_api

@@ -78,6 +78,7 @@ cat >"$WORK/ottava.json" <<JSON
   "app": {"id": "bench"},
   "grpc": {"address": "127.0.0.1:0"},
   "actuator": {"address": "127.0.0.1:0"},
+  "dapr": {"http_address": "127.0.0.1:0"},
   "log": {"level": "warn"},
   "components": {
     "state": {"state": {"type": "redis", "metadata": $MD}},

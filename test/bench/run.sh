@@ -123,11 +123,12 @@ stop_server() {
   STOP_RESULT="exit $rc, $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms after SIGTERM"
 }
 
-# Ottava on the quickstart config, with its two listeners on port 0.
+# Ottava on the quickstart config, with its three listeners on port 0.
 CONFIG=$WORK/ottava.json
-sed -E 's/("(grpc|actuator)" *: *\{ *"address" *: *)"[^"]*"/\1"127.0.0.1:0"/' \
+sed -E -e 's/("(grpc|actuator)" *: *\{ *"address" *: *)"[^"]*"/\1"127.0.0.1:0"/' \
+  -e 's/("dapr" *: *\{ *"http_address" *: *)"[^"]*"/\1"127.0.0.1:0"/' \
   "$ROOT/configs/quickstart.json" >"$CONFIG"
-if [ "$(grep -c '"address": *"127.0.0.1:0"' "$CONFIG")" -lt 2 ]; then
+if [ "$(grep -c 'address": *"127.0.0.1:0"' "$CONFIG")" -lt 3 ]; then
   echo "run.sh: could not set the grpc and actuator addresses of configs/quickstart.json to port 0" >&2
   exit 1
 fi

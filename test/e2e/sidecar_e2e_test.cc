@@ -169,7 +169,7 @@ TEST_F(SidecarTest, StateEtagsFirstWriteTtlBulkAndTransactions) {
   EXPECT_TRUE(Get("k").data().empty());
   op1->set_operationtype("merge");
   EXPECT_EQ(stub_->ExecuteStateTransaction(Ctx().get(), tx, &empty).error_code(),
-            StatusCode::INVALID_ARGUMENT);
+            StatusCode::UNIMPLEMENTED);
 
   // Delete and bulk delete.
   v1::DeleteStateRequest del;
@@ -423,6 +423,17 @@ TEST_F(SidecarTest, SubscribeTopicEventsStreamRedeliversOnRetry) {
             StatusCode::INVALID_ARGUMENT);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+
+  // Subscription options are parsed strictly: a malformed maxRetries ends the stream at once.
+  grpc::ClientContext bad_ctx;
+  auto bad = stub_->SubscribeTopicEvents(&bad_ctx);
+  initial.mutable_initial_request()->mutable_metadata()->insert({"maxRetries", "abc"});
+  ASSERT_TRUE(bad->Write(initial));
+  EXPECT_FALSE(bad->Read(&response));
+  grpc::Status finished = bad->Finish();
+  EXPECT_EQ(finished.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(finished.error_message().find("maxRetries"), std::string::npos)
+      << finished.error_message();
 }
 
 TEST_F(SidecarTest, AppCallbackSubscriptionsRetryDropAndDeadLetter) {

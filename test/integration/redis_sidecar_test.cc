@@ -35,6 +35,7 @@ nlohmann::json RedisConfig(const RedisServer& redis, const std::string& app_id =
       {"app", {{"id", app_id}}},
       {"grpc", {{"address", "127.0.0.1:0"}}},
       {"actuator", {{"address", "127.0.0.1:0"}}},
+      {"dapr", {{"http_address", "127.0.0.1:0"}}},
       {"shutdown", {{"drain_seconds", 2}}},
       {"components",
        {{"state", {{"state", {{"type", "redis"}, {"metadata", md}}}}},

@@ -118,6 +118,7 @@ nlohmann::json InMemoryConfig(const std::string& app_id) {
   return nlohmann::json{{"app", {{"id", app_id}}},
                         {"grpc", {{"address", "127.0.0.1:0"}}},
                         {"actuator", {{"address", "127.0.0.1:0"}}},
+                        {"dapr", {{"http_address", "127.0.0.1:0"}}},
                         {"shutdown", {{"drain_seconds", 2}}},
                         {"components",
                          {{"state", {{"state", {{"type", "in-memory"}}}}},
@@ -146,6 +147,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const nlohmann::json& co
       if (!parsed.is_discarded()) {
         sidecar->grpc_ = parsed.value("grpc", "");
         sidecar->actuator_ = parsed.value("actuator", "");
+        sidecar->dapr_http_ = parsed.value("dapr_http", "");
         return sidecar;
       }
     }

@@ -41,6 +41,8 @@ class Sidecar {
 
   const std::string& grpc_address() const { return grpc_; }
   const std::string& actuator_address() const { return actuator_; }
+  /// Dapr's HTTP API ("dapr_http" in the ready file).
+  const std::string& dapr_http_address() const { return dapr_http_; }
   pid_t pid() const { return pid_; }
   const std::string& ready_file() const { return ready_file_; }
 
@@ -59,6 +61,7 @@ class Sidecar {
   std::string stderr_file_;
   std::string grpc_;
   std::string actuator_;
+  std::string dapr_http_;
 };
 
 /// A JSON config with every in-memory component and ports 0 (the quickstart names).

@@ -1,0 +1,35 @@
+#pragma once
+
+// What one subscription asks of its delivery loop, and the one parser that reads it from the
+// metadata a subscription carries (the app's ListTopicSubscriptions answer, a
+// SubscribeTopicEvents initial request, a Dapr subscription).
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "components/component.h"
+
+namespace ottava::runtime::callback {
+
+struct SubscriptionOptions {
+  std::string pubsub_name;
+  std::string topic;
+  std::string dead_letter_topic;  // empty: none
+  int64_t max_retries = -1;       // -1: forever
+  int64_t concurrency = 1;
+  int64_t retry_initial_ms = 100;
+  int64_t retry_max_ms = 30000;
+  std::string consumer_group;  // empty: the app id
+  components::Metadata metadata;
+
+  /// Reads the options from subscription metadata: "maxRetries" (an integer >= -1),
+  /// "concurrency" (an integer >= 1), "deadLetterTopic" and "consumerID". Every key, these
+  /// included, stays in `metadata` for the component. A value that is not a whole number in range
+  /// ("abc", "3x", "") is INVALID_ARGUMENT naming the key; so are an empty pubsub name or topic.
+  static absl::StatusOr<SubscriptionOptions> FromMetadata(std::string pubsub_name,
+                                                          std::string topic,
+                                                          components::Metadata metadata);
+};
+
+}  // namespace ottava::runtime::callback

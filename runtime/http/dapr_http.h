@@ -1,0 +1,61 @@
+#pragma once
+
+// Dapr's HTTP API v1.0 (reference/dapr-api.md §3, with the quirks of reference/dapr-sdk-wire.md)
+// over cpp-httplib, on `dapr.http_address`. Like the gRPC front ends it only converts: JSON and
+// HTTP to the API cores' types and back; errors become Dapr's JSON body
+// {"errorCode": "ERR_...", "message": "..."} with the status of api::HttpStatusOf.
+//
+// Threading: httplib's worker pool runs the handlers; a handler waits for the core's completion
+// (these threads are ours, never gRPC's or a component's). Start/Stop on the main thread.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "common/address.h"
+#include "runtime/grpc/layotto_service.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace ottava::runtime::http_api {
+
+struct Options {
+  Address address;
+  int64_t max_body_bytes = 4 * 1024 * 1024;  // a larger request body is answered 413
+  /// GET /v1.0/healthz: true once the sidecar is fully ready (and not shutting down).
+  std::function<bool()> ready;
+  /// GET /v1.0/healthz/outbound: true once the components are up.
+  std::function<bool()> outbound_ready;
+};
+
+class DaprHttpServer {
+ public:
+  /// Binds `options.address` (port 0 allowed) and registers the routes; serving starts with
+  /// Start(). `apis` (state, lock, config, pubsub, metadata, rpc, shutdown) must outlive the
+  /// server.
+  static absl::StatusOr<std::unique_ptr<DaprHttpServer>> Create(grpc_api::Apis apis,
+                                                                Options options);
+  ~DaprHttpServer();
+
+  void Start();
+  /// Stops accepting and waits for the requests in progress. Idempotent.
+  void Stop();
+  /// The bound "host:port".
+  const std::string& address() const { return address_; }
+
+ private:
+  DaprHttpServer(grpc_api::Apis apis, Options options);
+  void Routes();
+
+  grpc_api::Apis apis_;
+  Options options_;
+  std::unique_ptr<httplib::Server> server_;
+  std::string address_;
+  std::thread thread_;
+};
+
+}  // namespace ottava::runtime::http_api
