@@ -12,10 +12,37 @@ packages=(
   redis-server nghttp2-client curl kcat
   clang libclang-rt-14-dev
   nginx haproxy wrk
+  nodejs
 )
+# Debian splits npm from nodejs; a nodejs from elsewhere (NodeSource) bundles npm and conflicts
+# with Debian's, so the package is wanted only when no npm is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 # Packages whose Debian install enables a system service; the benchmarks start their own instances
 # on free ports, so a freshly installed daemon is stopped and disabled (it would hold port 80).
 daemons=(nginx haproxy)
+
+# npm test peers (section of its own): every test/interop/*/package-lock.json is installed with
+# `npm ci` into that folder's node_modules. A stamp inside node_modules holds the lockfile's sha256,
+# so a folder whose lockfile did not change since its last install costs one sha256sum. Runs after
+# the Debian packages, which bring nodejs and npm.
+install_npm_peers() {
+  local root lock dir want have
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  for lock in "$root"/test/interop/*/package-lock.json; do
+    [ -f "$lock" ] || continue
+    dir=$(dirname "$lock")
+    want=$(sha256sum "$lock" | cut -d' ' -f1)
+    have=$(cat "$dir/node_modules/.ottava-lock-sha256" 2>/dev/null || true)
+    if [ "$want" = "$have" ]; then
+      continue
+    fi
+    echo "setup.sh: npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$dir/node_modules/.ottava-lock-sha256"
+  done
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,6 +53,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  install_npm_peers
   exit 0
 fi
 
@@ -54,3 +82,5 @@ for d in "${daemons[@]}"; do
     $SUDO update-rc.d "$d" disable >/dev/null 2>&1 || true
   fi
 done
+
+install_npm_peers

@@ -9,8 +9,8 @@
 #     for both servers (Ottava on configs/quickstart.json with ports 0);
 #   - GetState/SaveState with 64 B and 1 KiB values: throughput at 8 connections x 16 streams and
 #     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness.
-# Then the Redis scenarios (redis.sh), Kafka Publish (kafka.sh) and the mesh against nginx and
-# HAProxy (mesh.sh).
+# Then the Redis scenarios (redis.sh), Kafka Publish (kafka.sh), the mesh against nginx and
+# HAProxy (mesh.sh) and Bolt against HAProxy in TCP mode (bolt.sh).
 # Writes BUILD_DIR/bench/report.md and BUILD_DIR/bench/results.json and prints the table.
 #
 # Exit status: 1 if any request got a non-OK gRPC status or a malformed answer, or a server or tool
@@ -363,6 +363,21 @@ fi
 if [ -f "$OUT/mesh-results.json" ]; then
   sed -i '$d' "$OUT/results.json" # the closing "]}"
   { echo "],\"mesh\":"; cat "$OUT/mesh-results.json"; echo "}"; } >>"$OUT/results.json"
+fi
+
+# Bolt against HAProxy in TCP mode (test/bench/bolt.sh); its results join results.json as "bolt".
+echo "run.sh: Bolt scenarios..." >&2
+if ! bash "$ROOT/test/bench/bolt.sh" "$BUILD_DIR" >"$OUT/logs/bolt.out"; then
+  FAILED=1
+fi
+if [ -f "$OUT/bolt-report.md" ]; then
+  { echo; cat "$OUT/bolt-report.md"; } >>"$OUT/report.md"
+fi
+if [ -f "$OUT/bolt-results.json" ]; then
+  # The last line closes the top object: "}" after the mesh results, "]}" without them.
+  last=$(tail -n 1 "$OUT/results.json")
+  sed -i '$d' "$OUT/results.json"
+  { echo "${last%\}}"; echo ",\"bolt\":"; cat "$OUT/bolt-results.json"; echo "}"; } >>"$OUT/results.json"
 fi
 
 echo
