@@ -177,16 +177,21 @@ void Subscriber::DeadLetter(std::shared_ptr<Delivery> delivery) {
     }
     self->dispatcher_->Post([weak, delivery, status] {
       auto s = weak.lock();
-      if (!s || s->stopped_) {
+      if (!s) {
         return;
       }
       if (status.ok()) {
+        // Acked even while stopping: the broker has the copy, so the source must not come back
+        // (a stop racing the delivery report would otherwise dead-letter it twice).
         s->dead_lettered_.Inc();
         OTTAVA_LOG(Pubsub, warn, "event {} of {}/{} moved to dead-letter topic {}",
                    delivery->event->cloud_event.id, s->options_.pubsub_name, s->options_.topic,
                    s->options_.dead_letter_topic);
         delivery->ack();
         return;
+      }
+      if (s->stopped_) {
+        return;  // not acked: redelivered after the restart, and dead-lettered then
       }
       OTTAVA_LOG(Pubsub, error, "dead-lettering event {} failed: {}; will retry",
                  delivery->event->cloud_event.id, status.message());

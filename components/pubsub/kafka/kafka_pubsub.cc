@@ -208,6 +208,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     bool closing = false;
     bool closed = false;
     bool cooperative = true;
+    bool ever_assigned = false;  // a rebalance assigned partitions (even none) at least once
   };
   using SubscriptionPtr = std::shared_ptr<Subscription>;
 
@@ -386,6 +387,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
                    rd_kafka_topic_partition_list_t* partitions) {
     sub.cooperative = std::string_view(rd_kafka_rebalance_protocol(sub.rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      sub.ever_assigned = true;
       for (int i = 0; i < partitions->cnt; ++i) {
         Partition& partition = sub.partitions[partitions->elems[i].partition];
         partition = Partition{};
@@ -669,7 +671,19 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
       sub.queue = nullptr;
     }
     if (sub.rk != nullptr) {
-      rd_kafka_destroy_flags(sub.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+      // librdkafka before 2.3.0 asserts (aborting the process) when a cooperative-sticky consumer
+      // is destroyed before its first assignment (confluentinc/librdkafka#4312, Debian 12 ships
+      // 2.0.2). Such a consumer owns no partitions and has committed nothing: its handle is left
+      // behind instead, which costs its threads until the process exits.
+      const bool assignor_bug = rd_kafka_version() < 0x020300ff && !sub.ever_assigned;
+      if (assignor_bug) {
+        OTTAVA_LOG(Kafka, info,
+                   "consumer of '{}' closed before its first assignment; its handle is kept "
+                   "(librdkafka < 2.3.0 would abort destroying it)",
+                   sub.topic);
+      } else {
+        rd_kafka_destroy_flags(sub.rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+      }
       sub.rk = nullptr;
     }
     sub.pipe.Close();
