@@ -9,6 +9,7 @@
 #include "mesh/upstream/cluster.h"
 #include "mesh/upstream/conn_pool.h"
 #include "mesh/upstream/host.h"
+#include "mesh/upstream/pool_counters.h"
 
 namespace ottava::mesh {
 
@@ -112,8 +113,7 @@ class Http1Pool : public ConnectionPool {
     // Streams still pending get no callback: their owners are gone first (worker shutdown).
     for (auto& pending : pending_) {
       (void)pending;
-      --usage_.pending;
-      cluster_.stats.requests_pending->Sub(1);
+      counters_.PendingRemoved();
     }
     pending_.clear();
     for (auto* list : {&connecting_, &idle_, &busy_}) {
@@ -122,8 +122,7 @@ class Http1Pool : public ConnectionPool {
         client->connection().Close(CloseType::kNoFlush);
       }
       while (!list->empty()) {
-        --usage_.connections;
-        cluster_.stats.connections_active->Sub(1);
+        counters_.ConnectionClosed();
         list->pop_front();
       }
     }
@@ -131,7 +130,7 @@ class Http1Pool : public ConnectionPool {
 
   PoolStream* NewStream(UpstreamCallbacks& callbacks) override {
     if (usage_.requests >= cluster_.limits.max_requests) {
-      return Overflow(callbacks, "max_requests");
+      return counters_.Overflow(callbacks, "max_requests");
     }
     if (!idle_.empty()) {
       ActiveClient* client = idle_.front().get();
@@ -147,14 +146,13 @@ class Http1Pool : public ConnectionPool {
     // answered 503 (found by mesh_router_test OverflowWhenTheOnlyConnectionIsBusy).
     bool own_connection = can_connect || connecting_.size() > pending_.size();
     if (!own_connection && usage_.pending >= cluster_.limits.max_pending) {
-      return Overflow(callbacks, "max_connections and max_pending");
+      return counters_.Overflow(callbacks, "max_connections and max_pending");
     }
     auto pending = std::make_unique<PendingStream>(*this, callbacks);
     PendingStream* handle = pending.get();
     pending_.push_back(std::move(pending));
     handle->self = std::prev(pending_.end());
-    ++usage_.pending;
-    cluster_.stats.requests_pending->Add(1);
+    counters_.PendingAdded();
     // A connection already connecting will serve the oldest pending stream; open another only
     // when there are more pending streams than connections on the way.
     if (can_connect && connecting_.size() < pending_.size()) {
@@ -185,7 +183,7 @@ class Http1Pool : public ConnectionPool {
   }
 
   void OnResponseComplete(ActiveClient& client, bool reusable) {
-    EndRequest();
+    counters_.RequestEnded();
     if (!reusable || draining_) {
       client.connection().Close(CloseType::kNoFlush);
       return;
@@ -193,7 +191,7 @@ class Http1Pool : public ConnectionPool {
     ServeOrIdle(client);
   }
 
-  void OnStreamEnded() { EndRequest(); }
+  void OnStreamEnded() { counters_.RequestEnded(); }
 
   void OnClosed(ActiveClient& client, bool connect_failed) {
     if (connect_failed) {
@@ -202,8 +200,7 @@ class Http1Pool : public ConnectionPool {
     auto& list = ListOf(client.list);
     std::unique_ptr<ActiveClient> owned = std::move(*client.self);
     list.erase(client.self);
-    --usage_.connections;
-    cluster_.stats.connections_active->Sub(1);
+    counters_.ConnectionClosed();
     dispatcher_.DeferredDelete(std::move(owned));
     if (connect_failed) {
       // Every pending stream beyond what the remaining connections can serve fails now: the
@@ -237,35 +234,21 @@ class Http1Pool : public ConnectionPool {
     UpstreamCallbacks& callbacks;
   };
 
-  PoolStream* Overflow(UpstreamCallbacks& callbacks, std::string_view limit) {
-    cluster_.stats.overflow->Inc();
-    callbacks.OnReset(ResetReason::kOverflow,
-                      "cluster '" + cluster_.config.name + "' is over its " + std::string(limit));
-    return nullptr;
-  }
-
   void Connect() {
     auto client = std::make_unique<ActiveClient>(*this, dispatcher_, host_->address());
     ActiveClient* raw = client.get();
     connecting_.push_back(std::move(client));
     raw->self = std::prev(connecting_.end());
     raw->list = ActiveClient::List::kConnecting;
-    ++usage_.connections;
-    cluster_.stats.connections_active->Add(1);
-    raw->timer = dispatcher_.CreateTimer([raw] {
-      raw->connection().RemoveCallbacks(*raw);
-      raw->connection().Close(CloseType::kNoFlush);
-      raw->OnEvent(ConnectionEvent::kConnectFailed);
-    });
-    raw->timer->Enable(cluster_.limits.connect_timeout);
+    counters_.ConnectionOpened();
+    raw->timer = ArmConnectTimeout(dispatcher_, cluster_, raw);
   }
 
   void ServeOrIdle(ActiveClient& client) {
     if (!pending_.empty()) {
       std::unique_ptr<PendingStream> pending = std::move(pending_.front());
       pending_.pop_front();
-      --usage_.pending;
-      cluster_.stats.requests_pending->Sub(1);
+      counters_.PendingRemoved();
       MoveTo(&client, ActiveClient::List::kBusy);
       StartStream(client, pending->callbacks);
       return;
@@ -278,29 +261,19 @@ class Http1Pool : public ConnectionPool {
 
   void StartStream(ActiveClient& client, UpstreamCallbacks& callbacks) {
     client.timer.reset();
-    ++usage_.requests;
-    cluster_.stats.requests_active->Add(1);
-    host_->active_requests.fetch_add(1, std::memory_order_relaxed);
+    counters_.RequestStarted();
     client.Attach(callbacks);
-  }
-
-  void EndRequest() {
-    --usage_.requests;
-    cluster_.stats.requests_active->Sub(1);
-    host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void CancelPending(PendingStream& pending) {
     pending_.erase(pending.self);
-    --usage_.pending;
-    cluster_.stats.requests_pending->Sub(1);
+    counters_.PendingRemoved();
   }
 
   void FailPending(ResetReason reason, const std::string& detail) {
     std::unique_ptr<PendingStream> pending = std::move(pending_.front());
     pending_.pop_front();
-    --usage_.pending;
-    cluster_.stats.requests_pending->Sub(1);
+    counters_.PendingRemoved();
     pending->callbacks.OnReset(reason, detail);
   }
 
@@ -329,6 +302,7 @@ class Http1Pool : public ConnectionPool {
   std::shared_ptr<Host> host_;
   const ClusterInfo& cluster_;
   PoolUsage& usage_;
+  PoolCounters counters_{cluster_, *host_, usage_};
   bool draining_ = false;
   std::list<std::unique_ptr<PendingStream>> pending_;
   std::list<std::unique_ptr<ActiveClient>> connecting_;

@@ -16,6 +16,7 @@
 #include "mesh/upstream/cluster.h"
 #include "mesh/upstream/conn_pool.h"
 #include "mesh/upstream/host.h"
+#include "mesh/upstream/pool_counters.h"
 
 namespace ottava::mesh {
 namespace {
@@ -105,43 +106,38 @@ class MuxPool : public ConnectionPool {
     // Owners are gone first (worker shutdown): no callbacks.
     for (auto& stream : streams_) {
       if (stream->client == nullptr) {
-        --usage_.pending;
-        cluster_.stats.requests_pending->Sub(1);
+        counters_.PendingRemoved();
       } else {
-        EndRequest();
+        counters_.RequestEnded();
       }
     }
     streams_.clear();
     for (auto& client : clients_) {
       client->connection().RemoveCallbacks(*client);
       client->connection().Close(CloseType::kNoFlush);
-      --usage_.connections;
-      cluster_.stats.connections_active->Sub(1);
+      counters_.ConnectionClosed();
     }
     clients_.clear();
   }
 
   PoolStream* NewStream(UpstreamCallbacks& callbacks) override {
     if (usage_.requests >= cluster_.limits.max_requests) {
-      return Overflow(callbacks, "max_requests");
+      return counters_.Overflow(callbacks, "max_requests");
     }
     const bool can_connect = !draining_ && clients_.size() < cluster_.limits.connections_per_host &&
                              usage_.connections < cluster_.limits.max_connections;
     MuxClient* target = LeastLoadedConnected();
-    if (target == nullptr || (can_connect && target->streams > 0)) {
-      // Open connections up to connections_per_host as load arrives.
-      if (can_connect) {
-        Connect();
-      }
+    if (can_connect && (target == nullptr || target->streams > 0)) {
+      Connect();  // connections open up to connections_per_host as load arrives
     }
     if (target == nullptr) {
       const bool connecting = std::any_of(clients_.begin(), clients_.end(),
                                           [](const auto& c) { return !c->connected(); });
       if (!connecting) {
-        return Overflow(callbacks, "max_connections");
+        return counters_.Overflow(callbacks, "max_connections");
       }
       if (usage_.pending >= cluster_.limits.max_pending && pending_count_ > 0) {
-        return Overflow(callbacks, "max_pending");
+        return counters_.Overflow(callbacks, "max_pending");
       }
     }
     auto owned = std::make_unique<MuxStream>(*this, callbacks);
@@ -152,8 +148,7 @@ class MuxPool : public ConnectionPool {
       Attach(*stream, *target);
     } else {
       ++pending_count_;
-      ++usage_.pending;
-      cluster_.stats.requests_pending->Add(1);
+      counters_.PendingAdded();
     }
     return stream;
   }
@@ -193,8 +188,7 @@ class MuxPool : public ConnectionPool {
       }
       MuxClient* target = LeastLoadedConnected();
       --pending_count_;
-      --usage_.pending;
-      cluster_.stats.requests_pending->Sub(1);
+      counters_.PendingRemoved();
       Attach(*stream, target != nullptr ? *target : client);
     }
     if (!client.closed() && client.streams == 0) {
@@ -204,7 +198,7 @@ class MuxPool : public ConnectionPool {
 
   void OnStreamComplete(MuxStream& stream) {
     MuxClient* client = stream.client;
-    EndRequest();
+    counters_.RequestEnded();
     Release(stream);
     if (client != nullptr && !client->closed()) {
       --client->streams;
@@ -222,8 +216,7 @@ class MuxPool : public ConnectionPool {
     MuxClient* client = stream.client;
     if (client == nullptr) {
       --pending_count_;
-      --usage_.pending;
-      cluster_.stats.requests_pending->Sub(1);
+      counters_.PendingRemoved();
       Release(stream);
       return;
     }
@@ -249,17 +242,15 @@ class MuxPool : public ConnectionPool {
     }
     std::unique_ptr<MuxClient> owned = std::move(*client.self);
     clients_.erase(client.self);
-    --usage_.connections;
-    cluster_.stats.connections_active->Sub(1);
+    counters_.ConnectionClosed();
     dispatcher_.DeferredDelete(std::move(owned));
     std::vector<UpstreamCallbacks*> callbacks;
     for (MuxStream* stream : failed) {
       if (stream->client == nullptr) {
         --pending_count_;
-        --usage_.pending;
-        cluster_.stats.requests_pending->Sub(1);
+        counters_.PendingRemoved();
       } else {
-        EndRequest();
+        counters_.RequestEnded();
         if (!connect_failed) {
           cluster_.stats.resets->Inc();
         }
@@ -297,13 +288,6 @@ class MuxPool : public ConnectionPool {
   const Host& host() const { return *host_; }
 
  private:
-  PoolStream* Overflow(UpstreamCallbacks& callbacks, std::string_view limit) {
-    cluster_.stats.overflow->Inc();
-    callbacks.OnReset(ResetReason::kOverflow,
-                      "cluster '" + cluster_.config.name + "' is over its " + std::string(limit));
-    return nullptr;
-  }
-
   MuxClient* LeastLoadedConnected() {
     MuxClient* best = nullptr;
     for (auto& client : clients_) {
@@ -320,14 +304,8 @@ class MuxPool : public ConnectionPool {
     MuxClient* raw = client.get();
     clients_.push_back(std::move(client));
     raw->self = std::prev(clients_.end());
-    ++usage_.connections;
-    cluster_.stats.connections_active->Add(1);
-    raw->connect_timer = dispatcher_.CreateTimer([raw] {
-      raw->connection().RemoveCallbacks(*raw);
-      raw->connection().Close(CloseType::kNoFlush);
-      raw->OnEvent(ConnectionEvent::kConnectFailed);
-    });
-    raw->connect_timer->Enable(cluster_.limits.connect_timeout);
+    counters_.ConnectionOpened();
+    raw->connect_timer = ArmConnectTimeout(dispatcher_, cluster_, raw);
   }
 
   void Attach(MuxStream& stream, MuxClient& client) {
@@ -335,9 +313,7 @@ class MuxPool : public ConnectionPool {
     ++client.streams;
     client.idle_timer.reset();
     client.heartbeat_timer.reset();
-    ++usage_.requests;
-    cluster_.stats.requests_active->Add(1);
-    host_->active_requests.fetch_add(1, std::memory_order_relaxed);
+    counters_.RequestStarted();
     RequestEncoder& encoder = client.codec().NewStream(stream);
     stream.id = client.codec().LastStreamId();
     UpstreamCallbacks* callbacks = stream.callbacks();
@@ -357,12 +333,6 @@ class MuxPool : public ConnectionPool {
     }
   }
 
-  void EndRequest() {
-    --usage_.requests;
-    cluster_.stats.requests_active->Sub(1);
-    host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
-  }
-
   void Release(MuxStream& stream) {
     std::unique_ptr<MuxStream> owned = std::move(*stream.self);
     streams_.erase(stream.self);
@@ -375,6 +345,7 @@ class MuxPool : public ConnectionPool {
   std::shared_ptr<Host> host_;
   const ClusterInfo& cluster_;
   PoolUsage& usage_;
+  PoolCounters counters_{cluster_, *host_, usage_};
   bool draining_ = false;
   size_t pending_count_ = 0;
   std::list<std::unique_ptr<MuxStream>> streams_;

@@ -6,6 +6,7 @@
 
 #include "common/logging.h"
 #include "runtime/grpc/invoke.h"
+#include "runtime/grpc/state_convert.h"
 #include "runtime/grpc/status_bridge.h"
 #include "runtime/version.h"
 
@@ -74,57 +75,6 @@ constexpr const char* kMethodNames[kMethodCount] = {
     "dapr/SetMetadata",
     "dapr/Shutdown",
 };
-
-state::Concurrency ToConcurrency(common::StateOptions::StateConcurrency c) {
-  switch (c) {
-    case common::StateOptions::CONCURRENCY_FIRST_WRITE:
-      return state::Concurrency::kFirstWrite;
-    case common::StateOptions::CONCURRENCY_LAST_WRITE:
-      return state::Concurrency::kLastWrite;
-    default:
-      return state::Concurrency::kUnspecified;
-  }
-}
-
-state::Consistency ToConsistency(common::StateOptions::StateConsistency c) {
-  switch (c) {
-    case common::StateOptions::CONSISTENCY_EVENTUAL:
-      return state::Consistency::kEventual;
-    case common::StateOptions::CONSISTENCY_STRONG:
-      return state::Consistency::kStrong;
-    default:
-      return state::Consistency::kUnspecified;
-  }
-}
-
-components::Metadata ToMetadata(const google::protobuf::Map<std::string, std::string>& map) {
-  return components::Metadata(map.begin(), map.end());
-}
-
-api::StateApi::WriteItem ToWriteItem(const common::StateItem& item) {
-  api::StateApi::WriteItem out;
-  out.key = item.key();
-  out.value = item.value();
-  if (item.has_etag() && !item.etag().value().empty()) {
-    out.etag = item.etag().value();
-  }
-  if (item.has_options()) {
-    out.concurrency = ToConcurrency(item.options().concurrency());
-    out.consistency = ToConsistency(item.options().consistency());
-  }
-  out.metadata = ToMetadata(item.metadata());
-  return out;
-}
-
-std::vector<api::StateApi::WriteItem> ToWriteItems(
-    const google::protobuf::RepeatedPtrField<common::StateItem>& states) {
-  std::vector<api::StateApi::WriteItem> items;
-  items.reserve(states.size());
-  for (const auto& item : states) {
-    items.push_back(ToWriteItem(item));
-  }
-  return items;
-}
 
 api::ConfigApi::Selector ToSelector(const google::protobuf::RepeatedPtrField<std::string>& keys,
                                     const google::protobuf::Map<std::string, std::string>& md) {
@@ -327,7 +277,8 @@ DaprService::Unary* DaprService::GetState(Ctx* ctx,
   if (call.rejected) {
     return call.reactor;
   }
-  apis_.state->Get(request->store_name(), request->key(), ToConsistency(request->consistency()),
+  apis_.state->Get(request->store_name(), request->key(),
+                   ToConsistency<common::StateOptions>(request->consistency()),
                    [response, call](absl::StatusOr<api::StateApi::GetResult> result) {
                      if (result.ok()) {
                        response->set_data(std::move(result->value));
@@ -397,8 +348,8 @@ DaprService::Unary* DaprService::DeleteState(Ctx* ctx,
     item.etag = request->etag().value();
   }
   if (request->has_options()) {
-    item.concurrency = ToConcurrency(request->options().concurrency());
-    item.consistency = ToConsistency(request->options().consistency());
+    item.concurrency = ToConcurrency<common::StateOptions>(request->options().concurrency());
+    item.consistency = ToConsistency<common::StateOptions>(request->options().consistency());
   }
   item.metadata = ToMetadata(request->metadata());
   std::vector<api::StateApi::WriteItem> items;

@@ -5,6 +5,7 @@
 #include "runtime/callback/app_callback.h"
 #include "runtime/callback/stream_subscription.h"
 #include "runtime/grpc/invoke.h"
+#include "runtime/grpc/state_convert.h"
 #include "runtime/grpc/status_bridge.h"
 
 namespace ottava::runtime::grpc_api {
@@ -68,57 +69,6 @@ constexpr const char* kMethodNames[kMethodCount] = {
     "GetSecret",
     "GetBulkSecret",
 };
-
-state::Concurrency ToConcurrency(v1::StateOptions::StateConcurrency c) {
-  switch (c) {
-    case v1::StateOptions::CONCURRENCY_FIRST_WRITE:
-      return state::Concurrency::kFirstWrite;
-    case v1::StateOptions::CONCURRENCY_LAST_WRITE:
-      return state::Concurrency::kLastWrite;
-    default:
-      return state::Concurrency::kUnspecified;
-  }
-}
-
-state::Consistency ToConsistency(v1::StateOptions::StateConsistency c) {
-  switch (c) {
-    case v1::StateOptions::CONSISTENCY_EVENTUAL:
-      return state::Consistency::kEventual;
-    case v1::StateOptions::CONSISTENCY_STRONG:
-      return state::Consistency::kStrong;
-    default:
-      return state::Consistency::kUnspecified;
-  }
-}
-
-components::Metadata ToMetadata(const google::protobuf::Map<std::string, std::string>& map) {
-  return components::Metadata(map.begin(), map.end());
-}
-
-api::StateApi::WriteItem ToWriteItem(const v1::StateItem& item) {
-  api::StateApi::WriteItem out;
-  out.key = item.key();
-  out.value = item.value();
-  if (item.has_etag() && !item.etag().value().empty()) {
-    out.etag = item.etag().value();
-  }
-  if (item.has_options()) {
-    out.concurrency = ToConcurrency(item.options().concurrency());
-    out.consistency = ToConsistency(item.options().consistency());
-  }
-  out.metadata = ToMetadata(item.metadata());
-  return out;
-}
-
-std::vector<api::StateApi::WriteItem> ToWriteItems(
-    const google::protobuf::RepeatedPtrField<v1::StateItem>& states) {
-  std::vector<api::StateApi::WriteItem> items;
-  items.reserve(states.size());
-  for (const auto& item : states) {
-    items.push_back(ToWriteItem(item));
-  }
-  return items;
-}
 
 api::ConfigApi::Selector ToSelector(const std::string& app_id,
                                     const std::string& group,
@@ -565,7 +515,8 @@ LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
   if (call.rejected) {
     return call.reactor;
   }
-  apis_.state->Get(request->store_name(), request->key(), ToConsistency(request->consistency()),
+  apis_.state->Get(request->store_name(), request->key(),
+                   ToConsistency<v1::StateOptions>(request->consistency()),
                    [response, call](absl::StatusOr<api::StateApi::GetResult> result) {
                      if (result.ok()) {
                        response->set_data(std::move(result->value));
@@ -629,8 +580,8 @@ LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
     item.etag = request->etag().value();
   }
   if (request->has_options()) {
-    item.concurrency = ToConcurrency(request->options().concurrency());
-    item.consistency = ToConsistency(request->options().consistency());
+    item.concurrency = ToConcurrency<v1::StateOptions>(request->options().concurrency());
+    item.consistency = ToConsistency<v1::StateOptions>(request->options().consistency());
   }
   std::vector<api::StateApi::WriteItem> items;
   items.push_back(std::move(item));

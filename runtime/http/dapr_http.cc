@@ -45,6 +45,15 @@ void NoContent(httplib::Response& res) {
   res.status = 204;
 }
 
+// 204 when `status` is OK, else the error under `code`.
+void NoContentOr(httplib::Response& res, const absl::Status& status, std::string_view code) {
+  if (status.ok()) {
+    NoContent(res);
+  } else {
+    SendStatus(res, status, code);
+  }
+}
+
 // The body as JSON; on failure answers 400 ERR_MALFORMED_REQUEST and returns discarded.
 json ParseBody(const httplib::Request& req, httplib::Response& res) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
@@ -287,11 +296,7 @@ void DaprHttpServer::Routes() {
     absl::Status status = Await<absl::Status>([&](std::function<void(absl::Status)> done) {
       apis->state->Save(store, std::move(items), std::move(done));
     });
-    if (!status.ok()) {
-      SendStatus(res, status, "ERR_STATE_SAVE");
-      return;
-    }
-    NoContent(res);
+    NoContentOr(res, status, "ERR_STATE_SAVE");
   };
   s.Post(R"(/v1\.0/state/([^/]+))", save);
   s.Put(R"(/v1\.0/state/([^/]+))", save);
@@ -381,11 +386,7 @@ void DaprHttpServer::Routes() {
     absl::Status status = Await<absl::Status>([&](std::function<void(absl::Status)> done) {
       apis->state->Transact(store, std::move(operations), std::move(done));
     });
-    if (!status.ok()) {
-      SendStatus(res, status, "ERR_STATE_TRANSACTION");
-      return;
-    }
-    NoContent(res);
+    NoContentOr(res, status, "ERR_STATE_TRANSACTION");
   };
   s.Post(R"(/v1\.0/state/([^/]+)/transaction)", transaction);
   s.Put(R"(/v1\.0/state/([^/]+)/transaction)", transaction);
@@ -521,11 +522,7 @@ void DaprHttpServer::Routes() {
     absl::Status status = Await<absl::Status>([&](std::function<void(absl::Status)> done) {
       apis->pubsub->Publish(std::move(publish), std::move(done));
     });
-    if (!status.ok()) {
-      SendStatus(res, status, "ERR_PUBSUB_PUBLISH_MESSAGE");
-      return;
-    }
-    NoContent(res);
+    NoContentOr(res, status, "ERR_PUBSUB_PUBLISH_MESSAGE");
   };
   s.Post(R"(/v1\.0/publish/([^/]+)/(.+))", publish_one);
   s.Put(R"(/v1\.0/publish/([^/]+)/(.+))", publish_one);
@@ -656,11 +653,7 @@ void DaprHttpServer::Routes() {
   });
   s.Put(R"(/v1\.0/metadata/([^/]+))", [apis](const httplib::Request& req, httplib::Response& res) {
     absl::Status status = apis->metadata->Set(req.matches[1], req.body);
-    if (!status.ok()) {
-      SendStatus(res, status, "ERR_METADATA_SET");
-      return;
-    }
-    NoContent(res);
+    NoContentOr(res, status, "ERR_METADATA_SET");
   });
   s.Post(R"(/v1\.0/shutdown)", [apis](const httplib::Request&, httplib::Response& res) {
     NoContent(res);

@@ -60,59 +60,8 @@ done
 mkdir -p "$OUT/bolt-runs" "$OUT/logs"
 rm -f "$OUT"/bolt-runs/* "$OUT/bolt-report.md" "$OUT/bolt-results.json"
 WORK=$(mktemp -d /tmp/ottava-bolt-bench.XXXXXX)
+BENCH_NAME=bolt
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-# The same small helpers as mesh.sh's.
-# A port nothing listens on, from the kernel: bind port 0, read the port, close (perl-base is
-# Essential on Debian). Another process could take it before our server binds it; the server then
-# fails to start and says so.
-free_port() {
-  perl -MIO::Socket::INET -e \
-    'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'
-}
-
-json_str() {
-  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\"\([^\"]*\)\".*/\1/p"
-}
-json_num() {
-  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\([-0-9.eE+]*\).*/\1/p"
-}
-# median NUMBER...: nothing when there are no numbers.
-median() {
-  printf '%s\n' "$@" | sort -g | awk 'NF { v[++n] = $1 } END {
-    if (n % 2) printf "%.6f", v[(n + 1) / 2]; else if (n) printf "%.6f", (v[n / 2] + v[n / 2 + 1]) / 2 }'
-}
-fmt() { # fmt FORMAT VALUE: the value formatted, or "n/a" when empty
-  if [ -z "$2" ]; then
-    echo "n/a"
-  else
-    awk -v f="$1" -v v="$2" 'BEGIN { printf f, v }'
-  fi
-}
-fmt_list() {
-  local f=$1
-  shift
-  if [ $# -eq 0 ]; then
-    echo none
-    return
-  fi
-  printf '%s\n' "$@" | awk -v f="$f" '{ printf "%s" f, (NR > 1 ? ", " : ""), $1 }'
-}
-
-
-FAILED=0
-fail() {
-  echo "bolt.sh: $*" >&2
-  FAILED=1
-}
-
-start_bg() {
-  local name=$1
-  shift
-  "$@" >"$OUT/logs/bolt-$name.log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-}
 
 # probe PORT: one short bench_bolt_load run (1 connection, 1 in flight) must get answers.
 probe() {
@@ -450,7 +399,6 @@ HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | head -1 | awk '{ print $3 }')
   printf '%s\n' "${ROUND_LINES[@]}"
 } >"$OUT/bolt-report.md"
 
-json_or_null() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
 {
   echo "{\"workers\":$WORKERS,\"duration_s\":$DURATION,\"rounds\":$ROUNDS,"
   echo "\"ottava_available\":$([ -z "$OTTAVA_NA" ] && echo true || echo false),"

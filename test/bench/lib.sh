@@ -1,4 +1,5 @@
-# Shared by the bench scripts (sourced, not run). The caller sets WORK (a temp dir) first.
+# Shared by the bench scripts (sourced, not run). The caller sets WORK (a temp dir), OUT and
+# BENCH_NAME first.
 # Every process a script starts goes into PIDS; all are stopped, and WORK removed, on any exit.
 PIDS=()
 cleanup() {
@@ -18,3 +19,58 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- Helpers for scripts that set BENCH_NAME (the log prefix, e.g. "mesh") before sourcing.
+
+FAILED=0
+fail() {
+  echo "$BENCH_NAME.sh: $*" >&2
+  FAILED=1
+}
+
+# start_bg NAME COMMAND...: starts COMMAND in the background with its output in
+# $OUT/logs/$BENCH_NAME-NAME.log; sets PID.
+start_bg() {
+  local name=$1
+  shift
+  "$@" >"$OUT/logs/$BENCH_NAME-$name.log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+}
+
+# A port nothing listens on, from the kernel: bind port 0, read the port, close (perl-base is
+# Essential on Debian). Another process could take it before our server binds it; the server then
+# fails to start and says so.
+free_port() {
+  perl -MIO::Socket::INET -e \
+    'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'
+}
+
+json_str() {
+  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\"\([^\"]*\)\".*/\1/p"
+}
+json_num() {
+  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\([-0-9.eE+]*\).*/\1/p"
+}
+json_or_null() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
+# median NUMBER...: nothing when there are no numbers.
+median() {
+  printf '%s\n' "$@" | sort -g | awk 'NF { v[++n] = $1 } END {
+    if (n % 2) printf "%.6f", v[(n + 1) / 2]; else if (n) printf "%.6f", (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+fmt() { # fmt FORMAT VALUE: the value formatted, or "n/a" when empty
+  if [ -z "$2" ]; then
+    echo "n/a"
+  else
+    awk -v f="$1" -v v="$2" 'BEGIN { printf f, v }'
+  fi
+}
+fmt_list() {
+  local f=$1
+  shift
+  if [ $# -eq 0 ]; then
+    echo none
+    return
+  fi
+  printf '%s\n' "$@" | awk -v f="$f" '{ printf "%s" f, (NR > 1 ? ", " : ""), $1 }'
+}

@@ -71,49 +71,8 @@ WORK=$(mktemp -d /tmp/ottava-mesh-bench.XXXXXX)
 
 # Every process this script starts, stopped on any exit (nginx and HAProxy run in the foreground,
 # so their PIDs are ours; SIGTERM reaches nginx's master, which stops its workers).
+BENCH_NAME=mesh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-FAILED=0
-fail() {
-  echo "mesh.sh: $*" >&2
-  FAILED=1
-}
-
-# A port nothing listens on, from the kernel: bind port 0, read the port, close (perl-base is
-# Essential on Debian). Another process could take it before our server binds it; the server then
-# fails to start and says so.
-free_port() {
-  perl -MIO::Socket::INET -e \
-    'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'
-}
-
-json_str() {
-  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\"\([^\"]*\)\".*/\1/p"
-}
-json_num() {
-  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\([-0-9.eE+]*\).*/\1/p"
-}
-# median NUMBER...: nothing when there are no numbers.
-median() {
-  printf '%s\n' "$@" | sort -g | awk 'NF { v[++n] = $1 } END {
-    if (n % 2) printf "%.6f", v[(n + 1) / 2]; else if (n) printf "%.6f", (v[n / 2] + v[n / 2 + 1]) / 2 }'
-}
-fmt() { # fmt FORMAT VALUE: the value formatted, or "n/a" when empty
-  if [ -z "$2" ]; then
-    echo "n/a"
-  else
-    awk -v f="$1" -v v="$2" 'BEGIN { printf f, v }'
-  fi
-}
-fmt_list() {
-  local f=$1
-  shift
-  if [ $# -eq 0 ]; then
-    echo none
-    return
-  fi
-  printf '%s\n' "$@" | awk -v f="$f" '{ printf "%s" f, (NR > 1 ? ", " : ""), $1 }'
-}
 
 # wait_http NAME PID PORT: bounded wait until GET / on PORT answers the upstream's body (through a
 # proxy this also proves the proxy reaches the upstream).
@@ -134,15 +93,6 @@ wait_http() {
     fi
     sleep 0.05
   done
-}
-
-# start_bg NAME COMMAND...: starts COMMAND in the background with its output in the log; sets PID.
-start_bg() {
-  local name=$1
-  shift
-  "$@" >"$OUT/logs/mesh-$name.log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
 }
 
 # nginx writes its temp files and pid under the prefix; -e keeps it off /var/log/nginx.
@@ -656,7 +606,6 @@ WRK_VERSION=$(wrk --version 2>&1 | head -1 | awk '{ print $2 }')
   printf '%s\n' "${ROUND_LINES[@]}"
 } >"$OUT/mesh-report.md"
 
-json_or_null() { if [ -n "$1" ]; then echo "$1"; else echo null; fi; }
 {
   echo "{\"workers\":$WORKERS,\"duration_s\":$DURATION,\"rounds\":$ROUNDS,\"body_bytes\":${#BODY},"
   echo "\"ottava_available\":$([ -z "$OTTAVA_NA" ] && echo true || echo false),"

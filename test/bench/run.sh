@@ -50,18 +50,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT/runs" "$OUT/logs"
 WORK=$(mktemp -d /tmp/ottava-bench.XXXXXX)
 
+BENCH_NAME=run
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FAILED=0
-fail() {
-  echo "run.sh: $*" >&2
-  FAILED=1
-}
-
-# The value of a numeric field in a one-line JSON object written by our tools.
-json_num() {
-  tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\([-0-9.eE+]*\).*/\1/p"
-}
 json_list() {
   tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\[\([^]]*\)\].*/\1/p" | tr ',' ' '
 }

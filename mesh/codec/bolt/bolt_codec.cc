@@ -63,6 +63,24 @@ uint16_t BoltStatusFor(const ResponseHeaders& headers) {
   }
 }
 
+// Answers a heartbeat request with the same id, in its protocol version.
+void AnswerHeartbeat(CodecOutput& output, const Frame& heartbeat) {
+  Buffer out;
+  bolt::EncodeHeartbeat(heartbeat.head, heartbeat.request_id, true, out);
+  output.Write(out);
+}
+
+// Moves a finished stream out of `streams` into `retired`, to be destroyed later: it may be
+// finishing up in its own member function.
+template <typename Map, typename Id>
+void RetireStream(Map& streams, std::vector<typename Map::mapped_type>& retired, Id id) {
+  auto it = streams.find(id);
+  if (it != streams.end()) {
+    retired.push_back(std::move(it->second));
+    streams.erase(it);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Server codec.
 
@@ -89,9 +107,7 @@ class BoltServerCodec : public ServerCodec {
         return absl::InvalidArgumentError("bolt: a response frame arrived from a client");
       }
       if (frame.is_heartbeat()) {
-        Buffer out;
-        bolt::EncodeHeartbeat(frame.head, frame.request_id, true, out);
-        output_.Write(out);
+        AnswerHeartbeat(output_, frame);
         continue;
       }
       if (frame.head.cmd_code != bolt::kCmdRequest) {
@@ -197,13 +213,7 @@ class BoltServerCodec : public ServerCodec {
     }
   }
 
-  void Retire(uint64_t id) {
-    auto it = streams_.find(id);
-    if (it != streams_.end()) {
-      retired_.push_back(std::move(it->second));
-      streams_.erase(it);
-    }
-  }
+  void Retire(uint64_t id) { RetireStream(streams_, retired_, id); }
 
   CodecOutput& output_;
   ServerCodecCallbacks& callbacks_;
@@ -264,9 +274,7 @@ class BoltClientCodec : public MultiplexClientCodec {
         if (!frame.is_heartbeat()) {
           return absl::InvalidArgumentError("bolt: an upstream sent a request frame");
         }
-        Buffer out;
-        bolt::EncodeHeartbeat(frame.head, frame.request_id, true, out);
-        output_.Write(out);
+        AnswerHeartbeat(output_, frame);
         continue;
       }
       if (frame.is_heartbeat()) {
@@ -390,13 +398,7 @@ class BoltClientCodec : public MultiplexClientCodec {
     return next_id_;
   }
 
-  void Retire(uint32_t id) {
-    auto it = streams_.find(id);
-    if (it != streams_.end()) {
-      retired_.push_back(std::move(it->second));
-      streams_.erase(it);
-    }
-  }
+  void Retire(uint32_t id) { RetireStream(streams_, retired_, id); }
 
   CodecOutput& output_;
   const CodecOptions options_;
