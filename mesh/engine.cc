@@ -6,6 +6,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "mesh/codec/bolt/bolt_codec.h"
+#include "mesh/codec/dubbo/dubbo_codec.h"
 #include "mesh/codec/http1/http1_codec.h"
 #include "mesh/upstream/health_checker.h"
 
@@ -15,6 +16,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats:
   std::unique_ptr<Engine> engine(new Engine(stats));
   engine->http1_ = std::make_unique<Http1CodecFactory>();
   engine->bolt_ = std::make_unique<BoltCodecFactory>();
+  engine->dubbo_ = std::make_unique<DubboCodecFactory>();
   RegisterBuiltinFilters(engine->filter_registry_);
   auto snapshot = engine->BuildSnapshot(config, nullptr);
   if (!snapshot.ok()) {
@@ -26,7 +28,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats:
 }
 
 const CodecFactory& Engine::CodecFor(Protocol protocol) const {
-  return protocol == Protocol::kBolt ? *bolt_ : *http1_;
+  switch (protocol) {
+    case Protocol::kBolt:
+      return *bolt_;
+    case Protocol::kDubbo:
+      return *dubbo_;
+    case Protocol::kHttp1:
+      break;
+  }
+  return *http1_;
 }
 
 Engine::~Engine() {

@@ -64,6 +64,7 @@ class Engine {
   stats::Store& stats_;
   std::unique_ptr<CodecFactory> http1_;
   std::unique_ptr<CodecFactory> bolt_;
+  std::unique_ptr<CodecFactory> dubbo_;
   const CodecFactory& CodecFor(Protocol protocol) const;
   FilterRegistry filter_registry_;
   std::vector<WorkerPtr> workers_;

@@ -49,7 +49,7 @@ class HeaderMap {
 };
 
 /// The application protocol a listener or cluster speaks.
-enum class Protocol : uint8_t { kHttp1, kBolt };
+enum class Protocol : uint8_t { kHttp1, kBolt, kDubbo };
 
 /// Why the mesh answered a request itself (kNone: the upstream's response was forwarded).
 enum class LocalReplyReason : uint8_t {
@@ -67,7 +67,8 @@ enum class LocalReplyReason : uint8_t {
 /// The fixed fields of a multiplexed RPC frame (Bolt) that travel with its head through the
 /// router, so the frame sent upstream is the downstream frame with a new id and the response
 /// sent downstream is the upstream one with the original id. Absent for HTTP/1.1 messages; a
-/// codec encoding a head without one makes up protocol defaults.
+/// codec encoding a head without one makes up protocol defaults. Dubbo heads use `proto` 0xda,
+/// `type` (1 two-way, 2 one-way, 0 response), `codec` (serialization id) and `status`.
 struct RpcHead {
   uint8_t proto = 1;       // Bolt: 1 (v1) or 2 (v2)
   uint8_t ver1 = 1;        // v2 only: protocol version byte

@@ -92,8 +92,11 @@ absl::Status ReadProtocol(ObjectReader& reader,
     *out = Protocol::kHttp1;
   } else if (text == "bolt") {
     *out = Protocol::kBolt;
+  } else if (text == "dubbo") {
+    *out = Protocol::kDubbo;
   } else {
-    return ConfigError(pointer, "unknown protocol " + Quoted(text) + " (expected http1 or bolt)");
+    return ConfigError(pointer,
+                       "unknown protocol " + Quoted(text) + " (expected http1, bolt or dubbo)");
   }
   return absl::OkStatus();
 }
@@ -353,9 +356,11 @@ absl::Status ParseHealthCheck(const json& value,
     out->type = HealthCheckConfig::kHttp;
   } else if (type == "bolt") {
     out->type = HealthCheckConfig::kBolt;
+  } else if (type == "dubbo") {
+    out->type = HealthCheckConfig::kDubbo;
   } else {
     return ConfigError(reader.PointerOf("type"), "unknown health check type " + Quoted(type) +
-                                                     " (expected tcp, http or bolt)");
+                                                     " (expected tcp, http, bolt or dubbo)");
   }
   OTTAVA_RETURN_IF_ERROR(reader.String("path", &out->path));
   if (out->path.empty() || out->path[0] != '/') {
@@ -533,6 +538,8 @@ std::string_view ProtocolName(Protocol protocol) {
       return "http1";
     case Protocol::kBolt:
       return "bolt";
+    case Protocol::kDubbo:
+      return "dubbo";
   }
   return "unknown";
 }

@@ -27,11 +27,11 @@ namespace ottava::mesh {
 struct ListenerConfig {
   std::string name;
   Address address;
-  Protocol protocol = Protocol::kHttp1;  // JSON "http1" | "bolt" (required)
+  Protocol protocol = Protocol::kHttp1;  // JSON "http1" | "bolt" | "dubbo" (required)
   std::string router;                    // name of a RouterConfig
   int64_t idle_timeout_ms = 60000;       // idle downstream connection is closed after this
   int64_t header_timeout_ms = 10000;     // a request head must be complete within this
-  int64_t max_frame_bytes = 16 << 20;    // Bolt: largest frame accepted (1 KiB .. 1 GiB)
+  int64_t max_frame_bytes = 16 << 20;    // Bolt, Dubbo: largest frame (1 KiB .. 1 GiB)
   std::string pointer;                   // JSON pointer of this listener, for later errors
 };
 
@@ -122,8 +122,8 @@ struct RouterConfig {
 
 /// Active health checking of every host of a cluster.
 struct HealthCheckConfig {
-  enum Type : uint8_t { kTcp, kHttp, kBolt };
-  Type type = kTcp;        // JSON "tcp" | "http" | "bolt" (required)
+  enum Type : uint8_t { kTcp, kHttp, kBolt, kDubbo };
+  Type type = kTcp;        // JSON "tcp" | "http" | "bolt" | "dubbo" (required)
   std::string path = "/";  // HTTP: the GET target; 2xx is healthy
   int64_t interval_ms = 5000;
   int64_t timeout_ms = 1000;
@@ -158,10 +158,11 @@ struct ClusterConfig {
   uint32_t max_connections = 1024;  // circuit breakers, per cluster
   uint32_t max_pending = 1024;
   uint32_t max_requests = 1024;
-  uint32_t connections_per_host = 1;      // per worker; Bolt multiplexes over these
-  int64_t idle_timeout_ms = 60000;        // an idle upstream connection is closed after this
-  int64_t max_frame_bytes = 16 << 20;     // Bolt: largest response frame accepted
-  int64_t heartbeat_interval_ms = 15000;  // Bolt: probe an idle connection this often; 0: never
+  uint32_t connections_per_host = 1;   // per worker; Bolt multiplexes over these
+  int64_t idle_timeout_ms = 60000;     // an idle upstream connection is closed after this
+  int64_t max_frame_bytes = 16 << 20;  // Bolt, Dubbo: largest response frame accepted
+  int64_t heartbeat_interval_ms =
+      15000;  // Bolt, Dubbo: probe an idle connection this often; 0: never
   uint32_t panic_threshold_percent = 50;  // below this share of healthy hosts, use all hosts
   std::vector<HostConfig> hosts;          // non-empty
   std::optional<HealthCheckConfig> health_check;

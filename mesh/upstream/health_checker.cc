@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "mesh/codec/bolt/bolt_frame.h"
+#include "mesh/codec/dubbo/dubbo_frame.h"
 #include "mesh/network/connection.h"
 
 namespace ottava::mesh {
@@ -37,6 +38,10 @@ class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
       Buffer request;
       bolt::EncodeHeartbeat(RpcHead(), 1, /*response=*/false, request);
       connection_->Write(request);
+    } else if (config_.type == HealthCheckConfig::Type::kDubbo) {
+      Buffer request;
+      dubbo::EncodeHeartbeat(1, /*response=*/false, request);
+      connection_->Write(request);
     }
   }
 
@@ -51,6 +56,19 @@ class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
       } else if (*decoded) {
         bool ok = !frame.is_request() && frame.is_heartbeat() && frame.head.status == 0;
         Finish(ok, ok ? "" : "answered a heartbeat with " + bolt::StatusName(frame.head.status));
+      }
+      return;
+    }
+    if (config_.type == HealthCheckConfig::Type::kDubbo) {
+      // A heartbeat (event) answered with status OK is healthy.
+      bolt_input_.Move(data);
+      dubbo::Frame frame;
+      absl::StatusOr<bool> decoded = dubbo::DecodeFrame(bolt_input_, 64 * 1024, frame);
+      if (!decoded.ok()) {
+        Finish(false, std::string(decoded.status().message()));
+      } else if (*decoded) {
+        bool ok = !frame.is_request() && frame.is_event() && frame.status == dubbo::kOk;
+        Finish(ok, ok ? "" : "answered a heartbeat with " + dubbo::StatusName(frame.status));
       }
       return;
     }
@@ -125,7 +143,7 @@ class HealthChecker::Session : public ReadHandler, public ConnectionCallbacks {
   TimerPtr interval_timer_;
   TimerPtr timeout_timer_;
   std::string response_;
-  Buffer bolt_input_;  // kBolt: the heartbeat answer as it arrives
+  Buffer bolt_input_;  // kBolt, kDubbo: the heartbeat answer as it arrives
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;
 };
