@@ -182,6 +182,22 @@ TEST(MeshConfigTest, ParsesFullExample) {
   EXPECT_EQ(config.FindRouter("nope"), nullptr);
 }
 
+TEST(MeshConfigTest, ParsesDubboListenersClustersAndHealthChecks) {
+  json doc = json::parse(R"({
+    "listeners": [{"name": "d", "address": "127.0.0.1:0", "protocol": "dubbo", "router": "r",
+                   "max_frame_bytes": 8388608}],
+    "routers": [{"name": "r", "routes": [{"match": {"service": "com.example.Echo",
+                  "headers": [{"name": "group", "exact": "blue"}]}, "cluster": "c"}]}],
+    "clusters": [{"name": "c", "protocol": "dubbo", "hosts": [{"address": "127.0.0.1:20880"}],
+                  "health_check": {"type": "dubbo"}}]})");
+  auto parsed = MeshConfig::Parse(doc, "/mesh");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->listeners[0].protocol, Protocol::kDubbo);
+  EXPECT_EQ(parsed->clusters[0].protocol, Protocol::kDubbo);
+  EXPECT_EQ(parsed->clusters[0].health_check->type, HealthCheckConfig::kDubbo);
+  EXPECT_EQ(ProtocolName(Protocol::kDubbo), "dubbo");
+}
+
 TEST(MeshConfigTest, DefaultsOfAnEmptyMesh) {
   absl::StatusOr<MeshConfig> parsed = MeshConfig::Parse(json::object(), "/mesh");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
@@ -294,7 +310,7 @@ TEST(MeshConfigTest, RejectsInvalidDocuments) {
        [](json& d) { d["routers"][0]["routes"][1]["match"]["headers"][2].erase("name"); },
        "/mesh/routers/0/routes/1/match/headers/2/name: is required"},
       {"bad listener protocol", "", [](json& d) { d["listeners"][0]["protocol"] = "http2"; },
-       "/mesh/listeners/0/protocol: unknown protocol 'http2' (expected http1 or bolt)"},
+       "/mesh/listeners/0/protocol: unknown protocol 'http2' (expected http1, bolt or dubbo)"},
       {"listener without protocol", "", [](json& d) { d["listeners"][0].erase("protocol"); },
        "/mesh/listeners/0/protocol: is required"},
       {"bad listener address", "", [](json& d) { d["listeners"][0]["address"] = "nowhere"; }, ""},
@@ -322,8 +338,8 @@ TEST(MeshConfigTest, RejectsInvalidDocuments) {
       {"panic threshold", "", [](json& d) { d["clusters"][0]["panic_threshold_percent"] = 101; },
        "/mesh/clusters/0/panic_threshold_percent: must be between 0 and 100, got 101"},
       {"health check type", "", [](json& d) { d["clusters"][0]["health_check"]["type"] = "grpc"; },
-       "/mesh/clusters/0/health_check/type: unknown health check type 'grpc' (expected tcp, http "
-       "or bolt)"},
+       "/mesh/clusters/0/health_check/type: unknown health check type 'grpc' (expected tcp, http, "
+       "bolt or dubbo)"},
       {"health check key", "", [](json& d) { d["clusters"][0]["health_check"]["interval"] = 1; },
        "/mesh/clusters/0/health_check/interval: unknown key"},
       {"ejection times", "",
