@@ -34,10 +34,12 @@ test-fast: build
 bench: build
 	bash test/bench/run.sh $(BUILD_DIR)
 
-# The HTTP/1.1 codec fuzzer (libFuzzer, ASan, UBSan): built with clang from the few sources it
-# needs into $(BUILD_DIR)/fuzz, then run. `make test` runs it for 5 s (ctest label `fuzz`).
+# The HTTP/1.1, Bolt and Dubbo codec fuzzers (libFuzzer, ASan, UBSan): built with clang from
+# the few sources each needs into $(BUILD_DIR)/fuzz, then run. `make test` runs each for 5 s (ctest label `fuzz`).
 fuzz: setup
-	bash scripts/fuzz.sh --seconds $(FUZZ_SECONDS) --out $(BUILD_DIR)/fuzz
+	bash scripts/fuzz.sh --target http1 --seconds $(FUZZ_SECONDS) --out $(BUILD_DIR)/fuzz
+	bash scripts/fuzz.sh --target bolt --seconds $(FUZZ_SECONDS) --out $(BUILD_DIR)/fuzz
+	bash scripts/fuzz.sh --target dubbo --seconds $(FUZZ_SECONDS) --out $(BUILD_DIR)/fuzz
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

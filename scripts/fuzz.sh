@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Builds the HTTP/1.1 codec fuzzer (libFuzzer + ASan + UBSan, Debian's clang) from the few
-# sources it needs, then runs it. No second CMake build: one clang++ command, skipped when the
+# Builds a codec fuzzer (libFuzzer + ASan + UBSan, Debian's clang) from the few sources it
+# needs, then runs it. Targets: http1 (default), bolt, dubbo. No second CMake build: one clang++ command, skipped when the
 # binary is newer than every source.
-# Usage: scripts/fuzz.sh [--seconds N] [--out DIR] [--build-only]
+# Usage: scripts/fuzz.sh [--target http1|bolt|dubbo] [--seconds N] [--out DIR] [--build-only]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=60
 out="$root/build/fuzz"
 build_only=0
+target=http1
 while [ $# -gt 0 ]; do
   case "$1" in
+    --target) target="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --build-only) build_only=1; shift ;;
@@ -24,13 +26,30 @@ if ! command -v "$cxx" >/dev/null; then
   exit 1
 fi
 
-srcs=(mesh/network/buffer.cc mesh/codec/message.cc mesh/codec/http1/http1_codec.cc
-      mesh/codec/http1/http1_fuzz.cc)
-deps=("${srcs[@]}" mesh/network/buffer.h mesh/codec/message.h mesh/codec/codec.h
-      mesh/codec/http1/http1_codec.h common/assert.h scripts/fuzz.sh)
+common_srcs=(mesh/network/buffer.cc mesh/codec/message.cc)
+common_deps=(mesh/network/buffer.h mesh/codec/message.h mesh/codec/codec.h common/assert.h
+             scripts/fuzz.sh)
+libs=()
+case "$target" in
+  http1)
+    srcs=("${common_srcs[@]}" mesh/codec/http1/http1_codec.cc mesh/codec/http1/http1_fuzz.cc)
+    deps=("${srcs[@]}" "${common_deps[@]}" mesh/codec/http1/http1_codec.h)
+    libs=(-lhttp_parser) ;;
+  bolt)
+    srcs=("${common_srcs[@]}" mesh/codec/bolt/bolt_frame.cc mesh/codec/bolt/bolt_codec.cc
+          mesh/codec/bolt/bolt_fuzz.cc)
+    deps=("${srcs[@]}" "${common_deps[@]}" mesh/codec/bolt/bolt_frame.h mesh/codec/bolt/bolt_codec.h)
+    libs=(-lz) ;;
+  dubbo)
+    srcs=("${common_srcs[@]}" mesh/codec/dubbo/hessian2.cc mesh/codec/dubbo/dubbo_frame.cc
+          mesh/codec/dubbo/dubbo_codec.cc mesh/codec/dubbo/dubbo_fuzz.cc)
+    deps=("${srcs[@]}" "${common_deps[@]}" mesh/codec/dubbo/hessian2.h
+          mesh/codec/dubbo/dubbo_frame.h mesh/codec/dubbo/dubbo_codec.h) ;;
+  *) echo "fuzz.sh: unknown target $target (http1, bolt or dubbo)" >&2; exit 2 ;;
+esac
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-bin="$out/http1_fuzz"
+bin="$out/${target}_fuzz"
 
 stale=0
 if [ ! -x "$bin" ]; then
@@ -49,7 +68,7 @@ if [ "$stale" -eq 1 ]; then
   pids=()
   objs=()
   for src in "${srcs[@]}"; do
-    obj="$out/$(basename "${src%.cc}").o"
+    obj="$out/${target}_$(basename "${src%.cc}").o"
     objs+=("$obj")
     "$cxx" -std=c++20 -O1 -g -fno-omit-frame-pointer \
       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -61,7 +80,7 @@ if [ "$stale" -eq 1 ]; then
     wait "$pid"
   done
   "$cxx" -fsanitize=fuzzer,address,undefined "${objs[@]}" -o "$bin.tmp" \
-    $(pkg-config --libs absl_status absl_statusor) -lhttp_parser
+    $(pkg-config --libs absl_status absl_statusor) "${libs[@]}"
   mv "$bin.tmp" "$bin"
 fi
 if [ "$build_only" -eq 1 ]; then
@@ -69,6 +88,6 @@ if [ "$build_only" -eq 1 ]; then
 fi
 
 # New inputs go to the work corpus; the seed corpus in the tree is only read.
-mkdir -p "$out/corpus"
+mkdir -p "$out/corpus-$target"
 exec "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$out/" "$out/corpus" "$root/mesh/codec/http1/fuzz_corpus"
+  -artifact_prefix="$out/$target-" "$out/corpus-$target" "$root/mesh/codec/$target/fuzz_corpus"
