@@ -56,6 +56,8 @@ class Entry {
   Entry& operator=(Entry&&) noexcept = default;
 
   bool blocked() const { return blocked_; }
+  /// Whether Exit() has anything to settle (concurrency slots, breakers).
+  bool needs_exit() const { return !exited_ && !held_.empty(); }
   /// Throttling: how long the request must wait before it may go on (0: at once).
   std::chrono::nanoseconds wait() const { return wait_; }
   /// Blocked: the answer to give (the rule's reply or the set's default). Valid while the Entry is.
