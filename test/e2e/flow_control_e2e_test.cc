@@ -421,6 +421,11 @@ TEST_F(FlowControlE2eTest, RulesPushedThroughTheActuatorAndTheConfigurationStore
       << Metrics();
   EXPECT_EQ(Get(*client, "/q"), 429) << "a malformed item leaves the rules as they were";
   EXPECT_EQ(Rules()["rules"][0]["rule"]["id"], "q0");
+  // ottavactl shows the rules and their live counters.
+  RunResult shown =
+      RunProcess({BinDir() + "/ottavactl", "flow", "--actuator", sidecar_->actuator_address()});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("q0 qps /q blocks=2 passes=0"), std::string::npos) << shown.out;
 }
 
 TEST(FlowControlConfigTest, ABadRuleInTheConfigFileExits2WithThePointer) {
