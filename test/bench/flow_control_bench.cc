@@ -4,6 +4,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "common/stats.h"
@@ -36,12 +38,16 @@ Controller& Shared(int shape) {
               std::to_string(i) + R"(", "kind": "qps", "threshold": 10},)";
     }
     text += R"({"id": "q", "resource": "svc#m", "kind": "qps", "threshold": 1e9},
-      {"id": "c", "resource": "svc#", "match": "prefix", "kind": "concurrency", "threshold": 1e9},
+      {"id": "c", "resource": "svc#", "match": "prefix", "kind": "concurrency", "threshold": 1000000000},
       {"id": "r", "resource": "svc#m", "kind": "qps", "threshold": 0,
        "when": {"all": [{"caller_app": "batch"}]}},
       {"id": "b", "resource": "svc#m", "kind": "breaker", "strategy": "error_ratio",
        "threshold": 0.5}]})";
     auto rules = RuleSet::ParseText(text);
+    if (!rules.ok()) {
+      std::fprintf(stderr, "bench rules: %s\n", std::string(rules.status().message()).c_str());
+      std::abort();
+    }
     return Controller::Create(std::move(*rules), time, stats);
   }();
   return shape == 0 ? *one_qps : *twenty;
