@@ -13,6 +13,37 @@ FlowControl::FlowControl(const std::optional<mesh::flow::FlowControlConfig>& con
 
 FlowControl::~FlowControl() {
   Unsubscribe();
+  if (adaptive_loop_) {
+    adaptive_loop_->RunAndWait([this] { adaptive_timer_.reset(); });
+    adaptive_loop_->Stop();
+  }
+  controller_->SetAdaptive(nullptr);
+}
+
+absl::Status FlowControl::StartAdaptive() {
+  if (!config_ || !config_->adaptive) {
+    return absl::OkStatus();
+  }
+  adaptive_ = std::make_unique<mesh::flow::AdaptiveLimiter>(
+      *config_->adaptive, std::make_unique<mesh::flow::ProcSystemSource>());
+  auto loop = Dispatcher::Create("flow-adaptive");
+  if (!loop.ok()) {
+    return loop.status();
+  }
+  adaptive_loop_ = std::move(*loop);
+  adaptive_loop_->Start();
+  adaptive_loop_->RunAndWait([this] {
+    adaptive_timer_ = adaptive_loop_->CreateTimer([this] {
+      adaptive_->Tick();
+      adaptive_timer_->Enable(std::chrono::seconds(1));
+    });
+    adaptive_timer_->Enable(std::chrono::seconds(1));
+  });
+  stats_.CallbackGauge("ottava_flow_control_water_level",
+                       "Adaptive limiting: max of process and host CPU share, last second", {},
+                       [limiter = adaptive_.get()] { return limiter->level(); });
+  controller_->SetAdaptive(adaptive_.get());
+  return absl::OkStatus();
 }
 
 absl::Status FlowControl::Apply(std::string_view text, const std::string& source) {
@@ -36,8 +67,11 @@ void FlowControl::AddActuatorHandlers(actuator::Actuator& actuator) {
   FlowControl* self = this;
   actuator.AddHandler("GET", "/actuator/flow-control", "flow-control rules and their live counters",
                       [self](const actuator::HttpRequest&) {
-                        return actuator::HttpResponse{200, "application/json",
-                                                      self->controller_->Describe().dump()};
+                        nlohmann::json view = self->controller_->Describe();
+                        if (self->adaptive_) {
+                          view["adaptive"] = self->adaptive_->Describe();
+                        }
+                        return actuator::HttpResponse{200, "application/json", view.dump()};
                       });
   actuator.AddHandler(
       "PUT", "/actuator/flow-control",

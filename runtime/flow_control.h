@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "actuator/actuator.h"
+#include "common/dispatcher.h"
 #include "common/stats.h"
 #include "common/time_source.h"
 #include "mesh/filter/flow_control/controller.h"
@@ -37,6 +38,9 @@ class FlowControl {
   absl::Status Subscribe(const ComponentSet& set, const std::string& app_id);
   /// Ends the subscription. Before the components stop.
   void Unsubscribe();
+  /// Starts adaptive limiting (with an `adaptive` section): a `flow-adaptive` loop samples /proc
+  /// every second. Stopped by the destructor.
+  absl::Status StartAdaptive();
 
   /// Installs a rule set from JSON text; counted under `source`.
   absl::Status Apply(std::string_view text, const std::string& source);
@@ -46,6 +50,9 @@ class FlowControl {
   stats::Store& stats_;
   std::optional<mesh::flow::FlowControlConfig> config_;
   mesh::flow::ControllerPtr controller_;
+  std::unique_ptr<mesh::flow::AdaptiveLimiter> adaptive_;
+  DispatcherPtr adaptive_loop_;
+  TimerPtr adaptive_timer_;  // adaptive_loop_ only
   components::config_store::ConfigStore* store_ = nullptr;
   uint64_t subscription_ = 0;
 };

@@ -466,6 +466,7 @@ absl::Status Sidecar::Start() {
     OTTAVA_RETURN_IF_ERROR(s.mesh->Start());
   }
   OTTAVA_RETURN_IF_ERROR(s.flow->Subscribe(set, bootstrap.app.id));
+  OTTAVA_RETURN_IF_ERROR(s.flow->StartAdaptive());
 
   Dispatcher& dispatcher = s.components->dispatcher();
   // Dapr's Shutdown ends the process the way SIGTERM does: WaitForSignal() takes it.

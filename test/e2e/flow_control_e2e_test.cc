@@ -242,8 +242,12 @@ TEST_F(FlowControlE2eTest, QpsLimitOf100Admits100PerSecondUnder300Qps) {
 TEST_F(FlowControlE2eTest, ConcurrencyLimitOf4AgainstASlowUpstream) {
   auto up = Upstream();
   up->SetDelay(milliseconds(600));
-  Start(Config(up->address(),
-               {{{"id", "c4"}, {"resource", "/slow"}, {"kind", "concurrency"}, {"threshold", 4}}}));
+  json config =
+      Config(up->address(),
+             {{{"id", "c4"}, {"resource", "/slow"}, {"kind", "concurrency"}, {"threshold", 4}}});
+  // Adaptive limiting on, with a level it never reaches: it must not shed anything.
+  config["flow_control"]["adaptive"] = {{"threshold", 1.0}, {"trigger_seconds", 1}};
+  Start(config);
   std::atomic<int> ok{0};
   std::atomic<int> limited{0};
   std::vector<std::thread> threads;
@@ -264,6 +268,8 @@ TEST_F(FlowControlE2eTest, ConcurrencyLimitOf4AgainstASlowUpstream) {
   EXPECT_EQ(limited.load(), 6);
   EXPECT_EQ(up->requests(), 4u);
   EXPECT_EQ(Rules()["rules"][0]["live"]["in_flight"], 0) << "every slot was released";
+  EXPECT_EQ(Rules()["adaptive"]["phase"], "normal") << Rules().dump();
+  EXPECT_NE(Metrics().find("ottava_flow_control_water_level"), std::string::npos);
   auto client = Client();
   EXPECT_EQ(Get(*client, "/slow"), 200);
 }

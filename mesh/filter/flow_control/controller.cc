@@ -335,6 +335,12 @@ std::unique_ptr<Controller> Controller::Create(RuleSet rules,
                                                const TimeSource& time,
                                                stats::Store& stats) {
   std::unique_ptr<Controller> controller(new Controller(time, stats));
+  controller->adaptive_stress_blocks_ =
+      &stats.CounterFor("ottava_flow_control_adaptive_blocks_total",
+                        "Requests shed by adaptive limiting", {{"reason", "stress"}});
+  controller->adaptive_baseline_blocks_ =
+      &stats.CounterFor("ottava_flow_control_adaptive_blocks_total",
+                        "Requests shed by adaptive limiting", {{"reason", "baseline"}});
   controller->Update(std::move(rules));
   return controller;
 }
@@ -521,6 +527,27 @@ void BreakerRecord(RuleState& state, bool probe, bool error, int64_t rt_ns, int6
 Entry Controller::Check(const Traffic& traffic, bool allow_queueing) {
   Entry entry;
   std::shared_ptr<const CompiledRules> rules = Current();
+  if (AdaptiveLimiter* adaptive = adaptive_.load(std::memory_order_acquire)) {
+    const std::string& marker = adaptive->config().stress_header;
+    const bool stress = traffic.headers != nullptr && traffic.headers->Get(marker) != nullptr;
+    const AdaptiveLimiter::Verdict verdict = adaptive->Admit(traffic.resource, stress);
+    if (verdict != AdaptiveLimiter::Verdict::kAdmit) {
+      (verdict == AdaptiveLimiter::Verdict::kShedStress ? adaptive_stress_blocks_
+                                                        : adaptive_baseline_blocks_)
+          ->Inc();
+      entry.blocked_ = true;
+      entry.exited_ = true;
+      entry.reply_ = rules != nullptr ? &rules->set.default_reply : nullptr;
+      entry.rules_ = std::move(rules);
+      if (entry.reply_ == nullptr) {
+        static const ReplySpec kDefault;
+        entry.reply_ = &kDefault;
+      }
+      return entry;
+    }
+    entry.adaptive_ = adaptive;
+    entry.adaptive_resource_ = std::string(traffic.resource);
+  }
   if (rules == nullptr || rules->states.empty()) {
     return entry;
   }
@@ -619,6 +646,10 @@ Entry Controller::Check(const Traffic& traffic, bool allow_queueing) {
   if (entry.blocked_) {
     entry.wait_ = std::chrono::nanoseconds(0);
     entry.exited_ = true;
+    if (entry.adaptive_ != nullptr) {
+      entry.adaptive_->Release(entry.adaptive_resource_);
+      entry.adaptive_ = nullptr;
+    }
   }
   return entry;
 }
@@ -628,6 +659,10 @@ void Controller::Exit(Entry& entry, const Outcome& outcome) {
     return;
   }
   entry.exited_ = true;
+  if (entry.adaptive_ != nullptr) {
+    entry.adaptive_->Release(entry.adaptive_resource_);
+    entry.adaptive_ = nullptr;
+  }
   if (entry.held_.empty()) {
     return;
   }

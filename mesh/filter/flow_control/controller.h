@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/stats.h"
 #include "common/time_source.h"
+#include "mesh/filter/flow_control/adaptive.h"
 #include "mesh/filter/flow_control/rule.h"
 
 namespace ottava::mesh::flow {
@@ -57,7 +58,7 @@ class Entry {
 
   bool blocked() const { return blocked_; }
   /// Whether Exit() has anything to settle (concurrency slots, breakers).
-  bool needs_exit() const { return !exited_ && !held_.empty(); }
+  bool needs_exit() const { return !exited_ && (!held_.empty() || adaptive_ != nullptr); }
   /// Throttling: how long the request must wait before it may go on (0: at once).
   std::chrono::nanoseconds wait() const { return wait_; }
   /// Blocked: the answer to give (the rule's reply or the set's default). Valid while the Entry is.
@@ -79,6 +80,8 @@ class Entry {
   std::chrono::nanoseconds wait_{0};
   const ReplySpec* reply_ = nullptr;
   const RuleState* blocking_ = nullptr;
+  AdaptiveLimiter* adaptive_ = nullptr;  // admitted by it: Release on Exit
+  std::string adaptive_resource_;
 };
 
 /// How a request ended, for circuit breakers.
@@ -111,6 +114,9 @@ class Controller {
   absl::Status UpdateFromText(std::string_view text);
   /// The rules and their live counters, for the actuator and `ottavactl flow`. Any thread.
   nlohmann::json Describe() const;
+  /// Puts adaptive limiting in front of the rules (not owned; nullptr removes it). It must
+  /// outlive every Entry it admitted. Any thread.
+  void SetAdaptive(AdaptiveLimiter* adaptive) { adaptive_.store(adaptive); }
   /// How many rule-set versions were installed (1 after Create).
   uint64_t version() const { return version_.load(); }
 
@@ -124,6 +130,9 @@ class Controller {
   absl::Mutex update_mu_;  // one Update at a time (compile against the previous set, install)
   std::atomic<std::shared_ptr<const CompiledRules>> rules_;
   std::atomic<uint64_t> version_{0};
+  std::atomic<AdaptiveLimiter*> adaptive_{nullptr};
+  stats::Counter* adaptive_stress_blocks_ = nullptr;
+  stats::Counter* adaptive_baseline_blocks_ = nullptr;
 };
 using ControllerPtr = std::unique_ptr<Controller>;
 

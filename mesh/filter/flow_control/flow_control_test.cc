@@ -390,6 +390,39 @@ TEST_F(FlowControlTest, UpdateKeepsUnchangedRulesStateAndRefusesABadSetWhole) {
   EXPECT_TRUE(Pass("r"));
 }
 
+class FixedSource : public SystemSource {
+ public:
+  explicit FixedSource(const double* level) : level_(level) {}
+  SystemLoad Sample() override { return SystemLoad{0, *level_}; }
+
+ private:
+  const double* level_;
+};
+
+TEST_F(FlowControlTest, AdaptiveLimitingShedsStressTrafficBeforeTheRules) {
+  Make(R"({"reply": {"status": 503, "body": "shed"},
+           "rules": [{"id": "c", "resource": "r", "kind": "concurrency", "threshold": 10}]})");
+  double level = 0.2;
+  AdaptiveConfig config;
+  config.trigger_seconds = 1;
+  AdaptiveLimiter limiter(config, std::make_unique<FixedSource>(&level));
+  controller_->SetAdaptive(&limiter);
+  MapLookup stress(std::map<std::string, std::string>{{"x-stress-test", "1"}});
+  EXPECT_TRUE(Pass("r", &stress));
+  level = 0.95;
+  limiter.Tick();
+  Entry shed = controller_->Check(Traffic{"r", "", "", &stress});
+  EXPECT_TRUE(shed.blocked());
+  EXPECT_EQ(shed.reply()->status, 503);
+  EXPECT_TRUE(Pass("r")) << "normal traffic passes";
+  Entry held = controller_->Check(Traffic{"r", "", "", nullptr});
+  EXPECT_TRUE(held.needs_exit());
+  controller_->Exit(held, Outcome{});
+  EXPECT_EQ(CounterValue("ottava_flow_control_adaptive_blocks_total", {{"reason", "stress"}}), 1u);
+  controller_->SetAdaptive(nullptr);
+  EXPECT_TRUE(Pass("r", &stress));
+}
+
 TEST(ResourceOfTest, NamesRpcInvokeAndHttpTraffic) {
   RequestHeaders bolt;
   bolt.service = "com.example.Echo:1.0";

@@ -329,6 +329,22 @@ absl::StatusOr<FlowControlConfig> FlowControlConfig::Parse(const nlohmann::json&
     OTTAVA_RETURN_IF_ERROR(store_reader.String("group", &config.config_group));
     OTTAVA_RETURN_IF_ERROR(store_reader.CheckNoUnknownKeys());
   }
+  if (const nlohmann::json* adaptive = reader.Child("adaptive")) {
+    const std::string at = reader.PointerOf("adaptive");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*adaptive, at));
+    ObjectReader adaptive_reader(*adaptive, at);
+    AdaptiveConfig& out = config.adaptive.emplace();
+    OTTAVA_RETURN_IF_ERROR(Number(adaptive_reader, "threshold", &out.threshold, 0.01, 1));
+    OTTAVA_RETURN_IF_ERROR(adaptive_reader.Int("trigger_seconds", &out.trigger_seconds, 1, 3600));
+    OTTAVA_RETURN_IF_ERROR(adaptive_reader.String("stress_header", &out.stress_header));
+    out.stress_header = Lower(out.stress_header);
+    if (out.stress_header.empty()) {
+      return ConfigError(adaptive_reader.PointerOf("stress_header"), "must not be empty");
+    }
+    OTTAVA_RETURN_IF_ERROR(Number(adaptive_reader, "growth_factor", &out.growth_factor, 1, 1000));
+    OTTAVA_RETURN_IF_ERROR(Number(adaptive_reader, "step", &out.step, 0.01, 0.9));
+    OTTAVA_RETURN_IF_ERROR(adaptive_reader.CheckNoUnknownKeys());
+  }
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   return config;
 }

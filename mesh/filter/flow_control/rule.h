@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "mesh/filter/flow_control/adaptive.h"
 
 namespace ottava::mesh::flow {
 
@@ -131,9 +132,12 @@ struct RuleSet {
 
 /// The config file's `flow_control` section: the initial rules plus where live rules come from.
 ///   {"rules": [...], "reply": {...}, "caller_app_headers": [...],
-///    "config_store": {"store": "conf", "key": "flow-rules"}}
+///    "config_store": {"store": "conf", "key": "flow-rules"},
+///    "adaptive": {"threshold": 0.8, "trigger_seconds": 5, "stress_header": "x-stress-test",
+///                 "growth_factor": 2, "step": 0.1}}
 struct FlowControlConfig {
   RuleSet rules;
+  std::optional<AdaptiveConfig> adaptive;  // absent: no adaptive limiting
   std::string config_store;  // a config_store component; "" when rules are not subscribed
   std::string config_key;    // the item holding a rule set (JSON text)
   std::string config_group;
