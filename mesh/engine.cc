@@ -12,12 +12,16 @@
 
 namespace ottava::mesh {
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(MeshConfig config, stats::Store& stats) {
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    MeshConfig config, stats::Store& stats, std::vector<FilterFactoryPtr> extra_filters) {
   std::unique_ptr<Engine> engine(new Engine(stats));
   engine->http1_ = std::make_unique<Http1CodecFactory>();
   engine->bolt_ = std::make_unique<BoltCodecFactory>();
   engine->dubbo_ = std::make_unique<DubboCodecFactory>();
   RegisterBuiltinFilters(engine->filter_registry_);
+  for (FilterFactoryPtr& filter : extra_filters) {
+    OTTAVA_RETURN_IF_ERROR(engine->filter_registry_.Add(std::move(filter)));
+  }
   auto snapshot = engine->BuildSnapshot(config, nullptr);
   if (!snapshot.ok()) {
     return snapshot.status();

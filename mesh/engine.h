@@ -26,8 +26,11 @@ namespace ottava::mesh {
 
 class Engine {
  public:
-  /// Validates `config` (routes, clusters, regexes) and binds nothing yet.
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(MeshConfig config, stats::Store& stats);
+  /// Validates `config` (routes, clusters, regexes) and binds nothing yet. `extra_filters` are
+  /// stream filters the embedder adds to the builtin ones (flow control, bound to the sidecar's
+  /// process-wide controller).
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      MeshConfig config, stats::Store& stats, std::vector<FilterFactoryPtr> extra_filters = {});
   ~Engine();
 
   /// Binds every listener (port 0 allowed), starts the workers and the health checks.

@@ -6,6 +6,7 @@
 #include "common/logging.h"
 #include "common/stats.h"
 #include "mesh/engine.h"
+#include "mesh/filter/flow_control/flow_control_filter.h"
 #include "runtime/component_set.h"
 
 namespace ottava::runtime {
@@ -43,7 +44,11 @@ int ValidateConfig(const std::string& config_path) {
   }
   if (bootstrap->mesh) {
     // Builds the route tables and clusters (regexes, supported protocols) without binding.
-    auto engine = mesh::Engine::Create(*bootstrap->mesh, stats);
+    RealTimeSource time;
+    auto flow = mesh::flow::Controller::Create(mesh::flow::RuleSet{}, time, stats);
+    std::vector<mesh::FilterFactoryPtr> filters;
+    filters.push_back(mesh::flow::CreateFlowControlFilterFactory(*flow));
+    auto engine = mesh::Engine::Create(*bootstrap->mesh, stats, std::move(filters));
     if (!engine.ok()) {
       std::cerr << "ottava: invalid config " << config_path << ": " << engine.status().message()
                 << "\n";

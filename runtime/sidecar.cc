@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "components/rpc/mesh/mesh_rpc.h"
 #include "mesh/engine.h"
+#include "mesh/filter/flow_control/flow_control_filter.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
 #include "runtime/api/metadata_api.h"
@@ -26,6 +27,7 @@
 #include "runtime/api/state_api.h"
 #include "runtime/callback/subscriptions.h"
 #include "runtime/component_set.h"
+#include "runtime/flow_control.h"
 #include "runtime/grpc/dapr_service.h"
 #include "runtime/grpc/layotto_service.h"
 #include "runtime/grpc/unknown_methods.h"
@@ -136,17 +138,18 @@ class ApiServer {
             const std::string& app,
             components::rpc::Rpc* rpc,
             api::MetadataApi* metadata,
-            std::function<void()> shutdown)
+            std::function<void()> shutdown,
+            mesh::flow::Controller* flow)
       : state_(set, app),
         lock_(set, app),
         sequencer_(set, app),
         config_(set, app),
         pubsub_(set, app),
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
-                                &stats, app, rpc, metadata, nullptr},
+                                &stats, app, rpc, metadata, nullptr, flow},
                  streams_),
-        apis_{&state_, &lock_, &sequencer_, &config_, &pubsub_,           &dispatcher,
-              &stats,  app,    rpc,         metadata, std::move(shutdown)},
+        apis_{&state_, &lock_,   &sequencer_,         &config_, &pubsub_, &dispatcher, &stats, app,
+              rpc,     metadata, std::move(shutdown), flow},
         dapr_(apis_, streams_) {}
   ~ApiServer() { Shutdown(); }
 
@@ -304,6 +307,8 @@ struct Sidecar::State {
   components::HealthIndicator startup;  // INIT until serving, DOWN on shutdown
   std::unique_ptr<ComponentHost> components;
   std::unique_ptr<api::MetadataApi> metadata;  // /actuator/info and Dapr's metadata
+  // Flow control (issue 9): outlives the engine and the gRPC server, whose requests use it.
+  std::unique_ptr<FlowControl> flow;
   std::unique_ptr<actuator::Actuator> actuator;
   // The mesh engine (MeshSubsystem): started after the components and before gRPC, drained with
   // the gRPC drain, stopped before the components. Its Listeners() fill the ready file's
@@ -358,9 +363,12 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
                                       std::string(set.status().message()));
   }
   state->components = std::make_unique<ComponentHost>(std::move(*dispatcher), std::move(*set));
+  state->flow = std::make_unique<FlowControl>(bootstrap.flow_control, state->stats);
   if (bootstrap.mesh) {
     // Validated and built now, started once the components are up.
-    auto engine = mesh::Engine::Create(*bootstrap.mesh, state->stats);
+    std::vector<mesh::FilterFactoryPtr> filters;
+    filters.push_back(mesh::flow::CreateFlowControlFilterFactory(state->flow->controller()));
+    auto engine = mesh::Engine::Create(*bootstrap.mesh, state->stats, std::move(filters));
     if (!engine.ok()) {
       return absl::InvalidArgumentError("invalid config " + options.config_path + ": " +
                                         std::string(engine.status().message()));
@@ -447,6 +455,7 @@ absl::Status Sidecar::Start() {
   if (s.mesh) {
     AddMeshHandlers(*s.actuator, s.mesh->engine());
   }
+  s.flow->AddActuatorHandlers(*s.actuator);
   s.actuator->Start();
 
   if (absl::Status status = s.components->InitAll(); !status.ok()) {
@@ -456,11 +465,14 @@ absl::Status Sidecar::Start() {
   if (s.mesh) {
     OTTAVA_RETURN_IF_ERROR(s.mesh->Start());
   }
+  OTTAVA_RETURN_IF_ERROR(s.flow->Subscribe(set, bootstrap.app.id));
+  OTTAVA_RETURN_IF_ERROR(s.flow->StartAdaptive());
 
   Dispatcher& dispatcher = s.components->dispatcher();
   // Dapr's Shutdown ends the process the way SIGTERM does: WaitForSignal() takes it.
-  s.api = std::make_unique<ApiServer>(set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get(),
-                                      s.metadata.get(), [] { kill(getpid(), SIGTERM); });
+  s.api = std::make_unique<ApiServer>(
+      set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get(), s.metadata.get(),
+      [] { kill(getpid(), SIGTERM); }, &s.flow->controller());
   absl::StatusOr<std::string> grpc_address = s.api->Start(bootstrap);
   if (!grpc_address.ok()) {
     return grpc_address.status();
@@ -563,6 +575,9 @@ void Sidecar::Stop() {
   }
   if (s.mesh) {
     s.mesh->Stop();
+  }
+  if (s.flow) {
+    s.flow->Unsubscribe();
   }
   s.components->Stop();
   if (s.metadata) {

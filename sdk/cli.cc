@@ -215,6 +215,7 @@ class Cli {
     AddHealth();
     AddInvoke();
     AddMesh();
+    AddFlow();
   }
 
   // --- Option helpers -----------------------------------------------------------------------
@@ -1006,6 +1007,56 @@ Example:
                << (host["failed_health_check"].get<bool>() ? " failed-health-check" : "")
                << " active=" << host["active_requests"].get<int64_t>() << "\n";
         }
+      }
+      out_ << std::flush;
+      return kExitOk;
+    });
+  }
+
+  // --- flow ---------------------------------------------------------------------------------
+
+  void AddFlow() {
+    auto args = std::make_shared<HealthArgs>();
+    auto* cmd = app_.add_subcommand("flow", "Show the flow-control rules and their live counters");
+    cmd->add_option("--actuator", args->actuator, "Actuator HTTP address (host:port)")
+        ->capture_default_str();
+    cmd->footer(R"txt(
+GETs /actuator/flow-control. Prints "rules version N" and one line per rule:
+"ID KIND RESOURCE[*] passes=N blocks=N" plus the kind's live counters (window_passes,
+in_flight, state of a breaker...); --json prints the endpoint's JSON.
+
+Example:
+  ottavactl flow --actuator 127.0.0.1:34999)txt");
+    Register(cmd, [this, args] {
+      httplib::Client http(args->actuator);
+      http.set_connection_timeout(Timeout());
+      http.set_read_timeout(Timeout());
+      auto result = http.Get("/actuator/flow-control");
+      if (!result) {
+        return Fail(absl::UnavailableError(
+            "actuator " + args->actuator +
+            "/actuator/flow-control: request failed: " + httplib::to_string(result.error())));
+      }
+      if (result->status != 200) {
+        return Fail(absl::FailedPreconditionError("actuator answered HTTP " +
+                                                  std::to_string(result->status)));
+      }
+      nlohmann::json flow = nlohmann::json::parse(result->body, nullptr, false);
+      if (json_ || flow.is_discarded()) {
+        out_ << result->body << std::endl;
+        return kExitOk;
+      }
+      out_ << "rules version " << flow.value("version", 0) << "\n";
+      for (const auto& entry : flow["rules"]) {
+        const nlohmann::json& rule = entry["rule"];
+        const nlohmann::json& live = entry["live"];
+        out_ << rule.value("id", "") << " " << rule.value("kind", "") << " "
+             << rule.value("resource", "") << (rule.value("match", "") == "prefix" ? "*" : "");
+        for (const auto& [key, value] : live.items()) {
+          out_ << " " << key << "="
+               << (value.is_string() ? value.get<std::string>() : value.dump());
+        }
+        out_ << "\n";
       }
       out_ << std::flush;
       return kExitOk;

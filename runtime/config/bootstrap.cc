@@ -221,6 +221,17 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
   if (const nlohmann::json* mesh = reader.Child("mesh")) {
     OTTAVA_RETURN_IF_ERROR(ParseMesh(*mesh, reader.PointerOf("mesh"), &bootstrap));
   }
+  if (const nlohmann::json* flow = reader.Child("flow_control")) {
+    const std::string at = reader.PointerOf("flow_control");
+    OTTAVA_ASSIGN_OR_RETURN(bootstrap.flow_control,
+                            mesh::flow::FlowControlConfig::Parse(*flow, at));
+    const std::string& store = bootstrap.flow_control->config_store;
+    if (!store.empty() &&
+        bootstrap.FindComponent(components::Kind::kConfigStore, store) == nullptr) {
+      return ConfigError(at + "/config_store/store",
+                         "no config_store component named '" + store + "'");
+    }
+  }
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   return bootstrap;
 }

@@ -13,6 +13,7 @@
 #include "common/address.h"
 #include "components/component.h"
 #include "mesh/config/mesh_config.h"
+#include "mesh/filter/flow_control/rule.h"
 
 namespace ottava::runtime::config {
 
@@ -69,6 +70,9 @@ struct Bootstrap {
   std::vector<SubscriptionConfig> subscriptions;
   /// The mesh section; absent when the config has none (no engine is started then).
   std::optional<mesh::MeshConfig> mesh;
+  /// The `flow_control` section (issue 9): initial rules and the configuration-store item that
+  /// carries live ones. Absent: no rules until pushed through the actuator.
+  std::optional<mesh::flow::FlowControlConfig> flow_control;
 
   /// The component of `kind` named `name`, or nullptr.
   const ComponentConfig* FindComponent(components::Kind kind, std::string_view name) const;

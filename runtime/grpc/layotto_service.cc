@@ -285,7 +285,7 @@ LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
 }
 
 LayottoService::UnaryCall LayottoService::BeginUnary(Ctx* ctx, int method) {
-  return BeginUnaryCall(ctx, *m_[method], streams_);
+  return BeginUnaryCall(ctx, *m_[method], streams_, apis_.flow);
 }
 
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,

@@ -13,6 +13,7 @@
 #include "common/dispatcher.h"
 #include "common/stats.h"
 #include "components/rpc/rpc.h"
+#include "mesh/filter/flow_control/controller.h"
 #include "runtime/api/config_api.h"
 #include "runtime/api/lock_api.h"
 #include "runtime/api/metadata_api.h"
@@ -36,9 +37,10 @@ struct Apis {
   Dispatcher* dispatcher;  // the component dispatcher (stream subscriptions run there)
   stats::Store* stats;
   std::string app_id;
-  components::rpc::Rpc* rpc = nullptr;   // null when no mesh is configured
-  api::MetadataApi* metadata = nullptr;  // Dapr's GetMetadata / SetMetadata
-  std::function<void()> shutdown;        // Dapr's Shutdown: asks the process to stop
+  components::rpc::Rpc* rpc = nullptr;     // null when no mesh is configured
+  api::MetadataApi* metadata = nullptr;    // Dapr's GetMetadata / SetMetadata
+  std::function<void()> shutdown;          // Dapr's Shutdown: asks the process to stop
+  mesh::flow::Controller* flow = nullptr;  // flow control of every unary call ("runtime:<Method>")
 };
 
 class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackService {

@@ -37,6 +37,9 @@ class MethodMetrics {
     std::chrono::steady_clock::time_point start_;
   };
 
+  /// The method's name ("GetState").
+  const std::string& method() const { return method_; }
+
   Call Begin() const {
     in_flight_.Add(1);
     return Call(this);

@@ -371,6 +371,15 @@ if [ -f "$OUT/bolt-results.json" ]; then
   { echo "${last%\}}"; echo ",\"bolt\":"; cat "$OUT/bolt-results.json"; echo "}"; } >>"$OUT/results.json"
 fi
 
+# Flow control: microbenchmark and filter cost (test/bench/flow.sh); report only.
+echo "run.sh: flow-control scenarios..." >&2
+if ! bash "$ROOT/test/bench/flow.sh" "$BUILD_DIR" >"$OUT/logs/flow.out"; then
+  FAILED=1
+fi
+if [ -f "$OUT/flow-report.md" ]; then
+  { echo; cat "$OUT/flow-report.md"; } >>"$OUT/report.md"
+fi
+
 echo
 cat "$OUT/report.md"
 echo
