@@ -130,7 +130,9 @@ class DaprService final : public dapr::proto::runtime::v1::Dapr::CallbackService
                      int method,
                      const dapr::proto::runtime::v1::BulkPublishRequest* request,
                      dapr::proto::runtime::v1::BulkPublishResponse* response);
-  UnaryCall BeginUnary(Ctx* ctx, int method) { return BeginUnaryCall(ctx, *m_[method], streams_); }
+  UnaryCall BeginUnary(Ctx* ctx, int method) {
+    return BeginUnaryCall(ctx, *m_[method], streams_, apis_.api_token);
+  }
 
   Apis apis_;
   StreamRegistry& streams_;

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "runtime/grpc/api_token_check.h"
 #include "runtime/grpc/metrics.h"
 #include "runtime/grpc/status_bridge.h"
 #include "runtime/grpc/stream_registry.h"
@@ -26,25 +27,33 @@ struct UnaryCall {
   }
 };
 
-/// Begins a call of the method `metrics` counts. Once shutdown began (`streams` closed), new calls
+/// Begins a call of the method `metrics` counts. A call without the API token (`api_token`, when
+/// set) is turned away with UNAUTHENTICATED. Once shutdown began (`streams` closed), new calls
 /// are turned away with UNAVAILABLE (retriable) while in-flight ones drain.
 inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
                                 const MethodMetrics& metrics,
-                                const StreamRegistry& streams) {
+                                const StreamRegistry& streams,
+                                const std::string& api_token) {
   UnaryCall call{ctx->DefaultReactor(), metrics.Begin(), false};
-  if (streams.closed()) {
+  if (absl::Status token = CheckCallToken(*ctx, api_token); !token.ok()) {
+    call.Finish(token);
+    call.rejected = true;
+  } else if (streams.closed()) {
     call.Finish(absl::UnavailableError("the sidecar is shutting down"));
     call.rejected = true;
   }
   return call;
 }
 
-/// Answers at once with `status` (the APIs not built), counted like any call.
+/// Answers at once with `status` (the APIs not built), counted like any call; UNAUTHENTICATED
+/// instead when the API token is missing.
 inline grpc::ServerUnaryReactor* ReplyNow(grpc::CallbackServerContext* ctx,
                                           const MethodMetrics& metrics,
-                                          const absl::Status& status) {
+                                          const absl::Status& status,
+                                          const std::string& api_token) {
   UnaryCall call{ctx->DefaultReactor(), metrics.Begin(), false};
-  call.Finish(status);
+  absl::Status token = CheckCallToken(*ctx, api_token);
+  call.Finish(token.ok() ? status : token);
   return call.reactor;
 }
 
