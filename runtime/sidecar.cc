@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,10 @@
 #include "runtime/api/pubsub_api.h"
 #include "runtime/api/sequencer_api.h"
 #include "runtime/api/state_api.h"
+#include "runtime/callback/app_callback.h"
+#include "runtime/callback/app_rpc.h"
+#include "runtime/callback/dapr_grpc_channel.h"
+#include "runtime/callback/http_app_channel.h"
 #include "runtime/callback/subscriptions.h"
 #include "runtime/component_set.h"
 #include "runtime/flow_control.h"
@@ -139,17 +144,18 @@ class ApiServer {
             components::rpc::Rpc* rpc,
             api::MetadataApi* metadata,
             std::function<void()> shutdown,
-            mesh::flow::Controller* flow)
+            mesh::flow::Controller* flow,
+            const std::string& api_token)
       : state_(set, app),
         lock_(set, app),
         sequencer_(set, app),
         config_(set, app),
         pubsub_(set, app),
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
-                                &stats, app, rpc, metadata, nullptr, flow},
+                                &stats, app, rpc, metadata, nullptr, flow, api_token},
                  streams_),
         apis_{&state_, &lock_,   &sequencer_,         &config_, &pubsub_, &dispatcher, &stats, app,
-              rpc,     metadata, std::move(shutdown), flow},
+              rpc,     metadata, std::move(shutdown), flow,     api_token},
         dapr_(apis_, streams_) {}
   ~ApiServer() { Shutdown(); }
 
@@ -318,7 +324,9 @@ struct Sidecar::State {
   std::unique_ptr<ApiServer> api;
   std::string grpc_address;
   std::string dapr_http_address;
-  std::shared_ptr<callback::AppCallbackClient> app;
+  std::shared_ptr<callback::AppChannel> app;
+  // InvokeService as the front ends see it: the own app id to the app, the rest to the mesh.
+  std::unique_ptr<callback::AppAwareRpc> app_rpc;
   std::unique_ptr<callback::SubscriptionManager> subscriptions;
   bool ready_file_written = false;
 };
@@ -344,6 +352,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
     return absl::InvalidArgumentError("invalid config " + std::string(loaded.status().message()));
   }
   state->bootstrap = std::move(*loaded);
+  // Dapr's environment variables win over the file.
+  if (const char* token = std::getenv("DAPR_API_TOKEN"); token != nullptr && *token != 0) {
+    state->bootstrap.api_token = token;
+  }
+  if (const char* token = std::getenv("APP_API_TOKEN");
+      token != nullptr && *token != 0 && state->bootstrap.app.callback) {
+    state->bootstrap.app.callback->api_token = token;
+  }
   const config::Bootstrap& bootstrap = state->bootstrap;
   const std::string level =
       options.log_level_override.empty() ? bootstrap.log_level : options.log_level_override;
@@ -469,10 +485,29 @@ absl::Status Sidecar::Start() {
   OTTAVA_RETURN_IF_ERROR(s.flow->StartAdaptive());
 
   Dispatcher& dispatcher = s.components->dispatcher();
+  if (bootstrap.app.callback) {
+    const config::CallbackConfig& callback = *bootstrap.app.callback;
+    const std::chrono::milliseconds timeout(callback.timeout_ms);
+    if (callback.protocol == "dapr-grpc") {
+      s.app = callback::DaprGrpcChannel::Create(callback.address.ToString(), timeout,
+                                                callback.api_token, &dispatcher);
+    } else if (callback.protocol == "http") {
+      s.app = callback::HttpAppChannel::Create(callback.address, timeout, callback.api_token,
+                                               &dispatcher);
+    } else {
+      s.app =
+          callback::AppCallbackClient::Create(callback.address.ToString(), timeout, &dispatcher);
+    }
+  }
+  components::rpc::Rpc* rpc = s.rpc.get();
+  if (s.rpc || (s.app && s.app->CanInvoke())) {
+    s.app_rpc = std::make_unique<callback::AppAwareRpc>(s.rpc.get(), s.app, bootstrap.app.id);
+    rpc = s.app_rpc.get();
+  }
   // Dapr's Shutdown ends the process the way SIGTERM does: WaitForSignal() takes it.
   s.api = std::make_unique<ApiServer>(
-      set, dispatcher, s.stats, bootstrap.app.id, s.rpc.get(), s.metadata.get(),
-      [] { kill(getpid(), SIGTERM); }, &s.flow->controller());
+      set, dispatcher, s.stats, bootstrap.app.id, rpc, s.metadata.get(),
+      [] { kill(getpid(), SIGTERM); }, &s.flow->controller(), bootstrap.api_token);
   absl::StatusOr<std::string> grpc_address = s.api->Start(bootstrap);
   if (!grpc_address.ok()) {
     return grpc_address.status();
@@ -487,11 +522,6 @@ absl::Status Sidecar::Start() {
   }
   s.dapr_http_address = std::move(*http_address);
 
-  if (bootstrap.app.callback) {
-    s.app = callback::AppCallbackClient::Create(
-        bootstrap.app.callback->address.ToString(),
-        std::chrono::milliseconds(bootstrap.app.callback->timeout_ms), &dispatcher);
-  }
   s.subscriptions = std::make_unique<callback::SubscriptionManager>(
       s.api->pubsub(), s.app, &dispatcher, &s.stats, bootstrap.app.id);
   callback::SubscriptionManager* manager = s.subscriptions.get();

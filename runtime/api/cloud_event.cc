@@ -90,6 +90,29 @@ std::string BuildEnvelope(const EnvelopeInput& input) {
   return envelope.dump();
 }
 
+std::string RebuildEnvelope(const CloudEvent& event) {
+  EnvelopeInput input;
+  input.id = event.id;
+  input.source = event.source;
+  input.topic = event.topic;
+  input.pubsub_name = event.pubsub_name;
+  input.content_type = event.data_content_type;
+  input.data = event.data;
+  nlohmann::json envelope = nlohmann::json::parse(BuildEnvelope(input));
+  if (!event.type.empty()) {
+    envelope["type"] = event.type;
+  }
+  if (!event.spec_version.empty()) {
+    envelope["specversion"] = event.spec_version;
+  }
+  for (const auto& [key, value] : event.extensions) {
+    if (!envelope.contains(key) && IsUtf8(key) && IsUtf8(value)) {
+      envelope[key] = value;
+    }
+  }
+  return envelope.dump();
+}
+
 CloudEvent ParseEnvelope(std::string_view payload,
                          std::string_view fallback_id,
                          std::string_view topic,

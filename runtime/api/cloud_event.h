@@ -35,6 +35,11 @@ struct EnvelopeInput {
 /// "data" as a string, anything else in "data_base64".
 std::string BuildEnvelope(const EnvelopeInput& input);
 
+/// The JSON envelope of an event taken apart by ParseEnvelope (for apps that take the CloudEvent
+/// whole, as Dapr's HTTP apps do): the attributes, the extensions, and the data placed as
+/// BuildEnvelope places it.
+std::string RebuildEnvelope(const CloudEvent& event);
+
 /// Takes apart a delivered payload. A payload that is not a CloudEvents envelope (a raw message)
 /// is delivered as-is, with `fallback_id` and the given topic.
 CloudEvent ParseEnvelope(std::string_view payload,

@@ -66,12 +66,12 @@ AppCallbackClient::AppCallbackClient(std::shared_ptr<grpc::Channel> channel,
       dispatcher_(dispatcher) {}
 
 void AppCallbackClient::ListSubscriptions(
-    std::function<void(std::vector<v1::TopicSubscription>)> on_answer) {
+    std::function<void(std::vector<AppSubscription>)> on_answer) {
   TryList(1, std::move(on_answer));
 }
 
 void AppCallbackClient::TryList(uint32_t attempt,
-                                std::function<void(std::vector<v1::TopicSubscription>)> on_answer) {
+                                std::function<void(std::vector<AppSubscription>)> on_answer) {
   if (stopped_) {
     return;
   }
@@ -92,8 +92,15 @@ void AppCallbackClient::TryList(uint32_t attempt,
           return;
         }
         if (status.ok() || status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-          std::vector<v1::TopicSubscription> subscriptions(call->response.subscriptions().begin(),
-                                                           call->response.subscriptions().end());
+          std::vector<AppSubscription> subscriptions;
+          for (const auto& subscription : call->response.subscriptions()) {
+            AppSubscription out;
+            out.pubsub_name = subscription.pubsub_name();
+            out.topic = subscription.topic();
+            out.metadata = components::Metadata(subscription.metadata().begin(),
+                                                subscription.metadata().end());
+            subscriptions.push_back(std::move(out));
+          }
           OTTAVA_LOG(Callback, info, "app answered ListTopicSubscriptions: {} subscription(s)",
                      subscriptions.size());
           self->dispatcher_->Post([on_answer = std::move(on_answer),
@@ -115,6 +122,10 @@ void AppCallbackClient::TryList(uint32_t attempt,
                                          }
                                        });
       });
+}
+
+void AppCallbackClient::Invoke(components::rpc::RpcRequest, components::rpc::RpcCallback done) {
+  done(absl::UnimplementedError("Layotto's AppCallback has no invocation method"));
 }
 
 void AppCallbackClient::Deliver(std::shared_ptr<const Event> event,

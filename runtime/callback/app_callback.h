@@ -12,12 +12,13 @@
 
 #include "common/backoff.h"
 #include "common/dispatcher.h"
-#include "runtime/callback/event_sink.h"
+#include "runtime/callback/app_channel.h"
 #include "spec/proto/runtime/v1/appcallback.grpc.pb.h"
 
 namespace ottava::runtime::callback {
 
-class AppCallbackClient : public EventSink, public std::enable_shared_from_this<AppCallbackClient> {
+class AppCallbackClient : public AppChannel,
+                          public std::enable_shared_from_this<AppCallbackClient> {
  public:
   /// `target` is "host:port"; nothing connects until the first call.
   static std::shared_ptr<AppCallbackClient> Create(const std::string& target,
@@ -26,23 +27,25 @@ class AppCallbackClient : public EventSink, public std::enable_shared_from_this<
 
   /// Calls ListTopicSubscriptions until the app answers (backoff 100 ms doubling to 5 s), then
   /// runs `on_answer` once on the dispatcher thread. Stop() ends the retries.
-  void ListSubscriptions(
-      std::function<void(std::vector<spec::proto::runtime::v1::TopicSubscription>)> on_answer);
+  void ListSubscriptions(std::function<void(std::vector<AppSubscription>)> on_answer) override;
 
   /// EventSink: OnTopicEvent with the configured deadline.
   void Deliver(std::shared_ptr<const Event> event, std::function<void(Outcome)> done) override;
 
+  /// Layotto's AppCallback has no invocation method.
+  bool CanInvoke() const override { return false; }
+  void Invoke(components::rpc::RpcRequest request, components::rpc::RpcCallback done) override;
+  bool DaprSemantics() const override { return false; }
+
   /// Ends pending retries of ListSubscriptions. Any thread.
-  void Stop() { stopped_ = true; }
+  void Stop() override { stopped_ = true; }
 
  private:
   AppCallbackClient(std::shared_ptr<grpc::Channel> channel,
                     std::chrono::milliseconds call_timeout,
                     Dispatcher* dispatcher);
 
-  void TryList(
-      uint32_t attempt,
-      std::function<void(std::vector<spec::proto::runtime::v1::TopicSubscription>)> on_answer);
+  void TryList(uint32_t attempt, std::function<void(std::vector<AppSubscription>)> on_answer);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<spec::proto::runtime::v1::AppCallback::Stub> stub_;

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "components/component.h"
 #include "runtime/api/cloud_event.h"
@@ -22,6 +23,8 @@ struct Event {
   api::CloudEvent cloud_event;
   /// The broker message's metadata (headers, partition ...), passed through to the app.
   components::Metadata metadata;
+  /// The route the subscription's rules chose (Dapr's `path`); empty when it has none.
+  std::string path;
 };
 
 class EventSink {

@@ -54,6 +54,15 @@ Subscriber::Subscriber(components::pubsub::PubSub* pubsub,
       dead_lettered_(DeliveryCounter(stats, options_, "dead_letter")) {}
 
 absl::Status Subscriber::Start() {
+  for (const RouteRule& rule : options_.rules) {
+    absl::StatusOr<RouteMatcher> matcher = RouteMatcher::Parse(rule.match);
+    if (!matcher.ok()) {
+      return absl::InvalidArgumentError("subscription to " + options_.pubsub_name + "/" +
+                                        options_.topic + ": " +
+                                        std::string(matcher.status().message()));
+    }
+    routes_.emplace_back(std::move(*matcher), rule.path);
+  }
   components::pubsub::SubscribeRequest request;
   request.topic = options_.topic;
   request.consumer_group = options_.consumer_group;
@@ -98,6 +107,25 @@ void Subscriber::OnMessage(const components::pubsub::Message& message, std::func
   event->cloud_event.topic = message.topic;
   event->cloud_event.pubsub_name = options_.pubsub_name;
   event->metadata = message.metadata;
+  if (!routes_.empty() || !options_.default_route.empty()) {
+    for (const auto& [matcher, path] : routes_) {
+      if (matcher.Matches(event->cloud_event)) {
+        event->path = path;
+        break;
+      }
+    }
+    if (event->path.empty()) {
+      event->path = options_.default_route;
+    }
+    if (event->path.empty()) {
+      // Dapr: an event no rule matches, on a subscription without a default route, is skipped.
+      dropped_.Inc();
+      OTTAVA_LOG(Pubsub, debug, "event {} of {}/{} matches no routing rule: skipped",
+                 event->cloud_event.id, options_.pubsub_name, options_.topic);
+      delivery->ack();
+      return;
+    }
+  }
   delivery->event = std::move(event);
   Attempt(std::move(delivery));
 }
@@ -130,6 +158,10 @@ void Subscriber::OnVerdict(std::shared_ptr<Delivery> delivery, Outcome outcome) 
       delivery->ack();
       return;
     case Outcome::kDrop:
+      if (options_.dead_letter_on_drop && !options_.dead_letter_topic.empty()) {
+        DeadLetter(std::move(delivery));
+        return;
+      }
       dropped_.Inc();
       OTTAVA_LOG(Pubsub, warn, "app dropped event {} of {}/{}", delivery->event->cloud_event.id,
                  options_.pubsub_name, options_.topic);

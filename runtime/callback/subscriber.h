@@ -1,7 +1,8 @@
 #pragma once
 
 // One subscription's delivery loop (DESIGN.md §7): takes messages from a pub/sub component, hands
-// them to an EventSink, and acts on the verdict. SUCCESS and DROP ack; RETRY (or an error)
+// them to an EventSink, and acts on the verdict. SUCCESS acks; DROP acks (or, with Dapr semantics
+// and a dead-letter topic, dead-letters); RETRY (or an error)
 // redelivers after exponential backoff; after `max_retries` redeliveries the message goes to the
 // dead-letter topic (then acks) when one is set, else it is dropped with a warning. The component
 // limits how many messages are in flight (`concurrency`, 1 = publish order).
@@ -13,6 +14,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/backoff.h"
@@ -33,7 +36,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
                                             stats::Store* stats,
                                             const std::string& app_id);
 
-  /// Subscribes to the component; deliveries start.
+  /// Compiles the routing rules (INVALID_ARGUMENT for one it cannot read) and subscribes to the
+  /// component; deliveries start. Called once.
   absl::Status Start();
   /// Unsubscribes. Messages not yet acked return to the broker (redelivered to the next subscriber
   /// of the group); verdicts arriving later are ignored. Idempotent; any thread.
@@ -60,6 +64,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   EventSinkPtr sink_;
   Dispatcher* dispatcher_;
   Backoff backoff_;
+  std::vector<std::pair<RouteMatcher, std::string>> routes_;  // compiled options_.rules
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> subscription_id_{0};
   std::atomic<bool> subscribed_{false};

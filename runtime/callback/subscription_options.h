@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "components/component.h"
+#include "runtime/callback/route_match.h"
 
 namespace ottava::runtime::callback {
 
@@ -22,6 +24,14 @@ struct SubscriptionOptions {
   int64_t retry_max_ms = 30000;
   std::string consumer_group;  // empty: the app id
   components::Metadata metadata;
+  /// Dapr's routing: the first rule whose match holds gives the event's path, else
+  /// `default_route`. With rules but no match and no default the event is skipped (acked). No
+  /// rules and no default: the path stays empty.
+  std::vector<RouteRule> rules;
+  std::string default_route;
+  /// Dapr's DROP: the event moves to `dead_letter_topic` (when set) before it is acked. Layotto's
+  /// DROP just acks.
+  bool dead_letter_on_drop = false;
 
   /// Reads the options from subscription metadata: "maxRetries" (an integer >= -1),
   /// "concurrency" (an integer >= 1), "deadLetterTopic" and "consumerID". Every key, these

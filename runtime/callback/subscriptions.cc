@@ -4,10 +4,8 @@
 
 namespace ottava::runtime::callback {
 
-namespace v1 = spec::proto::runtime::v1;
-
 SubscriptionManager::SubscriptionManager(const api::PubSubApi& pubsub,
-                                         std::shared_ptr<AppCallbackClient> app,
+                                         AppChannelPtr app,
                                          Dispatcher* dispatcher,
                                          stats::Store* stats,
                                          std::string app_id)
@@ -53,6 +51,7 @@ absl::Status SubscriptionManager::Add(SubscriptionOptions options, const char* s
       return absl::OkStatus();
     }
   }
+  options.dead_letter_on_drop = app_->DaprSemantics();
   auto subscriber =
       Subscriber::Create(*pubsub, std::move(options), app_, dispatcher_, stats_, app_id_);
   if (absl::Status status = subscriber->Start(); !status.ok()) {
@@ -66,12 +65,18 @@ void SubscriptionManager::DiscoverFromApp() {
   if (!app_) {
     return;
   }
-  app_->ListSubscriptions([this](std::vector<v1::TopicSubscription> subscriptions) {
-    for (const auto& subscription : subscriptions) {
-      const std::string name = subscription.pubsub_name() + "/" + subscription.topic();
+  app_->ListSubscriptions([this](std::vector<AppSubscription> subscriptions) {
+    for (auto& subscription : subscriptions) {
+      const std::string name = subscription.pubsub_name + "/" + subscription.topic;
       absl::StatusOr<SubscriptionOptions> options = SubscriptionOptions::FromMetadata(
-          subscription.pubsub_name(), subscription.topic(),
-          components::Metadata(subscription.metadata().begin(), subscription.metadata().end()));
+          subscription.pubsub_name, subscription.topic, std::move(subscription.metadata));
+      if (options.ok()) {
+        if (!subscription.dead_letter_topic.empty()) {
+          options->dead_letter_topic = subscription.dead_letter_topic;
+        }
+        options->rules = std::move(subscription.rules);
+        options->default_route = std::move(subscription.default_route);
+      }
       if (!options.ok()) {
         OTTAVA_LOG(Callback, error, "cannot subscribe to {} as the app asked: {}", name,
                    options.status().message());

@@ -14,7 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "runtime/api/metadata_api.h"
 #include "runtime/api/pubsub_api.h"
-#include "runtime/callback/app_callback.h"
+#include "runtime/callback/app_channel.h"
 #include "runtime/callback/subscriber.h"
 #include "runtime/config/bootstrap.h"
 
@@ -23,7 +23,7 @@ namespace ottava::runtime::callback {
 class SubscriptionManager {
  public:
   SubscriptionManager(const api::PubSubApi& pubsub,
-                      std::shared_ptr<AppCallbackClient> app,
+                      AppChannelPtr app,
                       Dispatcher* dispatcher,
                       stats::Store* stats,
                       std::string app_id);
@@ -42,7 +42,7 @@ class SubscriptionManager {
   absl::Status Add(SubscriptionOptions options, const char* source);
 
   const api::PubSubApi& pubsub_;
-  std::shared_ptr<AppCallbackClient> app_;
+  AppChannelPtr app_;
   Dispatcher* dispatcher_;
   stats::Store* stats_;
   const std::string app_id_;

@@ -29,6 +29,16 @@ absl::Status ReadAddress(ObjectReader& reader, std::string_view key, Address* ou
   return absl::OkStatus();
 }
 
+// A token travels in an HTTP header: printable ASCII without spaces.
+absl::Status ValidateToken(const std::string& token, const std::string& pointer) {
+  for (char c : token) {
+    if (c <= 0x20 || c > 0x7e) {
+      return ConfigError(pointer, "must be printable ASCII without spaces or control characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseApp(const nlohmann::json& value, const std::string& pointer, AppConfig* app) {
   OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(value, pointer));
   ObjectReader reader(value, pointer);
@@ -47,10 +57,13 @@ absl::Status ParseApp(const nlohmann::json& value, const std::string& pointer, A
     CallbackConfig config;
     OTTAVA_RETURN_IF_ERROR(ReadAddress(cb, "address", &config.address));
     OTTAVA_RETURN_IF_ERROR(cb.String("protocol", &config.protocol));
-    if (config.protocol != "auto" && config.protocol != "grpc") {
-      return ConfigError(cb.PointerOf("protocol"),
-                         "unsupported protocol '" + config.protocol + "' (auto|grpc)");
+    if (config.protocol != "auto" && config.protocol != "grpc" && config.protocol != "dapr-grpc" &&
+        config.protocol != "http") {
+      return ConfigError(cb.PointerOf("protocol"), "unsupported protocol '" + config.protocol +
+                                                       "' (auto|grpc|dapr-grpc|http)");
     }
+    OTTAVA_RETURN_IF_ERROR(cb.String("api_token", &config.api_token));
+    OTTAVA_RETURN_IF_ERROR(ValidateToken(config.api_token, cb.PointerOf("api_token")));
     OTTAVA_RETURN_IF_ERROR(cb.Int("timeout_ms", &config.timeout_ms, 1, 3600 * 1000));
     OTTAVA_RETURN_IF_ERROR(cb.CheckNoUnknownKeys());
     app->callback = config;
@@ -191,6 +204,13 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
     ObjectReader r(*dapr, pointer);
     OTTAVA_RETURN_IF_ERROR(ReadAddress(r, "http_address", &bootstrap.dapr_http_address));
     OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
+  if (reader.Child("api_token") != nullptr) {
+    OTTAVA_RETURN_IF_ERROR(reader.String("api_token", &bootstrap.api_token));
+    if (bootstrap.api_token.empty()) {
+      return ConfigError(reader.PointerOf("api_token"), "must not be empty (omit the key instead)");
+    }
+    OTTAVA_RETURN_IF_ERROR(ValidateToken(bootstrap.api_token, reader.PointerOf("api_token")));
   }
   if (const nlohmann::json* log = reader.Child("log")) {
     const std::string pointer = reader.PointerOf("log");

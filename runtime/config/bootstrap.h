@@ -22,8 +22,11 @@ using ::ottava::ParseAddress;
 
 struct CallbackConfig {
   Address address{"127.0.0.1", 9999};
-  /// "auto" or "grpc": both mean the Layotto AppCallback gRPC service today.
+  /// "auto" or "grpc": Layotto's AppCallback over gRPC; "dapr-grpc": Dapr's AppCallback over
+  /// gRPC; "http": Dapr's HTTP app contract (GET /dapr/subscribe, events POSTed to routes).
   std::string protocol = "auto";
+  /// Sent to the app as `dapr-api-token` (Dapr's APP_API_TOKEN, which overrides it); empty: none.
+  std::string api_token;
   /// Deadline of one OnTopicEvent call; a hung app costs at most this per attempt.
   int64_t timeout_ms = 30000;
 };
@@ -63,6 +66,9 @@ struct Bootstrap {
   Address actuator_address{"127.0.0.1", 34999};
   /// Dapr's HTTP API v1.0 (config `dapr.http_address`; port 0 picks a free one).
   Address dapr_http_address{"127.0.0.1", 3500};
+  /// When set (config `api_token`, or DAPR_API_TOKEN which overrides it), every API call must
+  /// carry it as `dapr-api-token`; the health endpoints stay open.
+  std::string api_token;
   std::string log_level = "info";
   int64_t drain_seconds = 5;
   std::vector<ComponentConfig>

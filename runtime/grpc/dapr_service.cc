@@ -332,7 +332,7 @@ DaprService::Unary* DaprService::SaveState(Ctx* ctx,
 DaprService::Unary* DaprService::QueryStateAlpha1(Ctx* ctx,
                                                   const v1::QueryStateRequest*,
                                                   v1::QueryStateResponse*) {
-  return ReplyNow(ctx, *m_[kQueryStateAlpha1], NotBuilt("state query"));
+  return ReplyNow(ctx, *m_[kQueryStateAlpha1], NotBuilt("state query"), apis_.api_token);
 }
 
 DaprService::Unary* DaprService::DeleteState(Ctx* ctx,
@@ -496,19 +496,19 @@ DaprService::Unary* DaprService::BulkPublish(Ctx* ctx,
 DaprService::Unary* DaprService::InvokeBinding(Ctx* ctx,
                                                const v1::InvokeBindingRequest*,
                                                v1::InvokeBindingResponse*) {
-  return ReplyNow(ctx, *m_[kInvokeBinding], NotBuilt("Binding"));
+  return ReplyNow(ctx, *m_[kInvokeBinding], NotBuilt("Binding"), apis_.api_token);
 }
 
 DaprService::Unary* DaprService::GetSecret(Ctx* ctx,
                                            const v1::GetSecretRequest*,
                                            v1::GetSecretResponse*) {
-  return ReplyNow(ctx, *m_[kGetSecret], NotBuilt("Secret"));
+  return ReplyNow(ctx, *m_[kGetSecret], NotBuilt("Secret"), apis_.api_token);
 }
 
 DaprService::Unary* DaprService::GetBulkSecret(Ctx* ctx,
                                                const v1::GetBulkSecretRequest*,
                                                v1::GetBulkSecretResponse*) {
-  return ReplyNow(ctx, *m_[kGetBulkSecret], NotBuilt("Secret"));
+  return ReplyNow(ctx, *m_[kGetBulkSecret], NotBuilt("Secret"), apis_.api_token);
 }
 
 // ---------------------------------------------------------------------------- configuration
@@ -551,12 +551,20 @@ DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeC
 }
 
 DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeConfigurationAlpha1(
-    Ctx* /*ctx*/, const v1::SubscribeConfigurationRequest* request) {
+    Ctx* ctx, const v1::SubscribeConfigurationRequest* request) {
+  if (absl::Status token = CheckCallToken(*ctx, apis_.api_token); !token.ok()) {
+    m_[kSubscribeConfigurationAlpha1]->Begin().Done(ToGrpcStatus(token));
+    return new RefusedWriter<v1::SubscribeConfigurationResponse>(token);
+  }
   return SubscribeConfig(kSubscribeConfigurationAlpha1, request);
 }
 
 DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeConfiguration(
-    Ctx* /*ctx*/, const v1::SubscribeConfigurationRequest* request) {
+    Ctx* ctx, const v1::SubscribeConfigurationRequest* request) {
+  if (absl::Status token = CheckCallToken(*ctx, apis_.api_token); !token.ok()) {
+    m_[kSubscribeConfiguration]->Begin().Done(ToGrpcStatus(token));
+    return new RefusedWriter<v1::SubscribeConfigurationResponse>(token);
+  }
   return SubscribeConfig(kSubscribeConfiguration, request);
 }
 

@@ -131,7 +131,7 @@ class DaprService final : public dapr::proto::runtime::v1::Dapr::CallbackService
                      const dapr::proto::runtime::v1::BulkPublishRequest* request,
                      dapr::proto::runtime::v1::BulkPublishResponse* response);
   UnaryCall BeginUnary(Ctx* ctx, int method) {
-    return BeginUnaryCall(ctx, *m_[method], streams_, apis_.flow);
+    return BeginUnaryCall(ctx, *m_[method], streams_, apis_.api_token, apis_.flow);
   }
 
   Apis apis_;

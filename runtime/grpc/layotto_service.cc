@@ -285,13 +285,13 @@ LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
 }
 
 LayottoService::UnaryCall LayottoService::BeginUnary(Ctx* ctx, int method) {
-  return BeginUnaryCall(ctx, *m_[method], streams_, apis_.flow);
+  return BeginUnaryCall(ctx, *m_[method], streams_, apis_.api_token, apis_.flow);
 }
 
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
                                              const MethodMetrics& metrics,
                                              const absl::Status& status) {
-  return ReplyNow(ctx, metrics, status);
+  return ReplyNow(ctx, metrics, status, apis_.api_token);
 }
 
 LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
@@ -410,7 +410,12 @@ LayottoService::Unary* LayottoService::DeleteConfiguration(
 }
 
 grpc::ServerBidiReactor<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>*
-LayottoService::SubscribeConfiguration(Ctx* /*ctx*/) {
+LayottoService::SubscribeConfiguration(Ctx* ctx) {
+  if (absl::Status token = CheckCallToken(*ctx, apis_.api_token); !token.ok()) {
+    m_[kSubscribeConfiguration]->Begin().Done(ToGrpcStatus(token));
+    return new RefusedBidi<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>(
+        token);
+  }
   return new ConfigStream(*apis_.config, streams_, m_[kSubscribeConfiguration]->Begin());
 }
 
@@ -638,7 +643,12 @@ LayottoService::Unary* LayottoService::PublishEvent(Ctx* ctx,
 }
 
 grpc::ServerBidiReactor<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>*
-LayottoService::SubscribeTopicEvents(Ctx* /*ctx*/) {
+LayottoService::SubscribeTopicEvents(Ctx* ctx) {
+  if (absl::Status token = CheckCallToken(*ctx, apis_.api_token); !token.ok()) {
+    m_[kSubscribeTopicEvents]->Begin().Done(ToGrpcStatus(token));
+    return new RefusedBidi<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>(
+        token);
+  }
   return new TopicStream(apis_, streams_, m_[kSubscribeTopicEvents]->Begin());
 }
 

@@ -41,6 +41,7 @@ struct Apis {
   api::MetadataApi* metadata = nullptr;    // Dapr's GetMetadata / SetMetadata
   std::function<void()> shutdown;          // Dapr's Shutdown: asks the process to stop
   mesh::flow::Controller* flow = nullptr;  // flow control of every unary call ("runtime:<Method>")
+  std::string api_token;                   // when set, every call must carry it (dapr-api-token)
 };
 
 class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackService {
@@ -136,7 +137,7 @@ class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackS
   /// Begins a call of `method` (an index into m_).
   UnaryCall BeginUnary(Ctx* ctx, int method);
   /// Finishes a unary call with `status` and records it.
-  static Unary* Reply(Ctx* ctx, const MethodMetrics& metrics, const absl::Status& status);
+  Unary* Reply(Ctx* ctx, const MethodMetrics& metrics, const absl::Status& status);
 
   Apis apis_;
   StreamRegistry& streams_;

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "mesh/filter/flow_control/controller.h"
+#include "runtime/grpc/api_token_check.h"
 #include "runtime/grpc/metrics.h"
 #include "runtime/grpc/status_bridge.h"
 #include "runtime/grpc/stream_registry.h"
@@ -86,7 +87,8 @@ inline std::string PeerIp(const std::string& peer) {
   return std::string(port == std::string_view::npos ? view : view.substr(0, port));
 }
 
-/// Begins a call of the method `metrics` counts. Once shutdown began (`streams` closed), new calls
+/// Begins a call of the method `metrics` counts. A call without the API token (`api_token`, when
+/// set) is turned away with UNAUTHENTICATED. Once shutdown began (`streams` closed), new calls
 /// are turned away with UNAVAILABLE (retriable) while in-flight ones drain.
 /// With `flow`, the call is checked against the flow-control rules of resource
 /// "runtime:<Method>"; a blocked call is answered RESOURCE_EXHAUSTED with the rule's reply body.
@@ -94,8 +96,14 @@ inline std::string PeerIp(const std::string& peer) {
 inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
                                 const MethodMetrics& metrics,
                                 const StreamRegistry& streams,
+                                const std::string& api_token,
                                 mesh::flow::Controller* flow = nullptr) {
   UnaryCall call{ctx->DefaultReactor(), metrics.Begin(), false};
+  if (absl::Status token = CheckCallToken(*ctx, api_token); !token.ok()) {
+    call.Finish(token);
+    call.rejected = true;
+    return call;
+  }
   if (streams.closed()) {
     call.Finish(absl::UnavailableError("the sidecar is shutting down"));
     call.rejected = true;
@@ -123,12 +131,15 @@ inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
   return call;
 }
 
-/// Answers at once with `status` (the APIs not built), counted like any call.
+/// Answers at once with `status` (the APIs not built), counted like any call; UNAUTHENTICATED
+/// instead when the API token is missing.
 inline grpc::ServerUnaryReactor* ReplyNow(grpc::CallbackServerContext* ctx,
                                           const MethodMetrics& metrics,
-                                          const absl::Status& status) {
+                                          const absl::Status& status,
+                                          const std::string& api_token) {
   UnaryCall call{ctx->DefaultReactor(), metrics.Begin(), false};
-  call.Finish(status);
+  absl::Status token = CheckCallToken(*ctx, api_token);
+  call.Finish(token.ok() ? status : token);
   return call.reactor;
 }
 

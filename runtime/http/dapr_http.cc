@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/logging.h"
+#include "runtime/api/api_token.h"
 #include "runtime/api/http_status.h"
 
 namespace ottava::runtime::http_api {
@@ -245,6 +246,30 @@ DaprHttpServer::DaprHttpServer(grpc_api::Apis apis, Options options)
     return httplib::Server::HandlerResponse::Handled;
   };
   server_->set_error_handler(std::move(on_error));
+  if (!apis_.api_token.empty()) {
+    // Every route but the health probes needs the API token.
+    server_->set_pre_routing_handler(
+        [this](const httplib::Request& req,
+               httplib::Response& res) -> httplib::Server::HandlerResponse {
+          if (req.path == "/v1.0/healthz" || req.path == "/v1.0/healthz/outbound") {
+            return httplib::Server::HandlerResponse::Unhandled;
+          }
+          const std::string header(api::kApiTokenHeader);
+          absl::Status status;
+          if (req.has_header(header.c_str())) {
+            const std::string value = req.get_header_value(header.c_str());
+            const std::string_view presented(value);
+            status = api::CheckApiToken(apis_.api_token, &presented);
+          } else {
+            status = api::CheckApiToken(apis_.api_token, nullptr);
+          }
+          if (status.ok()) {
+            return httplib::Server::HandlerResponse::Unhandled;
+          }
+          SendError(res, 401, "ERR_UNAUTHORIZED", std::string(status.message()));
+          return httplib::Server::HandlerResponse::Handled;
+        });
+  }
   Routes();
 }
 
