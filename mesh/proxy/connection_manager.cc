@@ -300,10 +300,10 @@ void ConnectionManager::OnHeaderTimeout() {
   CloseConnection(CloseType::kFlushWrite);
 }
 
-void ConnectionManager::StartDraining() {
+void ConnectionManager::StartDraining(bool close_idle) {
   draining_ = true;
   codec_->StartDraining();
-  if (streams_.empty()) {
+  if (streams_.empty() && close_idle) {
     CloseConnection(CloseType::kFlushWrite);
   }
 }

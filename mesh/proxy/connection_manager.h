@@ -70,8 +70,9 @@ class ConnectionManager : public DeferredDeletable,
                     ConnectionPtr connection);
   ~ConnectionManager() override;
 
-  /// Responses from now on ask the client to close; an idle connection closes at once.
-  void StartDraining();
+  /// Responses from now on ask the client to close; an idle connection closes at once unless
+  /// `close_idle` is false (upgrade: it closes after its next response, or at the drain deadline).
+  void StartDraining(bool close_idle = true);
   Connection& connection() { return *connection_; }
 
   // ReadHandler

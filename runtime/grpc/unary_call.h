@@ -32,7 +32,7 @@ inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
                                 const MethodMetrics& metrics,
                                 const StreamRegistry& streams) {
   UnaryCall call{ctx->DefaultReactor(), metrics.Begin(), false};
-  if (streams.closed()) {
+  if (streams.unary_closed()) {
     call.Finish(absl::UnavailableError("the sidecar is shutting down"));
     call.rejected = true;
   }
