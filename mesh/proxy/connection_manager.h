@@ -109,6 +109,7 @@ class ConnectionManager : public DeferredDeletable,
   TimerPtr header_timer_;
   Buffer* read_buffer_ = nullptr;  // the connection's input, kept for pipelined requests
   bool draining_ = false;
+  bool graceful_drain_ = false;  // upgrade: idle connections stay, see StartDraining
   bool closed_ = false;
   bool dispatch_posted_ = false;
   bool write_above_high_ = false;

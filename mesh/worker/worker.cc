@@ -254,8 +254,12 @@ void Worker::Drain(bool close_idle) {
     for (ConnectionManager* manager : managers) {
       manager->StartDraining(close_idle);
     }
-    for (auto& [key, entry] : clusters_) {
-      entry.second->Drain();
+    // A graceful (upgrade) drain still sends requests upstream on the connections it keeps, so
+    // the pools stay as they are; they close with the worker.
+    if (close_idle) {
+      for (auto& [key, entry] : clusters_) {
+        entry.second->Drain();
+      }
     }
   });
 }
