@@ -13,7 +13,8 @@
 //   old → new  {"type":"sockets","names":["grpc","actuator",...],"state":{...}} + one fd per name
 //   ...        the new process starts serving on them, rewrites the ready file...
 //   new → old  {"type":"ready","pid":N}
-//   old → new  {"type":"stopped","stop_us":T}  once the old process no longer accepts
+//   old → new  {"type":"stopped","stop_us":T,"state":{...}}  once the old process no longer
+//              accepts (the new one starts accepting on the gRPC socket only then)
 //
 // The old process keeps serving until "ready"; if the new one disconnects, times out or sends
 // anything else first, the handover is aborted and nothing changed for the old process.
