@@ -1,10 +1,13 @@
 #include "actuator/actuator.h"
 
 #include <httplib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <tuple>
 
+#include "actuator/socket_http_server.h"
+#include "common/accept_loop.h"
 #include "common/assert.h"
 #include "common/logging.h"
 
@@ -68,26 +71,30 @@ HttpResponse Health(const std::vector<Indicator>& indicators) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Actuator>> Actuator::Create(const std::string& host, uint16_t port) {
+absl::StatusOr<std::unique_ptr<Actuator>> Actuator::Create(const std::string& host,
+                                                           uint16_t port,
+                                                           int inherited_fd) {
   std::unique_ptr<Actuator> actuator(new Actuator(host));
-  if (port == 0) {
-    int bound = actuator->server_->bind_to_any_port(host);
-    if (bound <= 0) {
-      return absl::UnavailableError("actuator: cannot bind " + host + ":0");
-    }
-    actuator->port_ = static_cast<uint16_t>(bound);
+  if (inherited_fd >= 0) {
+    actuator->listen_fd_ = inherited_fd;
   } else {
-    if (!actuator->server_->bind_to_port(host, port)) {
-      return absl::UnavailableError("actuator: cannot bind " + host + ":" + std::to_string(port) +
+    absl::StatusOr<int> fd = BindListenSocket(Address{host, port});
+    if (!fd.ok()) {
+      return absl::UnavailableError("actuator: " + std::string(fd.status().message()) +
                                     " (address in use?)");
     }
-    actuator->port_ = port;
+    actuator->listen_fd_ = *fd;
   }
+  absl::StatusOr<Address> bound = SocketAddress(actuator->listen_fd_);
+  if (!bound.ok()) {
+    return bound.status();
+  }
+  actuator->port_ = bound->port;
   return actuator;
 }
 
 Actuator::Actuator(std::string host)
-    : host_(std::move(host)), server_(std::make_unique<httplib::Server>()) {
+    : host_(std::move(host)), server_(std::make_unique<SocketHttpServer>()) {
   // Probes are tiny; a small pool keeps the idle footprint small.
   server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
   server_->set_keep_alive_timeout(5);
@@ -106,11 +113,14 @@ Actuator::Actuator(std::string host)
 
 Actuator::~Actuator() {
   Stop();
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+  }
 }
 
 void Actuator::AddHandler(
     std::string method, std::string path, std::string help, Handler handler, bool loopback_only) {
-  OTTAVA_RELEASE_ASSERT(!thread_.joinable(), "actuator handler added after Start()");
+  OTTAVA_RELEASE_ASSERT(!started_, "actuator handler added after Start()");
   for (const auto& registered : registered_) {
     OTTAVA_RELEASE_ASSERT(registered.method != method || registered.path != path,
                           "actuator handler registered twice");
@@ -163,19 +173,19 @@ HttpResponse Actuator::Index() const {
 }
 
 void Actuator::Start() {
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // httplib's stop() is lost if it comes before the accept loop starts (the loop then runs
-  // forever and Stop() never joins), so return only once the server is running.
-  for (int i = 0; i < 2000 && !server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  started_ = true;
+  if (absl::Status status = server_->Serve(listen_fd_); !status.ok()) {
+    OTTAVA_LOG(Actuator, error, "actuator: {}", status.message());
   }
 }
 
+void Actuator::StopAccepting() {
+  server_->StopAccepting();
+  server_->Drain();
+}
+
 void Actuator::Stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
-  }
+  server_->Stop();
 }
 
 void AddHealthHandlers(Actuator& actuator,

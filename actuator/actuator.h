@@ -66,10 +66,16 @@ components::HealthState Aggregate(const std::vector<Indicator>& indicators);
 /// The JSON body of a health endpoint.
 nlohmann::json HealthBody(const std::vector<Indicator>& indicators);
 
+class SocketHttpServer;
+
 class Actuator {
  public:
   /// Binds `host:port` (port 0 picks a free port). Nothing is served until Start().
-  static absl::StatusOr<std::unique_ptr<Actuator>> Create(const std::string& host, uint16_t port);
+  /// `inherited_fd` >= 0: serve on that listening socket instead (taken over from the previous
+  /// process on upgrade; owned from now on, its bound port is reported).
+  static absl::StatusOr<std::unique_ptr<Actuator>> Create(const std::string& host,
+                                                          uint16_t port,
+                                                          int inherited_fd = -1);
   ~Actuator();
 
   Actuator(const Actuator&) = delete;
@@ -84,10 +90,15 @@ class Actuator {
                   Handler handler,
                   bool loopback_only = false);
 
-  /// Serves on a background thread.
+  /// Serves on background threads.
   void Start();
+  /// Stops accepting (upgrade: the next process accepts from the same socket); open connections
+  /// close after their next response.
+  void StopAccepting();
   /// Stops serving and joins. Idempotent.
   void Stop();
+  /// The listening socket, for the upgrade handover; -1 before Create succeeded.
+  int listen_fd() const { return listen_fd_; }
 
   /// The bound "host:port".
   std::string address() const { return host_ + ":" + std::to_string(port_); }
@@ -105,8 +116,9 @@ class Actuator {
   std::string host_;
   uint16_t port_ = 0;
   std::vector<Registered> registered_;  // fixed once Start() runs
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<SocketHttpServer> server_;
+  int listen_fd_ = -1;
+  bool started_ = false;
 };
 
 /// GET /actuator/health/liveness, /actuator/health/readiness and /actuator/health over the given

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "common/accept_loop.h"
 #include "common/json_config.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -97,7 +98,7 @@ absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
   return MeshSnapshotConstSharedPtr(std::move(snapshot));
 }
 
-absl::Status Engine::Start() {
+absl::Status Engine::Start(std::map<std::string, int>* inherited) {
   MeshSnapshotConstSharedPtr snapshot;
   {
     absl::MutexLock lock(&mu_);
@@ -105,7 +106,16 @@ absl::Status Engine::Start() {
   }
   const MeshConfig& config = snapshot->config;
   for (const ListenerConfig& listener : config.listeners) {
-    auto socket = ListenSocket::Bind(listener.address);
+    absl::StatusOr<std::unique_ptr<ListenSocket>> socket;
+    auto found = inherited != nullptr ? inherited->find(listener.name)
+                                      : std::map<std::string, int>::iterator();
+    if (inherited != nullptr && found != inherited->end() &&
+        ListenSocketMatches(found->second, listener.address)) {
+      socket = ListenSocket::Adopt(found->second);
+      inherited->erase(found);
+    } else {
+      socket = ListenSocket::Bind(listener.address);
+    }
     if (!socket.ok()) {
       return absl::UnavailableError(listener.pointer +
                                     "/address: " + std::string(socket.status().message()));
@@ -297,13 +307,25 @@ void Engine::Eject(const ClusterInfoConstSharedPtr& cluster, Host& host) {
   });
 }
 
-void Engine::Drain() {
+void Engine::Drain(bool close_idle) {
+  StopAccepting();
+  for (auto& worker : workers_) {
+    worker->Drain(close_idle);
+  }
+}
+
+void Engine::StopAccepting() {
   for (auto& worker : workers_) {
     worker->StopListening();
   }
-  for (auto& worker : workers_) {
-    worker->Drain();
+}
+
+std::map<std::string, int> Engine::ListenerFds() const {
+  std::map<std::string, int> out;
+  for (const BoundListener& listener : listeners_) {
+    out[listener.config.name] = listener.socket->fd();
   }
+  return out;
 }
 
 int64_t Engine::ActiveRequests() const {

@@ -33,8 +33,16 @@ class Engine {
       MeshConfig config, stats::Store& stats, std::vector<FilterFactoryPtr> extra_filters = {});
   ~Engine();
 
-  /// Binds every listener (port 0 allowed), starts the workers and the health checks.
-  absl::Status Start();
+  /// Binds every listener (port 0 allowed), starts the workers and the health checks. A listener
+  /// whose name is in `inherited` with a socket listening on its address serves on that socket
+  /// (taken over from the previous process on upgrade); the entries used are removed from the
+  /// map and owned by the engine from then on.
+  absl::Status Start(std::map<std::string, int>* inherited = nullptr);
+  /// "name" → listening fd of every bound listener (for the upgrade handover; still owned).
+  std::map<std::string, int> ListenerFds() const;
+  /// Stops accepting on every listener and returns when no worker accepts any more (upgrade:
+  /// the next process accepts from the same sockets).
+  void StopAccepting();
   /// "name" → "host:port" of every bound listener (for the ready file).
   std::map<std::string, std::string> ListenerAddresses() const;
 
@@ -50,8 +58,10 @@ class Engine {
   /// Whether there are workers to take requests.
   bool running() const { return running_.load(); }
 
-  /// Stops accepting and asks every connection to close after its current request.
-  void Drain();
+  /// Stops accepting and asks every connection to close after its current request. With
+  /// `close_idle` false (upgrade) an idle keep-alive connection is not closed under a client
+  /// that may be sending on it: its next response says `Connection: close` instead.
+  void Drain(bool close_idle = true);
   /// Requests in flight plus open connections on every worker (what a drain waits for).
   int64_t ActiveRequests() const;
   /// Stops workers and checks. Idempotent.

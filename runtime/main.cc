@@ -1,5 +1,6 @@
 // ottava: the sidecar binary.
 //   ottava --config FILE [--ready-file FILE] [--log-level LEVEL]
+//   ottava upgrade --config FILE [--ready-file FILE] [--socket-dir DIR]
 //   ottava validate --config FILE
 //   ottava version
 
@@ -22,6 +23,27 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", options.log_level_override,
                  "trace|debug|info|warn|error|critical|off (overrides log.level)");
 
+  app.add_option("--takeover", options.takeover_socket,
+                 "(internal) take over from the sidecar on this upgrade control socket")
+      ->group("");
+  app.add_option("--takeover-status-fd", options.takeover_status_fd,
+                 "(internal) report the takeover's outcome on this fd")
+      ->group("");
+
+  ottava::runtime::UpgradeOptions upgrade_options;
+  CLI::App* upgrade = app.add_subcommand(
+      "upgrade", "start a new sidecar that takes over from the running one (hot upgrade)");
+  upgrade->add_option("--config,-c", upgrade_options.config_path, "the new JSON configuration")
+      ->required();
+  upgrade->add_option("--ready-file", upgrade_options.ready_file,
+                      "the running sidecar's ready file (its directory holds the control socket)");
+  upgrade->add_option("--socket-dir", upgrade_options.socket_dir,
+                      "directory of the control socket (default: upgrade.socket_dir, else the "
+                      "ready file's directory, else the config file's)");
+  upgrade->add_option("--log-level", upgrade_options.log_level, "log level of the new process");
+  upgrade->add_option("--timeout", upgrade_options.timeout_seconds,
+                      "seconds to wait for the new process to take over (then it is killed)");
+
   std::string validate_path;
   CLI::App* validate = app.add_subcommand("validate", "check a configuration file and exit");
   validate->add_option("--config,-c", validate_path, "JSON configuration file")->required();
@@ -37,6 +59,9 @@ int main(int argc, char** argv) {
     std::cout << "ottava " << ottava::runtime::kVersion << " (" << ottava::runtime::kGitCommit
               << ", " << ottava::runtime::kBuildType << ")\n";
     return 0;
+  }
+  if (*upgrade) {
+    return ottava::runtime::UpgradeCommand(upgrade_options);
   }
   if (*validate) {
     return ottava::runtime::ValidateConfig(validate_path);

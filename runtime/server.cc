@@ -1,5 +1,8 @@
 #include "runtime/server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "common/dispatcher.h"
@@ -8,6 +11,7 @@
 #include "mesh/engine.h"
 #include "mesh/filter/flow_control/flow_control_filter.h"
 #include "runtime/component_set.h"
+#include "runtime/upgrade/upgrade.h"
 
 namespace ottava::runtime {
 namespace {
@@ -61,19 +65,72 @@ int ValidateConfig(const std::string& config_path) {
 }
 
 int RunSidecar(const RunOptions& options) {
+  if (options.takeover_status_fd >= 0) {
+    fcntl(options.takeover_status_fd, F_SETFD, FD_CLOEXEC);  // not for our own children
+  }
+  // A new process that fails before it took over says why to whoever started it.
+  auto fail = [&options](const absl::Status& status, int code) {
+    std::cerr << "ottava: " << status.message() << "\n";
+    upgrade::ReportStatus(options.takeover_status_fd, {{"ok", false},
+                                                       {"pid", getpid()},
+                                                       {"exit_code", code},
+                                                       {"error", std::string(status.message())}});
+    return code;
+  };
   absl::StatusOr<std::unique_ptr<Sidecar>> sidecar = Sidecar::Create(options);
   if (!sidecar.ok()) {
-    std::cerr << "ottava: " << sidecar.status().message() << "\n";
-    return ExitCodeOf(sidecar.status());
+    return fail(sidecar.status(), ExitCodeOf(sidecar.status()));
   }
   if (absl::Status status = (*sidecar)->Start(); !status.ok()) {
-    std::cerr << "ottava: " << status.message() << "\n";
-    return kExitComponentFailed;  // the sidecar's destructor stops what had started
+    // The sidecar's destructor stops what had started.
+    return fail(status, kExitComponentFailed);
   }
   (*sidecar)->WaitForSignal();
   (*sidecar)->Drain();
   (*sidecar)->Stop();
   OTTAVA_LOG(Runtime, info, "stopped");
+  return kExitOk;
+}
+
+int UpgradeCommand(const UpgradeOptions& options) {
+  // Find the running sidecar's control socket the way it chose it.
+  std::string socket_dir = options.socket_dir;
+  if (socket_dir.empty()) {
+    absl::StatusOr<config::Bootstrap> bootstrap = config::LoadBootstrap(options.config_path);
+    if (bootstrap.ok()) {
+      socket_dir = bootstrap->upgrade.socket_dir;
+    }
+  }
+  if (socket_dir.empty()) {
+    const std::string& base = options.ready_file.empty() ? options.config_path : options.ready_file;
+    const size_t slash = base.rfind('/');
+    socket_dir = slash == std::string::npos ? "." : base.substr(0, slash);
+  }
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) {
+    std::cerr << "ottava upgrade: cannot find this binary's path\n";
+    return kExitComponentFailed;
+  }
+  std::vector<std::string> argv{std::string(path, static_cast<size_t>(n)), "--config",
+                                options.config_path, "--takeover",
+                                upgrade::ControlSocketPath(socket_dir)};
+  if (!options.ready_file.empty()) {
+    argv.insert(argv.end(), {"--ready-file", options.ready_file});
+  }
+  if (!options.log_level.empty()) {
+    argv.insert(argv.end(), {"--log-level", options.log_level});
+  }
+  auto result = upgrade::SpawnNewProcess(
+      std::move(argv), std::chrono::seconds(options.timeout_seconds), /*detach=*/true,
+      [](pid_t pid) { std::cerr << "ottava upgrade: started new process pid " << pid << "\n"; });
+  if (!result.ok()) {
+    std::cerr << "ottava upgrade: failed, the running sidecar keeps serving: "
+              << result.status().message() << "\n";
+    return result.status().code() == absl::StatusCode::kFailedPrecondition ? kExitBadConfig
+                                                                           : kExitComponentFailed;
+  }
+  std::cout << result->report.dump() << "\n";
   return kExitOk;
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "actuator/actuator.h"
+#include "common/accept_loop.h"
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
@@ -37,6 +38,7 @@
 #include "runtime/grpc/layotto_service.h"
 #include "runtime/grpc/unknown_methods.h"
 #include "runtime/http/dapr_http.h"
+#include "runtime/upgrade/upgrade.h"
 #include "runtime/version.h"
 
 namespace ottava::runtime {
@@ -157,15 +159,36 @@ class ApiServer {
         apis_{&state_, &lock_,   &sequencer_,         &config_, &pubsub_, &dispatcher, &stats, app,
               rpc,     metadata, std::move(shutdown), flow,     api_token},
         dapr_(apis_, streams_) {}
-  ~ApiServer() { Shutdown(); }
+  ~ApiServer() {
+    Shutdown();
+    if (listen_fd_ >= 0) {
+      ::close(listen_fd_);
+    }
+  }
 
-  // Binds and serves; returns the bound "host:port".
-  absl::StatusOr<std::string> Start(const config::Bootstrap& bootstrap) {
+  // Starts the server on a listening socket of ours: `inherited_fd` (upgrade; owned from now on)
+  // or one bound to grpc.address. gRPC cannot adopt a listening socket, so connections are
+  // accepted here and handed to it through its external connection acceptor; nothing is
+  // accepted until StartAccepting(). Returns the bound "host:port".
+  absl::StatusOr<std::string> Start(const config::Bootstrap& bootstrap, int inherited_fd) {
+    if (inherited_fd >= 0) {
+      listen_fd_ = inherited_fd;
+    } else {
+      absl::StatusOr<int> fd = BindListenSocket(bootstrap.grpc_address);
+      if (!fd.ok()) {
+        return absl::UnavailableError("cannot listen on " + bootstrap.grpc_address.ToString() +
+                                      " (/grpc/address): address in use or not local");
+      }
+      listen_fd_ = *fd;
+    }
+    absl::StatusOr<Address> bound = SocketAddress(listen_fd_);
+    if (!bound.ok()) {
+      return bound.status();
+    }
     grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(bootstrap.grpc_address.ToString(), grpc::InsecureServerCredentials(),
-                             &port);
-    // Without this gRPC sets SO_REUSEPORT and a second sidecar would silently share the port.
+    acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        grpc::InsecureServerCredentials());
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.SetMaxSendMessageSize(static_cast<int>(bootstrap.max_message_bytes));
@@ -173,23 +196,53 @@ class ApiServer {
     builder.RegisterService(&dapr_);
     builder.RegisterCallbackGenericService(&unknown_methods_);
     server_ = builder.BuildAndStart();
-    if (!server_ || port == 0) {
-      server_.reset();
-      return absl::UnavailableError("cannot listen on " + bootstrap.grpc_address.ToString() +
-                                    " (/grpc/address): address in use or not local");
+    if (!server_) {
+      return absl::UnavailableError("cannot start the gRPC server on " +
+                                    bootstrap.grpc_address.ToString() + " (/grpc/address)");
     }
-    return bootstrap.grpc_address.host + ":" + std::to_string(port);
+    return bootstrap.grpc_address.host + ":" + std::to_string(bound->port);
   }
+
+  absl::Status StartAccepting() {
+    accept_ = std::make_unique<AcceptLoop>(listen_fd_, "grpc-accept", [this](int fd) {
+      grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters params;
+      params.listener_fd = listen_fd_;
+      params.fd = fd;
+      acceptor_->HandleNewConnection(&params);
+    });
+    return accept_->Start();
+  }
+
+  // Upgrade: stops accepting (the next process accepts from the same sockets), sends every
+  // client GOAWAY at once (a shutdown with `deadline`, on a thread of its own), ends the
+  // streams so clients re-subscribe on the new process; unary calls in flight finish.
+  void StopAcceptingForUpgrade(std::chrono::system_clock::time_point deadline) {
+    if (accept_ != nullptr) {
+      accept_->Stop();
+    }
+    if (http_) {
+      http_->StopAccepting();
+    }
+    streams_.ShutdownStreams();
+    if (server_ && !shutdown_thread_.joinable()) {
+      shutdown_thread_ = std::thread([this, deadline] { server_->Shutdown(deadline); });
+    }
+  }
+
+  int listen_fd() const { return listen_fd_; }
+  int http_listen_fd() const { return http_ ? http_->listen_fd() : -1; }
 
   // Binds and serves Dapr's HTTP API; returns the bound "host:port".
   absl::StatusOr<std::string> StartHttp(const config::Bootstrap& bootstrap,
                                         std::function<bool()> ready,
-                                        std::function<bool()> outbound_ready) {
+                                        std::function<bool()> outbound_ready,
+                                        int inherited_fd) {
     http_api::Options options;
     options.address = bootstrap.dapr_http_address;
     options.max_body_bytes = bootstrap.max_message_bytes;
     options.ready = std::move(ready);
     options.outbound_ready = std::move(outbound_ready);
+    options.inherited_fd = inherited_fd;
     auto http = http_api::DaprHttpServer::Create(apis_, std::move(options));
     if (!http.ok()) {
       return http.status();
@@ -204,8 +257,14 @@ class ApiServer {
 
   // Cancels what is still in flight and waits for the servers. Idempotent.
   void Shutdown() {
+    if (accept_ != nullptr) {
+      accept_->Stop();
+    }
     if (http_) {
       http_->Stop();  // waits for the HTTP requests in progress
+    }
+    if (shutdown_thread_.joinable()) {
+      shutdown_thread_.join();
     }
     if (server_) {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
@@ -228,6 +287,10 @@ class ApiServer {
   grpc_api::DaprService dapr_;
   grpc_api::UnknownMethods unknown_methods_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
+  int listen_fd_ = -1;
+  std::unique_ptr<AcceptLoop> accept_;
+  std::thread shutdown_thread_;  // the upgrade's GOAWAY shutdown
   std::unique_ptr<http_api::DaprHttpServer> http_;
 };
 
@@ -237,8 +300,11 @@ class MeshSubsystem : public Subsystem {
   explicit MeshSubsystem(std::unique_ptr<mesh::Engine> engine) : engine_(std::move(engine)) {}
   ~MeshSubsystem() override { Stop(); }
 
-  absl::Status Start() override {
-    absl::Status status = engine_->Start();
+  absl::Status Start() override { return Start(nullptr); }
+
+  // `inherited`: listener name -> socket taken over on upgrade (see Engine::Start).
+  absl::Status Start(std::map<std::string, int>* inherited) {
+    absl::Status status = engine_->Start(inherited);
     if (!status.ok()) {
       return absl::Status(status.code(), "mesh: " + std::string(status.message()));
     }
@@ -329,7 +395,102 @@ struct Sidecar::State {
   std::unique_ptr<callback::AppAwareRpc> app_rpc;
   std::unique_ptr<callback::SubscriptionManager> subscriptions;
   bool ready_file_written = false;
+
+  // Hot upgrade (runtime/upgrade/). The binary path is read at startup: SIGHUP runs whatever
+  // is at that path then.
+  std::string binary_path;
+  std::string socket_path;                            // the control socket
+  std::unique_ptr<upgrade::TakeoverClient> takeover;  // new process: until taken over
+  std::map<std::string, int> inherited;               // new process: sockets not yet used
+  std::unique_ptr<upgrade::HandoverSource> handover;  // old process: what is handed over
+  std::unique_ptr<upgrade::UpgradeServer> upgrade_server;
+  int64_t generation = 1;
+  std::string took_over_at;  // RFC 3339, empty for generation 1
+  pid_t previous_pid = 0;
+  std::atomic<bool> handed_over{false};
+  std::atomic<bool> upgrading{false};  // one trigger at a time
 };
+
+namespace {
+
+std::string NowRfc3339() {
+  char text[64];
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm utc;
+  gmtime_r(&seconds, &utc);
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string DirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The running sidecar's side of a handover: its sockets, how it stops accepting.
+class SidecarHandover : public upgrade::HandoverSource {
+ public:
+  explicit SidecarHandover(Sidecar::State& s) : s_(s) {}
+
+  std::vector<std::pair<std::string, int>> ListeningSockets() override;
+  void StopAccepting() override;
+  nlohmann::json ExportState() override { return nlohmann::json::object(); }
+  void HandedOver(pid_t pid) override {
+    OTTAVA_LOG(Runtime, info, "upgrade: pid {} serves now", pid);
+    kill(getpid(), SIGUSR2);  // WaitForSignal() returns and the process drains
+  }
+
+ private:
+  Sidecar::State& s_;
+};
+
+std::vector<std::pair<std::string, int>> SidecarHandover::ListeningSockets() {
+  std::vector<std::pair<std::string, int>> out;
+  if (s_.api != nullptr) {
+    out.emplace_back("grpc", s_.api->listen_fd());
+    if (s_.api->http_listen_fd() >= 0) {
+      out.emplace_back("dapr_http", s_.api->http_listen_fd());
+    }
+  }
+  if (s_.actuator != nullptr) {
+    out.emplace_back("actuator", s_.actuator->listen_fd());
+  }
+  if (s_.mesh != nullptr) {
+    for (const auto& [name, fd] : s_.mesh->engine().ListenerFds()) {
+      out.emplace_back("mesh/" + name, fd);
+    }
+  }
+  return out;
+}
+
+void SidecarHandover::StopAccepting() {
+  if (s_.mesh != nullptr) {
+    s_.mesh->engine().StopAccepting();
+  }
+  if (s_.actuator != nullptr) {
+    s_.actuator->StopAccepting();
+  }
+  if (s_.api != nullptr) {
+    s_.api->StopAcceptingForUpgrade(std::chrono::system_clock::now() +
+                                    std::chrono::seconds(s_.bootstrap.upgrade.drain_seconds));
+  }
+}
+
+// An inherited socket for `name` if one listens on `address`; else -1 (bind a new one).
+int TakeInherited(std::map<std::string, int>& inherited,
+                  const std::string& name,
+                  const Address& address) {
+  auto found = inherited.find(name);
+  if (found == inherited.end() || !ListenSocketMatches(found->second, address)) {
+    return -1;
+  }
+  int fd = found->second;
+  inherited.erase(found);
+  return fd;
+}
+
+}  // namespace
 
 int ExitCodeOf(const absl::Status& create_error) {
   return create_error.code() == absl::StatusCode::kInvalidArgument ? kExitBadConfig
@@ -344,7 +505,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
   sigemptyset(&state->signals);
   sigaddset(&state->signals, SIGTERM);
   sigaddset(&state->signals, SIGINT);
+  sigaddset(&state->signals, SIGHUP);   // upgrade
+  sigaddset(&state->signals, SIGUSR2);  // a new process took over
   pthread_sigmask(SIG_BLOCK, &state->signals, nullptr);
+  {
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    state->binary_path = n > 0 ? std::string(path, static_cast<size_t>(n)) : "";
+  }
   signal(SIGPIPE, SIG_IGN);
 
   absl::StatusOr<config::Bootstrap> loaded = config::LoadBootstrap(options.config_path);
@@ -402,6 +570,41 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
 
 Sidecar::Sidecar(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
+namespace {
+
+// POST /actuator/upgrade [{"config": FILE}]: the same upgrade as SIGHUP, answered when the new
+// process took over (200, its report) or failed (500, its error; 409 when one is running).
+void AddUpgradeHandler(actuator::Actuator& actuator, Sidecar& sidecar) {
+  Sidecar* view = &sidecar;
+  actuator.AddHandler(
+      "POST", "/actuator/upgrade",
+      "start a new process that takes over from this one: {\"config\": FILE} (optional)",
+      [view](const actuator::HttpRequest& request) {
+        std::string config;
+        if (!request.body.empty()) {
+          nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object() ||
+              (body.contains("config") && !body["config"].is_string())) {
+            return actuator::HttpResponse{
+                400, "application/json",
+                nlohmann::json{{"error", "body must be {\"config\": \"FILE\"} or empty"}}.dump()};
+          }
+          config = body.value("config", std::string());
+        }
+        absl::StatusOr<nlohmann::json> report = view->Upgrade(config);
+        if (!report.ok()) {
+          const int status = report.status().code() == absl::StatusCode::kAlreadyExists ? 409 : 500;
+          return actuator::HttpResponse{
+              status, "application/json",
+              nlohmann::json{{"error", std::string(report.status().message())}}.dump()};
+        }
+        return actuator::HttpResponse{200, "application/json", report->dump()};
+      },
+      /*loopback_only=*/true);
+}
+
+}  // namespace
+
 Sidecar::~Sidecar() {
   Stop();
 }
@@ -456,9 +659,52 @@ absl::Status Sidecar::Start() {
   };
   s.metadata = std::make_unique<api::MetadataApi>(set, s.registry, bootstrap.app.id);
   const api::MetadataApi* metadata = s.metadata.get();
-  auto describe = [metadata] { return api::ToInfoJson(metadata->Describe()); };
-  auto actuator =
-      actuator::Actuator::Create(bootstrap.actuator_address.host, bootstrap.actuator_address.port);
+  const State* info_state = &s;
+  auto describe = [metadata, info_state] {
+    nlohmann::json info = api::ToInfoJson(metadata->Describe());
+    info["upgrade"] = {{"generation", info_state->generation},
+                       {"took_over_at", info_state->took_over_at.empty()
+                                            ? nlohmann::json(nullptr)
+                                            : nlohmann::json(info_state->took_over_at)},
+                       {"previous_pid", info_state->previous_pid},
+                       {"pid", getpid()}};
+    return info;
+  };
+  if (!s.options.takeover_socket.empty()) {
+    // Upgrade: say hello first (a version mismatch is refused before any work), initialise the
+    // components, then take the sockets: the actuator serves on the old process's.
+    auto client = upgrade::TakeoverClient::Connect(s.options.takeover_socket);
+    if (!client.ok()) {
+      return absl::Status(client.status().code(),
+                          "upgrade: " + std::string(client.status().message()));
+    }
+    s.takeover = std::move(*client);
+    s.generation = s.takeover->old_generation() + 1;
+    s.previous_pid = s.takeover->old_pid();
+    if (s.options.ready_file.empty()) {
+      s.options.ready_file = s.takeover->old_ready_file();
+    }
+    if (absl::Status status = s.components->InitAll(); !status.ok()) {
+      return absl::Status(status.code(), "component " + std::string(status.message()));
+    }
+    auto sockets = s.takeover->TakeSockets(std::chrono::seconds(bootstrap.upgrade.timeout_seconds));
+    if (!sockets.ok()) {
+      return absl::Status(sockets.status().code(),
+                          "upgrade: " + std::string(sockets.status().message()));
+    }
+    s.inherited = std::move(*sockets);
+    OTTAVA_LOG(Runtime, info, "upgrade: took {} sockets from pid {} (generation {})",
+               s.inherited.size(), s.previous_pid, s.takeover->old_generation());
+  }
+  s.stats.GaugeFor("ottava_upgrade_generation", "Process generation: 1, then +1 per upgrade")
+      .Set(s.generation);
+  s.stats
+      .GaugeFor("ottava_upgrade_inherited_sockets",
+                "Listening sockets this process took over from the previous one")
+      .Set(static_cast<int64_t>(s.inherited.size()));
+  auto actuator = actuator::Actuator::Create(
+      bootstrap.actuator_address.host, bootstrap.actuator_address.port,
+      TakeInherited(s.inherited, "actuator", bootstrap.actuator_address));
   if (!actuator.ok()) {
     return actuator.status();
   }
@@ -472,14 +718,30 @@ absl::Status Sidecar::Start() {
     AddMeshHandlers(*s.actuator, s.mesh->engine());
   }
   s.flow->AddActuatorHandlers(*s.actuator);
+  AddUpgradeHandler(*s.actuator, *this);
   s.actuator->Start();
 
-  if (absl::Status status = s.components->InitAll(); !status.ok()) {
-    return absl::Status(status.code(), "component " + std::string(status.message()));
+  if (!s.takeover) {
+    if (absl::Status status = s.components->InitAll(); !status.ok()) {
+      return absl::Status(status.code(), "component " + std::string(status.message()));
+    }
   }
 
   if (s.mesh) {
-    OTTAVA_RETURN_IF_ERROR(s.mesh->Start());
+    std::map<std::string, int> mesh_sockets;
+    for (auto it = s.inherited.begin(); it != s.inherited.end();) {
+      if (it->first.rfind("mesh/", 0) == 0) {
+        mesh_sockets[it->first.substr(5)] = it->second;
+        it = s.inherited.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    absl::Status status = s.mesh->Start(&mesh_sockets);
+    for (const auto& [name, fd] : mesh_sockets) {
+      ::close(fd);  // the new config no longer has that listener (or moved it)
+    }
+    OTTAVA_RETURN_IF_ERROR(status);
   }
   OTTAVA_RETURN_IF_ERROR(s.flow->Subscribe(set, bootstrap.app.id));
   OTTAVA_RETURN_IF_ERROR(s.flow->StartAdaptive());
@@ -508,7 +770,8 @@ absl::Status Sidecar::Start() {
   s.api = std::make_unique<ApiServer>(
       set, dispatcher, s.stats, bootstrap.app.id, rpc, s.metadata.get(),
       [] { kill(getpid(), SIGTERM); }, &s.flow->controller(), bootstrap.api_token);
-  absl::StatusOr<std::string> grpc_address = s.api->Start(bootstrap);
+  absl::StatusOr<std::string> grpc_address =
+      s.api->Start(bootstrap, TakeInherited(s.inherited, "grpc", bootstrap.grpc_address));
   if (!grpc_address.ok()) {
     return grpc_address.status();
   }
@@ -516,7 +779,8 @@ absl::Status Sidecar::Start() {
   components::HealthIndicator* startup_view = &s.startup;
   absl::StatusOr<std::string> http_address = s.api->StartHttp(
       bootstrap, [startup_view] { return startup_view->state() == HealthState::kUp; },
-      [startup_view] { return startup_view->state() != HealthState::kDown; });
+      [startup_view] { return startup_view->state() != HealthState::kDown; },
+      TakeInherited(s.inherited, "dapr_http", bootstrap.dapr_http_address));
   if (!http_address.ok()) {
     return http_address.status();
   }
@@ -554,19 +818,142 @@ absl::Status Sidecar::Start() {
       OTTAVA_LOG(Runtime, error, "cannot write ready file {}", s.options.ready_file);
     }
   }
+  return StartUpgradeControl();
+}
+
+absl::Status Sidecar::StartUpgradeControl() {
+  State& s = *state_;
+  const config::Bootstrap& bootstrap = s.bootstrap;
+  int control_fd = -1;
+  if (s.takeover) {
+    // Every socket serves here now: the old process may stop accepting. Then take its control
+    // socket, so the next upgrade finds this process at the same path.
+    auto stopped = s.takeover->Ready(std::chrono::seconds(bootstrap.upgrade.drain_seconds + 5));
+    if (!stopped.ok()) {
+      OTTAVA_LOG(Runtime, warn, "upgrade: the old process did not confirm it stopped: {}",
+                 stopped.status().message());
+    }
+    s.took_over_at = NowRfc3339();
+    s.takeover.reset();
+    if (auto found = s.inherited.find("control"); found != s.inherited.end()) {
+      control_fd = found->second;
+      s.inherited.erase(found);
+    }
+    for (const auto& [name, fd] : s.inherited) {
+      OTTAVA_LOG(Runtime, info, "upgrade: socket '{}' is not in the new config: closed", name);
+      ::close(fd);
+    }
+    s.inherited.clear();
+    if (stopped.ok()) {
+      s.stats
+          .GaugeFor("ottava_upgrade_switch_microseconds",
+                    "How long the previous process took to stop accepting at the last upgrade")
+          .Set(stopped->value("stop_us", int64_t{0}));
+    }
+  }
+  OTTAVA_RETURN_IF_ERROR(s.api->StartAccepting());
+  std::string socket_dir = bootstrap.upgrade.socket_dir;
+  if (socket_dir.empty()) {
+    socket_dir = DirOf(s.options.ready_file.empty() ? s.options.config_path : s.options.ready_file);
+  }
+  s.socket_path = upgrade::ControlSocketPath(socket_dir);
+  if (control_fd < 0) {
+    absl::StatusOr<int> listening = upgrade::ListenControlSocket(s.socket_path);
+    if (!listening.ok()) {
+      OTTAVA_LOG(Runtime, warn, "upgrade disabled: {}", listening.status().message());
+      s.socket_path.clear();
+      return absl::OkStatus();
+    }
+    control_fd = *listening;
+  }
+  s.handover = std::make_unique<SidecarHandover>(s);
+  upgrade::ServerSettings settings;
+  settings.socket_path = s.socket_path;
+  settings.timeout = std::chrono::seconds(bootstrap.upgrade.timeout_seconds);
+  settings.generation = s.generation;
+  settings.ready_file = s.options.ready_file;
+  s.upgrade_server = std::make_unique<upgrade::UpgradeServer>(control_fd, std::move(settings),
+                                                              *s.handover, s.stats);
+  OTTAVA_RETURN_IF_ERROR(s.upgrade_server->Start());
+  if (s.options.takeover_status_fd >= 0) {
+    upgrade::ReportStatus(s.options.takeover_status_fd, {{"ok", true},
+                                                         {"pid", getpid()},
+                                                         {"generation", s.generation},
+                                                         {"previous_pid", s.previous_pid},
+                                                         {"grpc", s.grpc_address},
+                                                         {"actuator", s.actuator->address()}});
+    s.options.takeover_status_fd = -1;
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<nlohmann::json> Sidecar::Upgrade(const std::string& config_path) {
+  State& s = *state_;
+  if (s.socket_path.empty() || s.upgrade_server == nullptr) {
+    return absl::FailedPreconditionError("upgrade is disabled (no control socket)");
+  }
+  if (s.upgrading.exchange(true)) {
+    return absl::AlreadyExistsError("an upgrade is already in progress");
+  }
+  std::vector<std::string> argv{s.binary_path, "--config",
+                                config_path.empty() ? s.options.config_path : config_path,
+                                "--takeover", s.socket_path};
+  if (!s.options.ready_file.empty()) {
+    argv.insert(argv.end(), {"--ready-file", s.options.ready_file});
+  }
+  if (!s.options.log_level_override.empty()) {
+    argv.insert(argv.end(), {"--log-level", s.options.log_level_override});
+  }
+  OTTAVA_LOG(Runtime, info, "upgrade: starting {} with {}", s.binary_path, argv[2]);
+  auto result = upgrade::SpawnNewProcess(
+      std::move(argv), std::chrono::seconds(s.bootstrap.upgrade.timeout_seconds + 5),
+      /*detach=*/false);
+  s.upgrading.store(false);
+  if (!result.ok()) {
+    OTTAVA_LOG(Runtime, warn, "upgrade failed, this process keeps serving: {}",
+               result.status().message());
+    return result.status();
+  }
+  return result->report;
 }
 
 int Sidecar::WaitForSignal() {
   int signal_number = 0;
-  sigwait(&state_->signals, &signal_number);
-  OTTAVA_LOG(Runtime, info, "signal {} received: draining for up to {} s", signal_number,
-             state_->bootstrap.drain_seconds);
+  std::vector<std::thread> upgrades;
+  while (true) {
+    sigwait(&state_->signals, &signal_number);
+    if (signal_number == SIGHUP) {
+      // Re-executes this binary's path with the same config, off the main thread.
+      OTTAVA_LOG(Runtime, info, "SIGHUP: upgrading");
+      upgrades.emplace_back([this] { [[maybe_unused]] auto result = Upgrade(""); });
+      continue;
+    }
+    if (signal_number == SIGUSR2 && !state_->handed_over.load() &&
+        !(state_->upgrade_server && state_->upgrade_server->handed_over())) {
+      continue;
+    }
+    break;
+  }
+  for (std::thread& thread : upgrades) {
+    thread.detach();  // a trigger waiting for its new process ends with the process
+  }
+  if (signal_number == SIGUSR2) {
+    state_->handed_over.store(true);
+    OTTAVA_LOG(Runtime, info, "handed over: draining for up to {} s",
+               state_->bootstrap.upgrade.drain_seconds);
+  } else {
+    OTTAVA_LOG(Runtime, info, "signal {} received: draining for up to {} s", signal_number,
+               state_->bootstrap.drain_seconds);
+  }
   return signal_number;
 }
 
 void Sidecar::Drain() {
   State& s = *state_;
+  if (s.handed_over.load()) {
+    DrainAfterHandover();
+    return;
+  }
   s.startup.Set(HealthState::kDown, "shutdown");
   if (s.subscriptions) {
     s.subscriptions->StopAll();
@@ -598,8 +985,47 @@ void Sidecar::Drain() {
                  .count());
 }
 
+void Sidecar::DrainAfterHandover() {
+  State& s = *state_;
+  // Nothing is accepted here any more (SidecarHandover::StopAccepting); gRPC clients had GOAWAY.
+  // Health stays UP: this process still answers what it has, correctly.
+  if (s.subscriptions) {
+    s.subscriptions->StopAll();
+  }
+  const auto drain_start = std::chrono::steady_clock::now();
+  const auto deadline = drain_start + std::chrono::seconds(s.bootstrap.upgrade.drain_seconds);
+  if (s.mesh) {
+    s.mesh->engine().Drain(/*close_idle=*/false);
+  }
+  stats::Gauge& in_flight = s.stats.GaugeFor("ottava_grpc_requests_in_flight",
+                                             "API requests and streams currently being served");
+  while ((in_flight.Value() > 0 || (s.mesh && s.mesh->engine().ActiveRequests() > 0)) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (s.api) {
+    s.api->Shutdown();
+  }
+  OTTAVA_LOG(Runtime, info, "drained after handover in {} ms",
+             std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - drain_start)
+                 .count());
+}
+
 void Sidecar::Stop() {
   State& s = *state_;
+  const bool handed_over =
+      s.handed_over.load() || (s.upgrade_server && s.upgrade_server->handed_over());
+  if (s.upgrade_server) {
+    s.upgrade_server->Stop();
+    if (!handed_over && !s.socket_path.empty()) {
+      ::unlink(s.socket_path.c_str());  // ours; after a handover the new process uses it
+    }
+    s.upgrade_server.reset();
+  }
+  if (handed_over) {
+    s.ready_file_written = false;  // rewritten by the new process
+  }
   if (s.api) {
     s.api->Shutdown();  // a no-op after Drain()
   }

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "absl/status/status.h"
@@ -28,8 +29,12 @@ inline constexpr int kExitBadConfig = 2;
 
 struct RunOptions {
   std::string config_path;
-  std::string ready_file;          // empty: none
+  std::string ready_file;          // empty: none (on takeover: the old process's)
   std::string log_level_override;  // empty: the config's
+  /// Upgrade: take over from the sidecar listening on this control socket.
+  std::string takeover_socket;
+  /// Upgrade: report the outcome as one JSON line on this fd (-1: none).
+  int takeover_status_fd = -1;
 };
 
 /// A part of the sidecar that serves traffic next to the gRPC API and has its own lifecycle: the
@@ -64,8 +69,14 @@ class Sidecar {
   /// writes the ready file. On error (exit code kExitComponentFailed; the message follows
   /// "ottava: ") what was started is stopped again when the sidecar is destroyed.
   absl::Status Start();
-  /// Blocks until SIGTERM or SIGINT arrives; returns the signal number.
+  /// Blocks until SIGTERM or SIGINT arrives, or a new process took over; returns the signal
+  /// number (SIGUSR2 for a takeover). SIGHUP starts an upgrade to the binary at this process's
+  /// path with the same config and keeps waiting.
   int WaitForSignal();
+  /// Starts a new process (`binary`, `config_path`) that takes over from this one and waits
+  /// (bounded by upgrade.timeout_seconds) until it did or failed; returns its report or its
+  /// error. One at a time (ALREADY_EXISTS otherwise). Any thread.
+  absl::StatusOr<nlohmann::json> Upgrade(const std::string& config_path);
   /// Reports DOWN, stops the subscriptions and streams, waits for in-flight API requests up to
   /// shutdown.drain_seconds, then shuts the gRPC server down.
   void Drain();
@@ -73,10 +84,12 @@ class Sidecar {
   /// Idempotent.
   void Stop();
 
- private:
-  struct State;  // every subsystem, in construction order
+  struct State;  // every subsystem, in construction order (named by helpers in sidecar.cc)
 
+ private:
   explicit Sidecar(std::unique_ptr<State> state);
+  absl::Status StartUpgradeControl();
+  void DrainAfterHandover();
 
   std::unique_ptr<State> state_;
 };

@@ -76,10 +76,14 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
     int klass = std::clamp(headers->status / 100, 1, 5);
     parent_.config_.stats->responses[klass]->Inc();
     encoder_.EncodeHeaders(*headers, end_stream);
+    close_announced_ = parent_.codec_->WantsClose();
     if (end_stream) {
       Complete();
     }
   }
+
+  /// Whether the response head told the client the connection closes after it.
+  bool close_announced() const { return close_announced_; }
 
   void EncodeData(Buffer& data, bool end_stream) override {
     encoder_.EncodeData(data, end_stream);
@@ -141,6 +145,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
   bool response_complete_ = false;
   bool completion_reported_ = false;  // OnStreamComplete ran with the request complete
   int read_disables_ = 0;
+  bool close_announced_ = false;
 };
 
 ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
@@ -242,7 +247,9 @@ void ConnectionManager::OnStreamComplete(ActiveStream& stream, bool request_comp
   stream.RestoreReads();
   connection_->dispatcher().DeferredDelete(std::move(streams_.front()));
   streams_.clear();
-  if (codec_->WantsClose() || draining_) {
+  // A graceful drain never closes under a client that was not told: a response whose head went
+  // out before the drain began leaves the connection open for one more, announced, response.
+  if ((codec_->WantsClose() || draining_) && !(graceful_drain_ && !stream.close_announced())) {
     CloseConnection(CloseType::kFlushWrite);
     return;
   }
@@ -300,10 +307,11 @@ void ConnectionManager::OnHeaderTimeout() {
   CloseConnection(CloseType::kFlushWrite);
 }
 
-void ConnectionManager::StartDraining() {
+void ConnectionManager::StartDraining(bool close_idle) {
   draining_ = true;
+  graceful_drain_ = !close_idle;
   codec_->StartDraining();
-  if (streams_.empty()) {
+  if (streams_.empty() && close_idle) {
     CloseConnection(CloseType::kFlushWrite);
   }
 }

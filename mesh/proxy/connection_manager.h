@@ -70,8 +70,9 @@ class ConnectionManager : public DeferredDeletable,
                     ConnectionPtr connection);
   ~ConnectionManager() override;
 
-  /// Responses from now on ask the client to close; an idle connection closes at once.
-  void StartDraining();
+  /// Responses from now on ask the client to close; an idle connection closes at once unless
+  /// `close_idle` is false (upgrade: it closes after its next response, or at the drain deadline).
+  void StartDraining(bool close_idle = true);
   Connection& connection() { return *connection_; }
 
   // ReadHandler
@@ -108,6 +109,7 @@ class ConnectionManager : public DeferredDeletable,
   TimerPtr header_timer_;
   Buffer* read_buffer_ = nullptr;  // the connection's input, kept for pipelined requests
   bool draining_ = false;
+  bool graceful_drain_ = false;  // upgrade: idle connections stay, see StartDraining
   bool closed_ = false;
   bool dispatch_posted_ = false;
   bool write_above_high_ = false;

@@ -243,18 +243,23 @@ void Worker::StopListening() {
   dispatcher_->RunAndWait([this] { listeners_.clear(); }, std::chrono::seconds(5));
 }
 
-void Worker::Drain() {
-  dispatcher_->Post([this] {
+void Worker::Drain(bool close_idle) {
+  dispatcher_->Post([this, close_idle] {
     draining_ = true;
+    close_idle_ = close_idle;
     std::vector<ConnectionManager*> managers;
     for (auto& manager : connections_) {
       managers.push_back(manager.get());
     }
     for (ConnectionManager* manager : managers) {
-      manager->StartDraining();
+      manager->StartDraining(close_idle);
     }
-    for (auto& [key, entry] : clusters_) {
-      entry.second->Drain();
+    // A graceful (upgrade) drain still sends requests upstream on the connections it keeps, so
+    // the pools stay as they are; they close with the worker.
+    if (close_idle) {
+      for (auto& [key, entry] : clusters_) {
+        entry.second->Drain();
+      }
     }
   });
 }
@@ -283,7 +288,7 @@ void Worker::Adopt(const ConnectionManagerConfig& config, int fd, const Address&
   connections_.push_back(std::move(manager));
   raw->self = std::prev(connections_.end());
   if (draining_) {
-    raw->StartDraining();
+    raw->StartDraining(close_idle_);
   }
 }
 

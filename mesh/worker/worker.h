@@ -70,8 +70,9 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   void SetPeers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
   /// Stops accepting on every listener (posted, and waited for).
   void StopListening();
-  /// Asks every connection to close when its current request is done (posted).
-  void Drain();
+  /// Asks every connection to close when its current request is done (posted); with
+  /// `close_idle` false idle connections stay open until their next response.
+  void Drain(bool close_idle = true);
   /// Sends a request through the current snapshot's `mesh.rpc_router` (posted); `done` runs on
   /// this worker's thread.
   void Invoke(InvokeRequest request, InvokeCallback done);
@@ -132,6 +133,7 @@ class Worker : public RouterContext, public ConnectionManagerContext {
       clusters_;
   TimerPtr reap_timer_;
   bool draining_ = false;
+  bool close_idle_ = true;
   std::atomic<int64_t> active_connections_{0};
   std::atomic<int64_t> active_requests_{0};
 };

@@ -230,6 +230,15 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
     OTTAVA_RETURN_IF_ERROR(r.Int("drain_seconds", &bootstrap.drain_seconds, 0, 3600));
     OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   }
+  if (const nlohmann::json* upgrade = reader.Child("upgrade")) {
+    const std::string pointer = reader.PointerOf("upgrade");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*upgrade, pointer));
+    ObjectReader r(*upgrade, pointer);
+    OTTAVA_RETURN_IF_ERROR(r.String("socket_dir", &bootstrap.upgrade.socket_dir));
+    OTTAVA_RETURN_IF_ERROR(r.Int("drain_seconds", &bootstrap.upgrade.drain_seconds, 0, 3600));
+    OTTAVA_RETURN_IF_ERROR(r.Int("timeout_seconds", &bootstrap.upgrade.timeout_seconds, 1, 3600));
+    OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  }
   if (const nlohmann::json* components = reader.Child("components")) {
     OTTAVA_RETURN_IF_ERROR(
         ParseComponents(*components, reader.PointerOf("components"), &bootstrap.components));

@@ -59,6 +59,17 @@ struct SubscriptionConfig {
   components::Metadata metadata;
 };
 
+/// Hot upgrade (`upgrade`, docs/architecture.md "Upgrade").
+struct UpgradeConfig {
+  /// Directory of the control socket `ottava-upgrade.sock`; empty: the ready file's directory,
+  /// else the config file's.
+  std::string socket_dir;
+  /// How long the old process drains after a new one took over.
+  int64_t drain_seconds = 5;
+  /// How long a new process may take from hello to ready before the old one gives up on it.
+  int64_t timeout_seconds = 30;
+};
+
 struct Bootstrap {
   AppConfig app;
   Address grpc_address{"127.0.0.1", 34904};
@@ -71,6 +82,7 @@ struct Bootstrap {
   std::string api_token;
   std::string log_level = "info";
   int64_t drain_seconds = 5;
+  UpgradeConfig upgrade;
   std::vector<ComponentConfig>
       components;  // kinds in fixed order; names alphabetical within a kind
   std::vector<SubscriptionConfig> subscriptions;

@@ -32,21 +32,30 @@ class StreamRegistry {
     absl::MutexLock lock(&mu_);
     streams_.erase(stream);
   }
-  /// Asks every open stream to finish; refuses new ones from now on.
+  /// Asks every open stream to finish; refuses new streams and unary calls from now on.
   void ShutdownAll() {
+    unary_closed_.store(true, std::memory_order_release);
+    ShutdownStreams();
+  }
+  /// Upgrade drain: ends the open streams and refuses new ones (clients re-subscribe on the new
+  /// process), while unary calls are still served until the clients' channels follow GOAWAY.
+  void ShutdownStreams() {
     closed_.store(true, std::memory_order_release);
     absl::MutexLock lock(&mu_);
     for (StreamHandle* stream : streams_) {
       stream->Shutdown();
     }
   }
-  /// Whether shutdown began. Lock-free: every request checks it.
+  /// Whether new streams are refused. Lock-free: every request checks it.
   bool closed() const { return closed_.load(std::memory_order_acquire); }
+  /// Whether new unary calls are refused.
+  bool unary_closed() const { return unary_closed_.load(std::memory_order_acquire); }
 
  private:
   mutable absl::Mutex mu_;
   std::set<StreamHandle*> streams_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> closed_{false};
+  std::atomic<bool> unary_closed_{false};
 };
 
 /// A server-streaming or bidi reactor (`Base`) with a write queue (one write in flight at a time,

@@ -104,7 +104,7 @@ inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
     call.rejected = true;
     return call;
   }
-  if (streams.closed()) {
+  if (streams.unary_closed()) {
     call.Finish(absl::UnavailableError("the sidecar is shutting down"));
     call.rejected = true;
     return call;

