@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <thread>
@@ -105,19 +106,37 @@ TEST(AdaptiveLimiterTest, ShedsStressFirstThenCapsTheAbnormalResourceAndRecovers
   EXPECT_EQ(limiter.shed_baseline(), 2u);
 }
 
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// The source's share must match the CPU this process really used over the same interval (the
+// machine may be busy with other work, so the test compares with what it measured itself
+// instead of assuming a share of the machine).
 TEST(ProcSystemSourceTest, MeasuresThisProcessBurningCpu) {
   ProcSystemSource source;
   source.Sample();
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = ProcessCpuSeconds();
   volatile uint64_t sink = 0;
-  while (std::chrono::steady_clock::now() < until) {
+  // Burn 300 ms of CPU (at most 3 s of wall time on a loaded machine).
+  while (ProcessCpuSeconds() - cpu_start < 0.3 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
     sink = sink + 1;
   }
   const SystemLoad load = source.Sample();
+  const double cpu = ProcessCpuSeconds() - cpu_start;
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cores = static_cast<double>(std::thread::hardware_concurrency());
-  // One busy thread is about 1/cores of the machine; the host is at least as busy as we are.
-  EXPECT_GT(load.process_cpu, 0.5 / cores) << load.process_cpu;
+  const double expected = cpu / (wall * cores);
+  // /proc counts in 10 ms ticks: allow a few ticks of the interval's total.
+  EXPECT_NEAR(load.process_cpu, expected, 0.06) << "cpu " << cpu << " s over " << wall << " s";
+  EXPECT_GT(load.process_cpu, 0.0);
   EXPECT_LE(load.process_cpu, 1.0);
+  // The host is at least as busy as we are.
   EXPECT_GE(load.host_cpu + 0.05, load.process_cpu);
 }
 
