@@ -48,6 +48,29 @@ Engine::~Engine() {
   Stop();
 }
 
+namespace {
+
+// The protocol of the listeners that use a router, for its metrics' `protocol` label: "mixed"
+// when listeners of different protocols share it, "none" when no listener uses it (InvokeService
+// only).
+std::string RouterProtocol(const MeshConfig& config, const std::string& router) {
+  std::string protocol;
+  for (const ListenerConfig& listener : config.listeners) {
+    if (listener.router != router) {
+      continue;
+    }
+    std::string name(ProtocolName(listener.protocol));
+    if (protocol.empty()) {
+      protocol = std::move(name);
+    } else if (protocol != name) {
+      return "mixed";
+    }
+  }
+  return protocol.empty() ? "none" : protocol;
+}
+
+}  // namespace
+
 absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
     const MeshConfig& config, const MeshSnapshot* previous) const {
   auto snapshot = std::make_shared<MeshSnapshot>();
@@ -58,7 +81,9 @@ absl::StatusOr<MeshSnapshotConstSharedPtr> Engine::BuildSnapshot(
       return table.status();
     }
     for (size_t i = 0; i < (*table)->routes().size(); ++i) {
-      stats::Labels labels{{"router", router.name}, {"route", std::to_string(i)}};
+      stats::Labels labels{{"router", router.name},
+                           {"route", std::to_string(i)},
+                           {"protocol", RouterProtocol(config, router.name)}};
       RouteStats& route_stats = snapshot->route_stats[&(*table)->routes()[i]];
       route_stats.requests = &stats_.CounterFor("ottava_mesh_route_requests_total",
                                                 "Requests that matched a route", labels);
@@ -123,7 +148,8 @@ absl::Status Engine::Start(std::map<std::string, int>* inherited) {
     BoundListener bound;
     bound.config = listener;
     bound.socket = std::move(*socket);
-    bound.stats = std::make_unique<ListenerStats>(ListenerStats::Create(stats_, listener.name));
+    bound.stats = std::make_unique<ListenerStats>(
+        ListenerStats::Create(stats_, listener.name, ProtocolName(listener.protocol)));
     bound.manager_config = std::make_unique<ConnectionManagerConfig>();
     bound.manager_config->listener = listener.name;
     bound.manager_config->router = listener.router;

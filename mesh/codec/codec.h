@@ -78,6 +78,8 @@ class ServerCodecCallbacks {
   /// A new request starts; the codec will answer it through `encoder`. Returns the decoder that
   /// receives it; it must stay valid until the stream's response ends or the codec is destroyed.
   virtual RequestDecoder& NewStream(ResponseEncoder& encoder, uint64_t stream_id) = 0;
+  /// The codec answered a protocol heartbeat itself (Bolt, Dubbo); for counting.
+  virtual void OnHeartbeat() {}
 };
 
 /// Limits and switches of a codec.

@@ -59,6 +59,7 @@ class ConnectionImpl : public Connection {
       return;
     }
     out_.Move(data);
+    ++frames_queued_;
     if (state_ == State::kOpen && !write_scheduled_) {
       write_scheduled_ = true;
       event_->Activate(FileReadyType::kWrite);
@@ -68,6 +69,9 @@ class ConnectionImpl : public Connection {
 
   size_t BufferedBytes() const override { return out_.Length(); }
   void SetWriteBufferLimit(size_t high) override { high_watermark_ = high; }
+  void SetFramesPerWritevHistogram(stats::Histogram* histogram) override {
+    frames_per_writev_ = histogram;
+  }
 
   void ReadDisable(bool disable) override {
     if (disable) {
@@ -154,6 +158,12 @@ class ConnectionImpl : public Connection {
 
   // Returns false when the connection closed.
   bool Flush() {
+    if (frames_per_writev_ != nullptr && frames_queued_ > 0 && !out_.Empty()) {
+      // Everything queued since the last flush leaves in this pass: one writev unless the kernel
+      // takes less than all of it.
+      frames_per_writev_->Record(static_cast<double>(frames_queued_));
+    }
+    frames_queued_ = 0;
     while (!out_.Empty()) {
       ssize_t n = out_.WriteTo(fd_);
       if (n < 0) {
@@ -281,6 +291,8 @@ class ConnectionImpl : public Connection {
   std::vector<ConnectionCallbacks*> callbacks_;
   uint32_t read_disable_count_ = 0;
   size_t high_watermark_ = 0;
+  stats::Histogram* frames_per_writev_ = nullptr;
+  uint32_t frames_queued_ = 0;  // Write() calls since the last flush
   bool above_high_ = false;
   bool write_scheduled_ = false;
   bool peer_closed_ = false;  // EPOLLRDHUP seen

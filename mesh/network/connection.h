@@ -9,9 +9,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "common/address.h"
 #include "common/dispatcher.h"
+#include "common/stats.h"
 #include "mesh/network/buffer.h"
 
 namespace ottava::mesh {
@@ -71,6 +73,9 @@ class Connection : public DeferredDeletable {
   virtual size_t BufferedBytes() const = 0;
   /// Output above `high` bytes raises the high-watermark callback; below half of it, the low one.
   virtual void SetWriteBufferLimit(size_t high) = 0;
+  /// Where each flush records how many Write() calls (codec frames) it sent at once; the batching
+  /// of a loop pass made visible. Not owned; null (the default) records nothing.
+  virtual void SetFramesPerWritevHistogram(stats::Histogram* histogram) = 0;
 
   /// Stops (true) or resumes (false) reading. Calls nest: every disable needs an enable.
   virtual void ReadDisable(bool disable) = 0;
@@ -84,6 +89,11 @@ class Connection : public DeferredDeletable {
   virtual int ReleaseFd() = 0;
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
+
+/// Buckets of the frames-per-writev histograms.
+inline std::vector<double> FramesPerWritevBounds() {
+  return {1, 2, 4, 8, 16, 32, 64, 128, 256};
+}
 
 /// Wraps an accepted, connected socket. Takes ownership of `fd`.
 ConnectionPtr CreateServerConnection(Dispatcher& dispatcher, int fd, const Address& remote);

@@ -7,8 +7,10 @@ namespace ottava::mesh {
 // Downstream output above this pauses reading the upstream response.
 constexpr size_t kDownstreamWriteHighWatermark = 1024 * 1024;
 
-ListenerStats ListenerStats::Create(stats::Store& store, const std::string& listener) {
-  const stats::Labels labels{{"listener", listener}};
+ListenerStats ListenerStats::Create(stats::Store& store,
+                                    const std::string& listener,
+                                    std::string_view protocol) {
+  const stats::Labels labels{{"listener", listener}, {"protocol", std::string(protocol)}};
   ListenerStats s;
   s.connections_total = &store.CounterFor("ottava_mesh_listener_connections_total",
                                           "Downstream connections accepted", labels);
@@ -29,6 +31,12 @@ ListenerStats ListenerStats::Create(stats::Store& store, const std::string& list
                                         "Connections cut for sending headers too slowly", labels);
   s.idle_timeouts = &store.CounterFor("ottava_mesh_listener_idle_timeouts_total",
                                       "Idle connections closed", labels);
+  s.heartbeats = &store.CounterFor("ottava_mesh_listener_heartbeats_total",
+                                   "Protocol heartbeats answered by the mesh", labels);
+  stats::Labels downstream = {{"direction", "downstream"}, {"protocol", std::string(protocol)}};
+  s.frames_per_writev = &store.HistogramFor("ottava_mesh_frames_per_writev",
+                                            "Frames sent on a connection by one flush (one writev)",
+                                            downstream, FramesPerWritevBounds());
   return s;
 }
 
@@ -158,6 +166,7 @@ ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
   connection_->SetReadHandler(this);
   connection_->AddCallbacks(*this);
   connection_->SetWriteBufferLimit(kDownstreamWriteHighWatermark);
+  connection_->SetFramesPerWritevHistogram(config_.stats->frames_per_writev);
   codec_ = config_.codec->CreateServerCodec(*this, *this, config_.codec_options);
   config_.stats->connections_total->Inc();
   config_.stats->connections_active->Add(1);

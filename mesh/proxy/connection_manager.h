@@ -34,8 +34,13 @@ struct ListenerStats {
   stats::Counter* protocol_errors = nullptr;
   stats::Counter* header_timeouts = nullptr;
   stats::Counter* idle_timeouts = nullptr;
+  stats::Counter* heartbeats = nullptr;           // protocol heartbeats answered by the mesh
+  stats::Histogram* frames_per_writev = nullptr;  // downstream frames sent per flush
 
-  static ListenerStats Create(stats::Store& store, const std::string& listener);
+  /// `protocol` is the listener's ("http1", "bolt", "dubbo"), a label on every metric.
+  static ListenerStats Create(stats::Store& store,
+                              const std::string& listener,
+                              std::string_view protocol);
 };
 
 /// What a connection manager needs from its worker and listener.
@@ -85,6 +90,11 @@ class ConnectionManager : public DeferredDeletable,
   void Write(Buffer& data) override { connection_->Write(data); }
   // ServerCodecCallbacks
   RequestDecoder& NewStream(ResponseEncoder& encoder, uint64_t stream_id) override;
+  void OnHeartbeat() override {
+    if (config_.stats->heartbeats != nullptr) {
+      config_.stats->heartbeats->Inc();
+    }
+  }
 
   std::list<std::unique_ptr<ConnectionManager>>::iterator self;
 

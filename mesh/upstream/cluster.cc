@@ -1,5 +1,8 @@
 #include "mesh/upstream/cluster.h"
 
+#include "mesh/config/mesh_config.h"
+#include "mesh/network/connection.h"
+
 namespace ottava::mesh {
 
 ClusterInfoConstSharedPtr BuildClusterInfo(const ClusterConfig& config,
@@ -31,7 +34,8 @@ ClusterInfoConstSharedPtr BuildClusterInfo(const ClusterConfig& config,
   info->codec = &codec;
   info->codec_options.max_frame_bytes = static_cast<size_t>(config.max_frame_bytes);
 
-  const stats::Labels labels{{"cluster", config.name}};
+  const std::string protocol(ProtocolName(config.protocol));
+  const stats::Labels labels{{"cluster", config.name}, {"protocol", protocol}};
   ClusterStats& s = info->stats;
   s.requests = &stats.CounterFor("ottava_mesh_cluster_requests_total",
                                  "Requests sent to a cluster's hosts (each try counts)", labels);
@@ -65,6 +69,9 @@ ClusterInfoConstSharedPtr BuildClusterInfo(const ClusterConfig& config,
   s.upstream_time =
       &stats.HistogramFor("ottava_mesh_cluster_upstream_seconds",
                           "Time from sending a request upstream to its response end", labels);
+  s.frames_per_writev = &stats.HistogramFor(
+      "ottava_mesh_frames_per_writev", "Frames sent on a connection by one flush (one writev)",
+      {{"direction", "upstream"}, {"protocol", protocol}}, FramesPerWritevBounds());
   info->lb_factory =
       std::make_shared<LoadBalancerFactory>(config.lb, info->hosts, config.panic_threshold_percent);
   return info;

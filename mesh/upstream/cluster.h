@@ -32,7 +32,8 @@ struct ClusterStats {
   stats::Gauge* connections_active = nullptr;
   stats::Gauge* requests_pending = nullptr;
   stats::Gauge* requests_active = nullptr;
-  stats::Histogram* upstream_time = nullptr;  // request start to response end, seconds
+  stats::Histogram* upstream_time = nullptr;      // request start to response end, seconds
+  stats::Histogram* frames_per_writev = nullptr;  // upstream frames sent per flush
 };
 
 /// Immutable description of one cluster; hosts carry their own atomic health.

@@ -312,6 +312,7 @@ class Http1Pool : public ConnectionPool {
 
 ActiveClient::ActiveClient(Http1Pool& pool, Dispatcher& dispatcher, const Address& address)
     : pool_(pool), connection_(CreateClientConnection(dispatcher, address)) {
+  connection_->SetFramesPerWritevHistogram(pool_.cluster().stats.frames_per_writev);
   connection_->SetReadHandler(this);
   connection_->AddCallbacks(*this);
   connection_->SetWriteBufferLimit(kUpstreamWriteHighWatermark);

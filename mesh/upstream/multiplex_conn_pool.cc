@@ -392,6 +392,7 @@ void MuxStream::Complete() {
 
 MuxClient::MuxClient(MuxPool& pool, Dispatcher& dispatcher, const Address& address)
     : pool_(pool), connection_(CreateClientConnection(dispatcher, address)) {
+  connection_->SetFramesPerWritevHistogram(pool_.cluster().stats.frames_per_writev);
   connection_->SetReadHandler(this);
   connection_->AddCallbacks(*this);
   connection_->SetWriteBufferLimit(kUpstreamWriteHighWatermark);

@@ -42,6 +42,7 @@ class Worker::InvokeStream : public DeferredDeletable, public DownstreamCallback
     response_.headers = std::move(headers->headers);
     if (headers->rpc.has_value() && headers->local_reply == LocalReplyReason::kNone) {
       response_.rpc_status = headers->rpc->status;
+      response_.rpc_proto = headers->rpc->proto;
     }
     if (end_stream) {
       Finish();

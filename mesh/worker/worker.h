@@ -37,8 +37,10 @@ struct InvokeResponse {
   HeaderMap headers;
   std::string body;
   LocalReplyReason local_reply = LocalReplyReason::kNone;
-  /// The RPC protocol's own status when the upstream speaks one (Bolt), else -1.
+  /// The RPC protocol's own status when the upstream speaks one (Bolt, Dubbo), else -1.
   int rpc_status = -1;
+  /// RpcHead::proto of that response (Bolt 1 or 2, Dubbo 0xda); 0 without one.
+  uint8_t rpc_proto = 0;
 };
 using InvokeCallback = std::function<void(InvokeResponse)>;
 

@@ -162,6 +162,19 @@ json BoltConfig(const std::vector<std::string>& hosts,
   return config;
 }
 
+// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus text
+// page; -1 when absent.
+double MetricValue(const std::string& page, const std::string& series) {
+  size_t at = 0;
+  while ((at = page.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || page[at - 1] == '\n') {
+      return std::stod(page.substr(at + series.size() + 1));
+    }
+    at += series.size();
+  }
+  return -1;
+}
+
 class BoltTest : public ::testing::Test {
  protected:
   void Start(const json& config) {
@@ -246,6 +259,24 @@ TEST_F(BoltTest, AnswersHeartbeatsAndManyConcurrentCalls) {
   ASSERT_EQ(answers.size(), kCalls);
   for (uint32_t id = 1; id <= kCalls; ++id) {
     EXPECT_EQ(answers[id], "a:" + std::to_string(id * 7));
+  }
+
+  // The heartbeat was counted, and the batching shows: frames decoded from one read leave for
+  // the upstream (and the answers for the client) several to a writev.
+  httplib::Client admin(sidecar_->actuator_address());
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(
+      MetricValue(metrics->body,
+                  "ottava_mesh_listener_heartbeats_total{listener=\"bolt\",protocol=\"bolt\"}"),
+      1.0);
+  for (const char* direction : {"downstream", "upstream"}) {
+    const std::string labels = std::string("{direction=\"") + direction + "\",protocol=\"bolt\"}";
+    const double count = MetricValue(metrics->body, "ottava_mesh_frames_per_writev_count" + labels);
+    const double sum = MetricValue(metrics->body, "ottava_mesh_frames_per_writev_sum" + labels);
+    EXPECT_GT(count, 0) << direction;
+    EXPECT_GE(sum, kCalls) << direction;
+    EXPECT_GT(sum, count) << direction << ": every writev carried a single frame";
   }
 }
 
@@ -400,8 +431,10 @@ TEST_F(BoltTest, BadFramesCloseTheConnectionAndNothingElse) {
   httplib::Client admin(sidecar_->actuator_address());
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("ottava_mesh_listener_protocol_errors_total{listener=\"bolt\"} 2"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics->body.find(
+          "ottava_mesh_listener_protocol_errors_total{listener=\"bolt\",protocol=\"bolt\"} 2"),
+      std::string::npos);
 }
 
 TEST_F(BoltTest, InvokeServiceReachesABoltUpstream) {

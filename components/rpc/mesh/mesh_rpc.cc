@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "mesh/codec/bolt/bolt_frame.h"
+#include "mesh/codec/dubbo/dubbo_frame.h"
 
 namespace ottava::components::rpc {
 namespace {
@@ -134,13 +135,16 @@ void MeshRpc::Invoke(RpcRequest request, RpcCallback done) {
       default:
         break;
     }
-    if (response.rpc_status > 0) {
-      // An RPC upstream (Bolt) answered with a failure status of its own.
+    if (response.rpc_status >= 0 && (response.status < 200 || response.status > 299)) {
+      // An RPC upstream answered with a failure status of its own protocol (the codec mapped it
+      // onto `status`: Bolt's success is 0, Dubbo's 20).
       std::string excerpt = response.body.substr(0, 256);
-      done(StatusFromHttp(response.status,
-                          "app '" + app_id + "' answered status " +
-                              mesh::bolt::StatusName(static_cast<uint16_t>(response.rpc_status)) +
-                              (excerpt.empty() ? "" : ": " + excerpt)));
+      const std::string name =
+          response.rpc_proto == mesh::dubbo::kRpcProto
+              ? mesh::dubbo::StatusName(static_cast<uint8_t>(response.rpc_status))
+              : mesh::bolt::StatusName(static_cast<uint16_t>(response.rpc_status));
+      done(StatusFromHttp(response.status, "app '" + app_id + "' answered status " + name +
+                                               (excerpt.empty() ? "" : ": " + excerpt)));
       return;
     }
     if (response.status < 200 || response.status > 299) {

@@ -108,6 +108,7 @@ class BoltServerCodec : public ServerCodec {
       }
       if (frame.is_heartbeat()) {
         AnswerHeartbeat(output_, frame);
+        callbacks_.OnHeartbeat();
         continue;
       }
       if (frame.head.cmd_code != bolt::kCmdRequest) {

@@ -95,6 +95,7 @@ class DubboServerCodec : public ServerCodec {
           dubbo::EncodeHeartbeat(frame.request_id, /*response=*/true, out);
           output_.Write(out);
         }
+        callbacks_.OnHeartbeat();
         continue;
       }
       StartStream(std::move(frame));
