@@ -12,6 +12,7 @@ packages=(
   redis-server nghttp2-client curl kcat
   clang libclang-rt-14-dev
   nginx haproxy wrk
+  libjemalloc-dev
   nodejs
 )
 # Debian splits npm from nodejs; a nodejs from elsewhere (NodeSource) bundles npm and conflicts

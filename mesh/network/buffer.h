@@ -11,10 +11,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ottava::mesh {
 
@@ -99,7 +100,74 @@ class Buffer {
   };
   static Slice NewSlice(size_t capacity);
 
-  std::deque<Slice> slices_;
+  /// The slices, front first: a vector with a moving head. Unlike libstdc++'s std::deque, an empty
+  /// queue owns no memory and a move allocates nothing (a proxy makes and moves several short-lived
+  /// buffers per request); popping the front releases that slice at once.
+  class SliceQueue {
+   public:
+    SliceQueue() = default;
+    SliceQueue(SliceQueue&& other) noexcept
+        : items_(std::move(other.items_)), head_(std::exchange(other.head_, 0)) {
+      other.items_.clear();
+    }
+    SliceQueue& operator=(SliceQueue&& other) noexcept {
+      if (this != &other) {
+        items_ = std::move(other.items_);
+        head_ = std::exchange(other.head_, 0);
+        other.items_.clear();
+      }
+      return *this;
+    }
+
+    bool empty() const { return head_ == items_.size(); }
+    size_t size() const { return items_.size() - head_; }
+    Slice& front() { return items_[head_]; }
+    const Slice& front() const { return items_[head_]; }
+    Slice& back() { return items_.back(); }
+    const Slice& back() const { return items_.back(); }
+    Slice& operator[](size_t i) { return items_[head_ + i]; }
+    const Slice& operator[](size_t i) const { return items_[head_ + i]; }
+    auto begin() const { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    auto end() const { return items_.end(); }
+
+    void push_back(Slice&& slice) {
+      if (empty()) {
+        items_.clear();
+        head_ = 0;
+      }
+      if (items_.capacity() == 0) {
+        items_.reserve(4);
+      }
+      items_.push_back(std::move(slice));
+    }
+    void push_front(Slice&& slice) {
+      if (head_ > 0) {
+        items_[--head_] = std::move(slice);
+      } else {
+        items_.insert(items_.begin(), std::move(slice));
+      }
+    }
+    void pop_front() {
+      items_[head_] = Slice();  // frees its block now
+      if (++head_ == items_.size()) {
+        items_.clear();
+        head_ = 0;
+      } else if (head_ >= 16 && head_ * 2 >= items_.size()) {
+        items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
+    }
+    void clear() {
+      items_.clear();
+      head_ = 0;
+    }
+
+   private:
+    std::vector<Slice> items_;
+    size_t head_ = 0;
+  };
+
+  SliceQueue slices_;
   size_t length_ = 0;
 };
 
