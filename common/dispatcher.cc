@@ -398,10 +398,10 @@ void Dispatcher::DeferredDelete(DeferredDeletablePtr object) {
 
 void Dispatcher::ClearDeferred() {
   // Destructors may defer more deletions; keep going until none is left.
+  // Two vectors swapped back and forth keep their capacity: deferring costs no allocation.
   while (!deferred_.empty()) {
-    std::vector<DeferredDeletablePtr> batch;
-    batch.swap(deferred_);
-    batch.clear();
+    deferred_batch_.swap(deferred_);
+    deferred_batch_.clear();
   }
 }
 

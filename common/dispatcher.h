@@ -159,6 +159,7 @@ class Dispatcher {
   event* deferred_event_ = nullptr;
   // Objects waiting for deferred deletion (loop thread).
   std::vector<DeferredDeletablePtr> deferred_;
+  std::vector<DeferredDeletablePtr> deferred_batch_;  // the batch being destroyed
   std::thread thread_;
   // Read by any thread in IsLoopThread(); set by Start()'s thread or by Run().
   std::atomic<std::thread::id> loop_thread_id_{};

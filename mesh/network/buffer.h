@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 namespace ottava::mesh {
 
 class Buffer {
@@ -100,9 +102,10 @@ class Buffer {
   };
   static Slice NewSlice(size_t capacity);
 
-  /// The slices, front first: a vector with a moving head. Unlike libstdc++'s std::deque, an empty
-  /// queue owns no memory and a move allocates nothing (a proxy makes and moves several short-lived
-  /// buffers per request); popping the front releases that slice at once.
+  /// The slices, front first: a vector with a moving head and room for two slices inline. Unlike
+  /// libstdc++'s std::deque, an empty queue owns no memory and a move allocates nothing, and a
+  /// buffer of one or two slices (most frames) allocates nothing for its list (a proxy makes and
+  /// moves several short-lived buffers per request); popping the front releases that slice at once.
   class SliceQueue {
    public:
     SliceQueue() = default;
@@ -135,9 +138,6 @@ class Buffer {
         items_.clear();
         head_ = 0;
       }
-      if (items_.capacity() == 0) {
-        items_.reserve(4);
-      }
       items_.push_back(std::move(slice));
     }
     void push_front(Slice&& slice) {
@@ -163,7 +163,7 @@ class Buffer {
     }
 
    private:
-    std::vector<Slice> items_;
+    absl::InlinedVector<Slice, 2> items_;
     size_t head_ = 0;
   };
 

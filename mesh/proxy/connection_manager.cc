@@ -52,7 +52,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
 
   // RequestDecoder
   void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {
-    parent_.header_timer_.reset();
+    parent_.DisableTimer(parent_.header_timer_);
     parent_.config_.stats->requests->Inc();
     request_complete_ = end_stream;
     MeshSnapshotConstSharedPtr snapshot = parent_.context_.snapshot();
@@ -191,11 +191,8 @@ ConnectionManager::~ConnectionManager() {
 void ConnectionManager::OnData(Buffer& data, bool end_stream) {
   read_buffer_ = &data;
   if (!multiplexed_ && streams_.empty() && !data.Empty()) {
-    idle_timer_.reset();
-    if (header_timer_ == nullptr) {
-      header_timer_ = connection_->dispatcher().CreateTimer([this] { OnHeaderTimeout(); });
-      header_timer_->Enable(config_.header_timeout);
-    }
+    DisableTimer(idle_timer_);
+    ArmHeaderTimer();
   }
   std::shared_ptr<bool> alive = alive_;
   absl::Status status = codec_->Dispatch(data);
@@ -211,10 +208,9 @@ void ConnectionManager::OnData(Buffer& data, bool end_stream) {
   if (multiplexed_ && !closed_) {
     // A partly received frame must complete within the header timeout.
     if (data.Empty()) {
-      header_timer_.reset();
-    } else if (header_timer_ == nullptr) {
-      header_timer_ = connection_->dispatcher().CreateTimer([this] { OnHeaderTimeout(); });
-      header_timer_->Enable(config_.header_timeout);
+      DisableTimer(header_timer_);
+    } else {
+      ArmHeaderTimer();
     }
   }
   if (end_stream && !closed_) {
@@ -223,7 +219,7 @@ void ConnectionManager::OnData(Buffer& data, bool end_stream) {
 }
 
 RequestDecoder& ConnectionManager::NewStream(ResponseEncoder& encoder, uint64_t) {
-  idle_timer_.reset();
+  DisableTimer(idle_timer_);
   streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));
   streams_.back()->self = std::prev(streams_.end());
   return *streams_.back();
@@ -285,7 +281,7 @@ void ConnectionManager::DispatchBuffered() {
 
 void ConnectionManager::ArmIdleTimer() {
   if (!multiplexed_) {
-    header_timer_.reset();
+    DisableTimer(header_timer_);
   }
   if (config_.idle_timeout.count() <= 0) {
     return;
@@ -294,6 +290,16 @@ void ConnectionManager::ArmIdleTimer() {
     idle_timer_ = connection_->dispatcher().CreateTimer([this] { OnIdleTimeout(); });
   }
   idle_timer_->Enable(config_.idle_timeout);
+}
+
+// Timers are made once per connection and re-armed: a request must not cost a timer allocation.
+void ConnectionManager::ArmHeaderTimer() {
+  if (header_timer_ == nullptr) {
+    header_timer_ = connection_->dispatcher().CreateTimer([this] { OnHeaderTimeout(); });
+  }
+  if (!header_timer_->Enabled()) {  // a running one keeps its deadline
+    header_timer_->Enable(config_.header_timeout);
+  }
 }
 
 void ConnectionManager::OnIdleTimeout() {

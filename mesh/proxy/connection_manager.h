@@ -103,6 +103,12 @@ class ConnectionManager : public DeferredDeletable,
 
   void OnStreamComplete(ActiveStream& stream, bool request_complete);
   void DispatchBuffered();
+  void ArmHeaderTimer();
+  static void DisableTimer(const TimerPtr& timer) {
+    if (timer != nullptr) {
+      timer->Disable();
+    }
+  }
   void ArmIdleTimer();
   void OnIdleTimeout();
   void OnHeaderTimeout();

@@ -311,8 +311,13 @@ class MuxPool : public ConnectionPool {
   void Attach(MuxStream& stream, MuxClient& client) {
     stream.client = &client;
     ++client.streams;
-    client.idle_timer.reset();
-    client.heartbeat_timer.reset();
+    // Disarmed, not destroyed: a request must not cost a timer allocation.
+    if (client.idle_timer != nullptr) {
+      client.idle_timer->Disable();
+    }
+    if (client.heartbeat_timer != nullptr) {
+      client.heartbeat_timer->Disable();
+    }
     counters_.RequestStarted();
     RequestEncoder& encoder = client.codec().NewStream(stream);
     stream.id = client.codec().LastStreamId();
@@ -322,8 +327,10 @@ class MuxPool : public ConnectionPool {
 
   void OnClientIdle(MuxClient& client) {
     MuxClient* raw = &client;
-    client.idle_timer =
-        dispatcher_.CreateTimer([raw] { raw->connection().Close(CloseType::kNoFlush); });
+    if (client.idle_timer == nullptr) {
+      client.idle_timer =
+          dispatcher_.CreateTimer([raw] { raw->connection().Close(CloseType::kNoFlush); });
+    }
     client.idle_timer->Enable(cluster_.limits.idle_timeout);
     if (cluster_.limits.heartbeat_interval.count() > 0) {
       if (client.heartbeat_timer == nullptr) {
