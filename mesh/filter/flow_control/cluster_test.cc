@@ -8,9 +8,11 @@
 #include <deque>
 #include <map>
 
+#include "common/dispatcher.h"
 #include "common/stats.h"
 #include "common/time_source.h"
 #include "mesh/filter/flow_control/controller.h"
+#include "mesh/filter/flow_control/flow_control_filter.h"
 
 namespace ottava::mesh::flow {
 namespace {
@@ -351,6 +353,84 @@ TEST_F(ClusterTest, EventsAreReportedAtMostOncePerRulePerSecond) {
   controllers_[0]->Exit(entry, Outcome{.error = true});
   ASSERT_FALSE(listener.events.empty());
   EXPECT_EQ(listener.events[0], "breaker_state /b b open");
+}
+
+// The mesh filter holds a request while the central counter answers, then continues or answers it
+// on its worker; a stream that ended meanwhile is left alone.
+class RecordingCallbacks : public StreamFilterCallbacks {
+ public:
+  explicit RecordingCallbacks(Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+  void ContinueDecoding() override {
+    EXPECT_TRUE(dispatcher_.IsLoopThread());
+    continued++;
+  }
+  void SendLocalReply(int status, std::string_view) override {
+    EXPECT_TRUE(dispatcher_.IsLoopThread());
+    replied = status;
+  }
+  Dispatcher& dispatcher() override { return dispatcher_; }
+  std::string_view downstream_address() const override { return "127.0.0.1:5000"; }
+
+  std::atomic<int> continued{0};
+  std::atomic<int> replied{0};
+
+ private:
+  Dispatcher& dispatcher_;
+};
+
+TEST_F(ClusterTest, MeshFilterHoldsTheRequestUntilTheCounterAnswers) {
+  Make(R"({"rules": [{"id": "c", "resource": "/api", "kind": "cluster", "mode": "sync",
+      "threshold": 1, "fallback": "allow"}]})");
+  auto dispatcher = Dispatcher::Create("filter-test");
+  ASSERT_TRUE(dispatcher.ok());
+  (*dispatcher)->Start();
+  FilterFactoryPtr factory = CreateFlowControlFilterFactory(*controllers_[0]);
+  auto make = factory->Create(nlohmann::json::object(), "/filters/0/config");
+  ASSERT_TRUE(make.ok()) << make.status();
+  counter_.defer = true;
+
+  struct Stream {
+    StreamFilterPtr filter;
+    std::unique_ptr<RecordingCallbacks> callbacks;
+    FilterStatus status = FilterStatus::kContinue;
+  };
+  auto start = [&](Stream& stream) {
+    stream.callbacks = std::make_unique<RecordingCallbacks>(**dispatcher);
+    stream.filter = (*make)();
+    (*dispatcher)->RunAndWait([&] {
+      stream.filter->SetCallbacks(*stream.callbacks);
+      RequestHeaders headers;
+      headers.method = "GET";
+      headers.path = "/api";
+      stream.status = stream.filter->DecodeHeaders(headers, true);
+    });
+  };
+  Stream first;
+  Stream second;
+  Stream gone;
+  start(first);
+  start(second);
+  start(gone);
+  EXPECT_EQ(first.status, FilterStatus::kStop);
+  EXPECT_EQ(second.status, FilterStatus::kStop);
+  (*dispatcher)->RunAndWait([&] {
+    gone.filter->OnDestroy();
+    gone.filter.reset();
+  });
+  counter_.Flush();  // the answers arrive on this thread; the verdicts go to the worker
+  (*dispatcher)->RunAndWait([] {});
+  EXPECT_EQ(first.callbacks->continued, 1);
+  EXPECT_EQ(first.callbacks->replied, 0);
+  EXPECT_EQ(second.callbacks->continued, 0);
+  EXPECT_EQ(second.callbacks->replied, 429) << "the second request of a 1-per-window limit";
+  EXPECT_EQ(gone.callbacks->continued + gone.callbacks->replied, 0);
+  (*dispatcher)->RunAndWait([&] {
+    first.filter->OnDestroy();
+    second.filter->OnDestroy();
+    first.filter.reset();
+    second.filter.reset();
+  });
+  (*dispatcher)->Stop();
 }
 
 }  // namespace
