@@ -13,6 +13,7 @@ FlowControl::FlowControl(const std::optional<mesh::flow::FlowControlConfig>& con
 
 FlowControl::~FlowControl() {
   Unsubscribe();
+  controller_->SetClusterCounter(nullptr);
   if (adaptive_loop_) {
     adaptive_loop_->RunAndWait([this] { adaptive_timer_.reset(); });
     adaptive_loop_->Stop();
@@ -34,7 +35,17 @@ absl::Status FlowControl::StartAdaptive() {
   adaptive_loop_->Start();
   adaptive_loop_->RunAndWait([this] {
     adaptive_timer_ = adaptive_loop_->CreateTimer([this] {
+      const mesh::flow::AdaptiveLimiter::Phase before = adaptive_->phase();
       adaptive_->Tick();
+      const mesh::flow::AdaptiveLimiter::Phase after = adaptive_->phase();
+      if (after != before) {
+        if (mesh::flow::EventListener* listener = listener_.load()) {
+          static constexpr std::string_view kPhases[] = {"normal", "shed_stress", "baseline"};
+          listener->OnEvent(mesh::flow::FlowEvent{mesh::flow::FlowEvent::Kind::kAdaptiveTrigger,
+                                                  "*", "adaptive",
+                                                  kPhases[static_cast<int>(after)]});
+        }
+      }
       adaptive_timer_->Enable(std::chrono::seconds(1));
     });
     adaptive_timer_->Enable(std::chrono::seconds(1));
@@ -137,7 +148,46 @@ absl::Status FlowControl::Subscribe(const ComponentSet& set, const std::string& 
   return absl::OkStatus();
 }
 
+absl::Status FlowControl::StartCluster(Dispatcher* dispatcher) {
+  if (!config_ || !config_->cluster) {
+    return absl::OkStatus();
+  }
+  auto counter = RedisClusterCounter::Create(*config_->cluster, dispatcher);
+  if (!counter.ok()) {
+    return counter.status();
+  }
+  counter_ = std::move(*counter);
+  counter_->Connect();
+  controller_->SetClusterCounter(counter_.get());
+  stats_.CallbackGauge("ottava_flow_control_cluster_counter_up",
+                       "Whether the central counter of cluster rules answers (1) or the rules "
+                       "use their fallback (0)",
+                       {}, [counter = counter_.get()] { return counter->Healthy() ? 1.0 : 0.0; });
+  return absl::OkStatus();
+}
+
+absl::Status FlowControl::StartEvents(const ComponentSet& set, const std::string& app_id) {
+  if (!config_ || !config_->events) {
+    return absl::OkStatus();
+  }
+  components::pubsub::PubSub* pubsub = set.FindPubSub(config_->events->pubsub);
+  if (pubsub == nullptr) {
+    return absl::FailedPreconditionError("flow control: events pubsub '" + config_->events->pubsub +
+                                         "' is not available");
+  }
+  events_ =
+      std::make_unique<FlowEventPublisher>(*pubsub, config_->events->topic, app_id, time_, stats_);
+  listener_.store(events_.get());
+  controller_->SetEventListener(events_.get());
+  return absl::OkStatus();
+}
+
 void FlowControl::Unsubscribe() {
+  controller_->SetEventListener(nullptr);
+  listener_.store(nullptr);
+  if (counter_) {
+    counter_->Shutdown();
+  }
   if (store_ != nullptr && subscription_ != 0) {
     store_->Unsubscribe(subscription_);
   }

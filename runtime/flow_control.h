@@ -9,6 +9,7 @@
 // Threading: created on the main thread; the controller is read by every worker and gRPC thread;
 // updates arrive on the actuator's threads and on the component dispatcher.
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,8 @@
 #include "common/time_source.h"
 #include "mesh/filter/flow_control/controller.h"
 #include "runtime/component_set.h"
+#include "runtime/flow_cluster_counter.h"
+#include "runtime/flow_events.h"
 
 namespace ottava::runtime {
 
@@ -36,8 +39,20 @@ class FlowControl {
   /// Reads the configured item once and subscribes to its changes (no-op without a
   /// `config_store`). After the components are initialised.
   absl::Status Subscribe(const ComponentSet& set, const std::string& app_id);
-  /// Ends the subscription. Before the components stop.
+  /// Ends the subscription, closes the cluster counter and detaches the events hook. Before the
+  /// components stop.
   void Unsubscribe();
+  /// With a `cluster` section: connects the Redis counter of cluster rules (driven by
+  /// `dispatcher`, not owned) and hands it to the controller. Redis being down is not an error:
+  /// the rules fall back until it answers. Main thread, before traffic.
+  absl::Status StartCluster(Dispatcher* dispatcher);
+  /// With an `events` section: publishes flow-control events to that pub/sub component. After
+  /// the components are initialised.
+  absl::Status StartEvents(const ComponentSet& set, const std::string& app_id);
+  /// The cluster counter's health (nullptr without a `cluster` section).
+  const components::HealthIndicator* cluster_health() const {
+    return counter_ ? &counter_->health() : nullptr;
+  }
   /// Starts adaptive limiting (with an `adaptive` section): a `flow-adaptive` loop samples /proc
   /// every second. Stopped by the destructor.
   absl::Status StartAdaptive();
@@ -53,6 +68,9 @@ class FlowControl {
   std::unique_ptr<mesh::flow::AdaptiveLimiter> adaptive_;
   DispatcherPtr adaptive_loop_;
   TimerPtr adaptive_timer_;  // adaptive_loop_ only
+  std::unique_ptr<RedisClusterCounter> counter_;
+  std::unique_ptr<FlowEventPublisher> events_;
+  std::atomic<mesh::flow::EventListener*> listener_{nullptr};  // events_ while attached
   components::config_store::ConfigStore* store_ = nullptr;
   uint64_t subscription_ = 0;
 };

@@ -647,9 +647,15 @@ absl::Status Sidecar::Start() {
     return out;
   };
   const ComponentSet* set_view = &set;
-  auto readiness = [startup, set_view] {
+  const FlowControl* flow_view = s.flow.get();
+  auto readiness = [startup, set_view, flow_view] {
     std::vector<actuator::Indicator> out;
     out.push_back({"runtime_startup", startup->state(), startup->reason()});
+    // Listed, not counted: with Redis down the cluster rules fall back and the sidecar still
+    // serves, so readiness stays UP while this shows the degradation.
+    if (const components::HealthIndicator* cluster = flow_view->cluster_health()) {
+      out.push_back({"flow_control/cluster_counter", cluster->state(), cluster->reason(), false});
+    }
     for (const auto& summary : set_view->Summaries()) {
       out.push_back(
           {std::string(components::KindName(summary.config->kind)) + "/" + summary.config->name,
@@ -719,6 +725,9 @@ absl::Status Sidecar::Start() {
   }
   s.flow->AddActuatorHandlers(*s.actuator);
   AddUpgradeHandler(*s.actuator, *this);
+  // Cluster rules find their counter (or fall back while Redis is down) before the actuator's
+  // readiness can look at it and before any traffic.
+  OTTAVA_RETURN_IF_ERROR(s.flow->StartCluster(&s.components->dispatcher()));
   s.actuator->Start();
 
   if (!s.takeover) {
@@ -726,6 +735,8 @@ absl::Status Sidecar::Start() {
       return absl::Status(status.code(), "component " + std::string(status.message()));
     }
   }
+  // Before traffic: events have somewhere to go.
+  OTTAVA_RETURN_IF_ERROR(s.flow->StartEvents(set, bootstrap.app.id));
 
   if (s.mesh) {
     std::map<std::string, int> mesh_sockets;

@@ -260,6 +260,11 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
       return ConfigError(at + "/config_store/store",
                          "no config_store component named '" + store + "'");
     }
+    if (const auto& events = bootstrap.flow_control->events;
+        events && bootstrap.FindComponent(components::Kind::kPubSub, events->pubsub) == nullptr) {
+      return ConfigError(at + "/events/pubsub",
+                         "no pub_subs component named '" + events->pubsub + "'");
+    }
   }
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   return bootstrap;

@@ -93,6 +93,8 @@ inline std::string PeerIp(const std::string& peer) {
 /// With `flow`, the call is checked against the flow-control rules of resource
 /// "runtime:<Method>"; a blocked call is answered RESOURCE_EXHAUSTED with the rule's reply body.
 /// Throttling rules never make a gRPC thread wait: a call that would have to queue is refused.
+/// Nor do cluster rules: a sync one is counted like an async one here (a locally reserved share
+/// of the same central counter), so the call is decided without a round trip.
 inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
                                 const MethodMetrics& metrics,
                                 const StreamRegistry& streams,
@@ -114,7 +116,8 @@ inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
     const std::string ip = PeerIp(ctx->peer());
     MetadataLookup lookup(ctx->client_metadata());
     mesh::flow::Traffic traffic{resource, ip, "", &lookup};
-    mesh::flow::Entry entry = flow->Check(traffic, /*allow_queueing=*/false);
+    mesh::flow::Entry entry =
+        flow->Check(traffic, /*allow_queueing=*/false, /*allow_remote=*/false);
     if (entry.blocked()) {
       std::string body = entry.reply()->body;
       while (!body.empty() && body.back() == '\n') {

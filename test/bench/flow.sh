@@ -4,8 +4,9 @@
 #      one QPS rule and with 20 rules, on 1, 2 and 4 threads sharing the counters;
 #   2. the cost of the mesh filter: two Ottava proxies in front of the same nginx upstream (1
 #      worker, fixed 100-byte body), one plain and one with the flow_control filter and 20 rules
-#      (16 on other resources, and on the benchmarked path a QPS rule, a prefix concurrency rule,
-#      a refined rule on a caller app and an error-ratio breaker, all admitting everything):
+#      (15 on other resources, and on the benchmarked path a QPS rule, a prefix concurrency rule,
+#      a refined rule on a caller app, an error-ratio breaker and an async cluster rule whose
+#      central counter is a redis-server started here, all admitting everything):
 #      throughput with wrk -t2 -c64 and p50 with wrk -t1 -c1, rounds alternating plain/flow.
 # Targets: flow throughput >= 0.97x plain; added p50 <= 2 us.
 #
@@ -25,7 +26,7 @@ ROUNDS=${FLOW_BENCH_ROUNDS:-5}
 READY_TIMEOUT_S=15
 BODY=$(printf 'ottava-bench-upstream-%078d' 0) # 100 bytes
 
-for tool in nginx wrk; do
+for tool in nginx wrk redis-server redis-cli; do
   command -v "$tool" >/dev/null || { echo "flow.sh: $tool is not installed" >&2; exit 1; }
 done
 for tool in ottava bench_flow_control; do
@@ -77,12 +78,22 @@ EOF
 start_bg upstream "$(command -v nginx)" -p "$WORK/up" -e "$WORK/up/error.log" -c "$WORK/up/nginx.conf"
 wait_http upstream "$PID" "$UP_PORT" || exit 1
 
+REDIS_PORT=$(free_port)
+start_bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$WORK"
+for _ in $(seq 100); do
+  [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
+  sleep 0.05
+done
+
 RULES='{"id": "q", "resource": "/", "kind": "qps", "threshold": 1000000000},
+  {"id": "cl", "resource": "/", "kind": "cluster", "mode": "async", "threshold": 1000000000,
+   "share": 100000, "fallback": "allow"},
   {"id": "c", "resource": "/", "match": "prefix", "kind": "concurrency", "threshold": 1000000},
   {"id": "r", "resource": "/", "kind": "qps", "threshold": 0,
    "when": {"all": [{"caller_app": "batch"}, {"header": "x-tier", "exact": "free"}]}},
   {"id": "b", "resource": "/", "kind": "breaker", "strategy": "error_ratio", "threshold": 0.5}'
-for i in $(seq 0 15); do
+for i in $(seq 0 14); do
   RULES+=", {\"id\": \"other$i\", \"resource\": \"/other/$i\", \"kind\": \"qps\", \"threshold\": 10}"
 done
 
@@ -90,14 +101,16 @@ declare -A PORT TPID
 for target in plain flow; do
   filters='[]'
   rules='[]'
+  cluster=''
   if [ "$target" = flow ]; then
     filters='[{"name": "flow_control"}]'
     rules="[$RULES]"
+    cluster="\"cluster\": {\"redis\": {\"redisHost\": \"127.0.0.1:$REDIS_PORT\"}},"
   fi
   cat >"$WORK/$target.json" <<EOF
 {"app": {"id": "bench"}, "grpc": {"address": "127.0.0.1:0"}, "actuator": {"address": "127.0.0.1:0"},
  "dapr": {"http_address": "127.0.0.1:0"}, "log": {"level": "warn"}, "components": {},
- "flow_control": {"rules": $rules},
+ "flow_control": {$cluster "rules": $rules},
  "mesh": {"workers": $WORKERS,
    "listeners": [{"name": "http", "address": "127.0.0.1:0", "protocol": "http1", "router": "r"}],
    "routers": [{"name": "r", "filters": $filters,

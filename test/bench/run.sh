@@ -380,6 +380,15 @@ if [ -f "$OUT/flow-report.md" ]; then
   { echo; cat "$OUT/flow-report.md"; } >>"$OUT/report.md"
 fi
 
+# Cluster flow control: Redis commands per sidecar (test/bench/flow_cluster.sh); report only.
+echo "run.sh: cluster flow-control scenarios..." >&2
+if ! bash "$ROOT/test/bench/flow_cluster.sh" "$BUILD_DIR" >"$OUT/logs/flow_cluster.out"; then
+  echo "run.sh: flow_cluster.sh reported a failure (see $OUT/logs/flow_cluster.out)" >&2
+fi
+if [ -f "$OUT/flow-cluster-report.md" ]; then
+  { echo; cat "$OUT/flow-cluster-report.md"; } >>"$OUT/report.md"
+fi
+
 echo
 cat "$OUT/report.md"
 echo

@@ -434,6 +434,57 @@ TEST_F(FlowControlE2eTest, RulesPushedThroughTheActuatorAndTheConfigurationStore
   EXPECT_NE(shown.out.find("q0 qps /q blocks=2 passes=0"), std::string::npos) << shown.out;
 }
 
+// The events hook: a flood of blocks reaches a subscriber of the sidecar's own in-memory pub/sub
+// as one JSON event (per resource and second), and the metrics count it.
+TEST_F(FlowControlE2eTest, BlocksArePublishedToThePubSubTopicOfTheEventsHook) {
+  auto up = Upstream();
+  json config =
+      Config(up->address(),
+             {{{"id", "none"}, {"resource", "/blocked"}, {"kind", "qps"}, {"threshold", 0}}});
+  config["flow_control"]["events"] = {{"pubsub", "pubsub"}, {"topic", "flow-events"}};
+  Start(config);
+  auto stub = NewRuntimeStub(sidecar_->grpc_address());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->SubscribeTopicEvents(&ctx);
+  v1::SubscribeTopicEventsRequest initial;
+  initial.mutable_initial_request()->set_pubsub_name("pubsub");
+  initial.mutable_initial_request()->set_topic("flow-events");
+  ASSERT_TRUE(stream->Write(initial));
+  v1::SubscribeTopicEventsResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_initial_response());
+
+  auto client = Client();
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(Get(*client, "/blocked"), 429);
+  }
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_event_message());
+  json event = json::parse(response.event_message().data(), nullptr, false);
+  EXPECT_EQ(event["resource"], "/blocked") << event.dump();
+  EXPECT_EQ(event["rule"], "none");
+  EXPECT_EQ(event["kind"], "block");
+  EXPECT_EQ(event["state"], "qps");
+  EXPECT_EQ(event["app_id"], "flow-e2e");
+  EXPECT_TRUE(event["time"].is_string());
+  v1::SubscribeTopicEventsRequest ack;
+  ack.mutable_event_processed()->set_id(response.event_message().id());
+  ack.mutable_event_processed()->mutable_status()->set_status(v1::TopicEventResponse::SUCCESS);
+  ASSERT_TRUE(stream->Write(ack));
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("ottava_flow_control_blocks_total{resource=\"/blocked\",rule=\"none\","
+                         "kind=\"qps\"} 200"),
+            std::string::npos)
+      << metrics;
+  // 200 blocks within a second or two: one or two events, never 200.
+  const size_t at =
+      metrics.find("ottava_flow_control_events_total{kind=\"block\",result=\"published\"} ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_LE(std::stoi(metrics.substr(at + 66)), 2) << metrics.substr(at, 80);
+  ctx.TryCancel();
+}
+
 TEST(FlowControlConfigTest, ABadRuleInTheConfigFileExits2WithThePointer) {
   json config = Config("127.0.0.1:1", {{{"id", "a"},
                                         {"resource", "/x"},
@@ -450,6 +501,24 @@ TEST(FlowControlConfigTest, ABadRuleInTheConfigFileExits2WithThePointer) {
   result = RunProcess({BinDir() + "/ottava", "--config", dir + "/d.json"});
   EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
   EXPECT_NE(result.err.find("/flow_control/config_store/store"), std::string::npos) << result.err;
+  // A cluster rule without the counter's section, an events hook on an unknown pub/sub.
+  config["flow_control"] = {{"rules",
+                             {{{"id", "c"},
+                               {"resource", "/x"},
+                               {"kind", "cluster"},
+                               {"threshold", 10},
+                               {"fallback", "allow"}}}}};
+  std::ofstream(dir + "/e.json") << config.dump();
+  result = RunProcess({BinDir() + "/ottava", "validate", "--config", dir + "/e.json"});
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("/flow_control/rules/0: a cluster rule needs flow_control.cluster"),
+            std::string::npos)
+      << result.err;
+  config["flow_control"] = {{"events", {{"pubsub", "missing"}, {"topic", "t"}}}};
+  std::ofstream(dir + "/f.json") << config.dump();
+  result = RunProcess({BinDir() + "/ottava", "validate", "--config", dir + "/f.json"});
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find("/flow_control/events/pubsub"), std::string::npos) << result.err;
 }
 
 }  // namespace

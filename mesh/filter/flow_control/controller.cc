@@ -119,13 +119,35 @@ class HotParamTable {
 
 }  // namespace
 
+namespace {
+
+int64_t WindowNanos(const Rule& rule) {
+  switch (rule.kind) {
+    case RuleKind::kBreaker:
+      return rule.breaker.window_ms * 1'000'000;
+    case RuleKind::kCluster:
+      return rule.cluster.window_ms * 1'000'000;
+    default:
+      return rule.qps.window_ms * 1'000'000;
+  }
+}
+
+int64_t WindowBuckets(const Rule& rule) {
+  switch (rule.kind) {
+    case RuleKind::kBreaker:
+      return rule.breaker.buckets;
+    case RuleKind::kCluster:
+      return rule.cluster.window_ms % 10 == 0 ? 10 : 1;
+    default:
+      return rule.qps.buckets;
+  }
+}
+
+}  // namespace
+
 // The live state of one rule. Shared by rule-set versions while the rule's JSON is unchanged.
-struct RuleState {
-  explicit RuleState(Rule r)
-      : rule(std::move(r)),
-        window(rule.kind == RuleKind::kBreaker ? rule.breaker.window_ms * 1'000'000
-                                               : rule.qps.window_ms * 1'000'000,
-               rule.kind == RuleKind::kBreaker ? rule.breaker.buckets : rule.qps.buckets) {
+struct RuleState : std::enable_shared_from_this<RuleState> {
+  explicit RuleState(Rule r) : rule(std::move(r)), window(WindowNanos(rule), WindowBuckets(rule)) {
     if (rule.kind == RuleKind::kHotParam) {
       hot = std::make_unique<HotParamTable>(rule.hot);
     }
@@ -164,11 +186,26 @@ struct RuleState {
   std::atomic<int64_t> probes_issued{0};
   std::atomic<int64_t> probes_good{0};
   std::unique_ptr<HotParamTable> hot;
+  // Cluster. The fixed window (wall-clock milliseconds ÷ window_ms) this state counts in; async:
+  // local tokens (negative: borrowed ahead of a reservation in flight), whether the window's
+  // total is spent, whether a reservation failed in it (fallback until the next window), and the
+  // window of the reservation in flight (-1: none).
+  std::atomic<int64_t> cluster_window{-1};
+  std::atomic<int64_t> tokens{0};
+  std::atomic<bool> exhausted{false};
+  std::atomic<bool> degraded{false};
+  std::atomic<int64_t> reserving{-1};
+  std::atomic<uint64_t> remote_calls{0};
+  std::atomic<uint64_t> fallbacks{0};
+  // Events: the second of the last block reported; where events go (the controller's).
+  std::atomic<int64_t> last_block_event_s{-1};
+  const std::atomic<EventListener*>* events = nullptr;
   // Metrics.
   stats::Counter* pass_counter = nullptr;
   stats::Counter* block_counter = nullptr;
   stats::Gauge* state_gauge = nullptr;
   std::array<stats::Counter*, 3> transition_counters{};
+  stats::Counter* fallback_counter = nullptr;
 };
 
 struct StringHash {
@@ -326,6 +363,18 @@ bool QpsAdmits(RuleState& state,
 
 }  // namespace
 
+std::string_view FlowEventKindName(FlowEvent::Kind kind) {
+  switch (kind) {
+    case FlowEvent::Kind::kBlock:
+      return "block";
+    case FlowEvent::Kind::kBreakerState:
+      return "breaker_state";
+    case FlowEvent::Kind::kAdaptiveTrigger:
+      return "adaptive_trigger";
+  }
+  return "unknown";
+}
+
 const std::string& Entry::blocking_rule() const {
   static const std::string kNone;
   return blocking_ != nullptr ? blocking_->rule.id : kNone;
@@ -375,6 +424,13 @@ std::shared_ptr<const CompiledRules> Controller::Compile(RuleSet rules,
                                                "Requests a flow-control rule let through", labels);
       state->block_counter = &stats_.CounterFor("ottava_flow_control_blocks_total",
                                                 "Requests a flow-control rule blocked", labels);
+      state->events = &events_;
+      if (rule.kind == RuleKind::kCluster) {
+        state->fallback_counter = &stats_.CounterFor(
+            "ottava_flow_control_cluster_fallbacks_total",
+            "Requests a cluster rule decided by its fallback (central counter unreachable)",
+            {{"resource", rule.resource}, {"rule", rule.id}});
+      }
       if (rule.kind == RuleKind::kBreaker) {
         stats::Labels breaker_labels{{"resource", rule.resource}, {"rule", rule.id}};
         state->state_gauge = &stats_.GaugeFor(
@@ -415,6 +471,15 @@ absl::Status Controller::UpdateFromText(std::string_view text) {
   if (!rules.ok()) {
     return rules.status();
   }
+  if (cluster_.load() == nullptr) {
+    for (size_t i = 0; i < rules->rules.size(); ++i) {
+      if (rules->rules[i].kind == RuleKind::kCluster) {
+        return absl::InvalidArgumentError(
+            "/rules/" + std::to_string(i) +
+            ": a cluster rule needs flow_control.cluster (the Redis counter) in the config file");
+      }
+    }
+  }
   Update(std::move(*rules));
   return absl::OkStatus();
 }
@@ -445,6 +510,12 @@ bool Transition(RuleState& state, int from, int to, int64_t now_ns) {
   }
   if (state.transition_counters[to] != nullptr) {
     state.transition_counters[to]->Inc();
+  }
+  if (state.events != nullptr) {
+    if (EventListener* listener = state.events->load(std::memory_order_acquire)) {
+      listener->OnEvent(FlowEvent{FlowEvent::Kind::kBreakerState, state.rule.resource,
+                                  state.rule.id, BreakerStateName(to)});
+    }
   }
   OTTAVA_LOG(Mesh, info, "flow control: breaker '{}' on '{}' {} -> {}", state.rule.id,
              state.rule.resource, BreakerStateName(from), BreakerStateName(to));
@@ -524,7 +595,7 @@ void BreakerRecord(RuleState& state, bool probe, bool error, int64_t rt_ns, int6
 
 }  // namespace
 
-Entry Controller::Check(const Traffic& traffic, bool allow_queueing) {
+Entry Controller::Check(const Traffic& traffic, bool allow_queueing, bool allow_remote) {
   Entry entry;
   std::shared_ptr<const CompiledRules> rules = Current();
   if (AdaptiveLimiter* adaptive = adaptive_.load(std::memory_order_acquire)) {
@@ -572,22 +643,6 @@ Entry Controller::Check(const Traffic& traffic, bool allow_queueing) {
   const MonotonicTime now = time_.MonotonicTime();
   const int64_t now_ns = Nanos(now);
   entry.start_ = now;
-  auto block = [&](RuleState& state) {
-    state.blocks.fetch_add(1, std::memory_order_relaxed);
-    state.block_counter->Inc();
-    entry.blocked_ = true;
-    entry.blocking_ = &state;
-    entry.reply_ = state.rule.reply ? &*state.rule.reply : &rules->set.default_reply;
-    // Release what earlier rules handed out.
-    for (const Entry::Held& held : entry.held_) {
-      if (held.state->rule.kind == RuleKind::kConcurrency) {
-        held.state->in_flight.fetch_sub(1);
-      } else if (held.probe) {
-        Transition(*held.state, kHalfOpen, kOpen, now_ns);
-      }
-    }
-    entry.held_.clear();
-  };
   // Limits first, breakers last (Sentinel's slot order), so a blocked request is never a probe.
   for (int phase = 0; phase < 2 && !entry.blocked_; ++phase) {
     for (size_t i = 0; i < count && !entry.blocked_; ++i) {
@@ -633,9 +688,19 @@ Entry Controller::Check(const Traffic& traffic, bool allow_queueing) {
             entry.held_.push_back({&state, probe});
           }
           break;
+        case RuleKind::kCluster: {
+          ClusterCounter* counter = cluster_.load(std::memory_order_acquire);
+          if (allow_remote && state.rule.cluster.mode == ClusterMode::kSync && counter != nullptr &&
+              counter->Healthy()) {
+            entry.pending_.push_back(&state);  // counted once the central counter answered
+            continue;
+          }
+          admitted = ClusterAdmits(state, now_ns);
+          break;
+        }
       }
       if (!admitted) {
-        block(state);
+        Block(entry, state, *rules, now_ns);
       } else {
         state.passes.fetch_add(1, std::memory_order_relaxed);
         state.pass_counter->Inc();
@@ -643,15 +708,235 @@ Entry Controller::Check(const Traffic& traffic, bool allow_queueing) {
     }
   }
   entry.rules_ = std::move(rules);
-  if (entry.blocked_) {
-    entry.wait_ = std::chrono::nanoseconds(0);
-    entry.exited_ = true;
-    if (entry.adaptive_ != nullptr) {
-      entry.adaptive_->Release(entry.adaptive_resource_);
-      entry.adaptive_ = nullptr;
+  Conclude(entry);
+  return entry;
+}
+
+void Controller::Block(Entry& entry, RuleState& state, const CompiledRules& rules, int64_t now_ns) {
+  state.blocks.fetch_add(1, std::memory_order_relaxed);
+  state.block_counter->Inc();
+  entry.blocked_ = true;
+  entry.blocking_ = &state;
+  entry.reply_ = state.rule.reply ? &*state.rule.reply : &rules.set.default_reply;
+  // Release what earlier rules handed out.
+  for (const Entry::Held& held : entry.held_) {
+    if (held.state->rule.kind == RuleKind::kConcurrency) {
+      held.state->in_flight.fetch_sub(1);
+    } else if (held.probe) {
+      Transition(*held.state, kHalfOpen, kOpen, now_ns);
     }
   }
-  return entry;
+  entry.held_.clear();
+  entry.pending_.clear();
+  // One event per rule per second at most: a flood of blocks costs one CAS per second here.
+  if (EventListener* listener = events_.load(std::memory_order_acquire)) {
+    const int64_t second = now_ns / 1'000'000'000;
+    int64_t last = state.last_block_event_s.load(std::memory_order_relaxed);
+    if (last != second && state.last_block_event_s.compare_exchange_strong(last, second)) {
+      listener->OnEvent(FlowEvent{FlowEvent::Kind::kBlock, state.rule.resource, state.rule.id,
+                                  RuleKindName(state.rule.kind)});
+    }
+  }
+}
+
+void Controller::Conclude(Entry& entry) {
+  if (!entry.blocked_) {
+    return;
+  }
+  entry.wait_ = std::chrono::nanoseconds(0);
+  entry.exited_ = true;
+  if (entry.adaptive_ != nullptr) {
+    entry.adaptive_->Release(entry.adaptive_resource_);
+    entry.adaptive_ = nullptr;
+  }
+}
+
+int64_t Controller::WallMillis() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             time_.SystemTime().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+// The central counter's key of a cluster rule in one window: every sidecar with the same rule
+// (resource and id) counts on the same key. The counter adds its own prefix.
+std::string ClusterKey(const RuleState& state, int64_t window) {
+  return state.rule.resource + "|" + state.rule.id + "|" + std::to_string(window);
+}
+
+// Keys outlive their window a little, for sidecars whose clocks lag.
+std::chrono::milliseconds ClusterTtl(const RuleState& state) {
+  return std::chrono::milliseconds(state.rule.cluster.window_ms * 2 + 1000);
+}
+
+// Moves an async cluster rule into `window` when time reached it: fresh tokens, not exhausted, a
+// new chance for the counter.
+void RollClusterWindow(RuleState& state, int64_t window) {
+  int64_t current = state.cluster_window.load(std::memory_order_acquire);
+  while (current < window) {
+    if (state.cluster_window.compare_exchange_weak(current, window)) {
+      state.tokens.store(0);
+      state.exhausted.store(false);
+      state.degraded.store(false);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+bool Controller::FallbackAdmits(RuleState& state, int64_t now_ns) {
+  state.fallbacks.fetch_add(1, std::memory_order_relaxed);
+  if (state.fallback_counter != nullptr) {
+    state.fallback_counter->Inc();
+  }
+  switch (state.rule.cluster.fallback) {
+    case ClusterFallback::kAllow:
+      return true;
+    case ClusterFallback::kDeny:
+      return false;
+    case ClusterFallback::kLocal: {
+      const int64_t sum = state.window.AddAndSum(now_ns, kPass, 1);
+      if (static_cast<double>(sum) > state.rule.cluster.local_threshold) {
+        state.window.Subtract(now_ns, kPass, 1);
+        state.window.Add(now_ns, kBlock, 1);
+        return false;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+// The async path (also sync rules for callers that cannot wait): local atomics only; a reservation
+// is sent when the local share runs low, and its answer arrives later on another thread.
+bool Controller::ClusterAdmits(RuleState& state, int64_t now_ns) {
+  ClusterCounter* counter = cluster_.load(std::memory_order_acquire);
+  if (counter == nullptr || !counter->Healthy()) {
+    return FallbackAdmits(state, now_ns);
+  }
+  const ClusterSpec& spec = state.rule.cluster;
+  const int64_t window = WallMillis() / spec.window_ms;
+  RollClusterWindow(state, window);
+  if (state.degraded.load(std::memory_order_acquire)) {
+    return FallbackAdmits(state, now_ns);
+  }
+  const int64_t share = spec.Share();
+  int64_t tokens = state.tokens.load(std::memory_order_acquire);
+  for (;;) {
+    const bool exhausted = state.exhausted.load(std::memory_order_acquire);
+    // Without tokens, a request may borrow up to one share ahead of the reservation in flight
+    // (so a quiet sidecar is not refused while its first share of a window is on its way).
+    if (tokens <= 0 && (exhausted || tokens <= -share)) {
+      if (!exhausted) {
+        Reserve(state, window);
+      }
+      return false;
+    }
+    if (state.tokens.compare_exchange_weak(tokens, tokens - 1)) {
+      break;
+    }
+  }
+  if (!state.exhausted.load(std::memory_order_acquire) && (tokens - 1) * 2 < share) {
+    Reserve(state, window);
+  }
+  return true;
+}
+
+void Controller::Reserve(RuleState& state, int64_t window) {
+  int64_t reserving = state.reserving.load(std::memory_order_acquire);
+  if (reserving == window || !state.reserving.compare_exchange_strong(reserving, window)) {
+    return;  // one reservation in flight per window
+  }
+  ClusterCounter* counter = cluster_.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    state.reserving.store(-1);
+    return;
+  }
+  state.remote_calls.fetch_add(1, std::memory_order_relaxed);
+  const int64_t share = state.rule.cluster.Share();
+  const auto limit = static_cast<int64_t>(state.rule.cluster.threshold);
+  counter->Add(
+      ClusterKey(state, window), share, ClusterTtl(state),
+      [this, keep = state.shared_from_this(), window, share, limit](absl::StatusOr<int64_t> total) {
+        RuleState& st = *keep;
+        int64_t expected = window;
+        const bool current = st.cluster_window.load(std::memory_order_acquire) == window;
+        if (current) {
+          if (!total.ok()) {
+            st.degraded.store(true);  // fallback until the next window
+          } else {
+            // Only what is left under the limit is granted: the sidecars together never get more
+            // than the threshold in a window.
+            const int64_t granted = std::clamp<int64_t>(limit - (*total - share), 0, share);
+            if (*total >= limit) {
+              st.exhausted.store(true);
+            }
+            st.tokens.fetch_add(granted);
+          }
+        }
+        st.reserving.compare_exchange_strong(expected, -1);
+        if (current && total.ok() && !st.exhausted.load() && st.tokens.load() * 2 < share) {
+          Reserve(st, window);  // borrowed more than half a share meanwhile
+        }
+      });
+}
+
+void Controller::CheckCluster(const Entry& entry, std::function<void(int verdict)> done) {
+  ClusterCounter* counter = cluster_.load(std::memory_order_acquire);
+  struct Join {
+    std::atomic<size_t> left;
+    std::atomic<int> verdict{-1};
+    std::function<void(int)> done;
+  };
+  auto join = std::make_shared<Join>();
+  join->left.store(entry.pending_.size());
+  join->done = std::move(done);
+  const int64_t now_ms = WallMillis();
+  for (size_t i = 0; i < entry.pending_.size(); ++i) {
+    RuleState& state = *entry.pending_[i];
+    auto finish = [join, i](bool admitted) {
+      if (!admitted) {
+        int none = -1;
+        join->verdict.compare_exchange_strong(none, static_cast<int>(i));
+      }
+      if (join->left.fetch_sub(1) == 1) {
+        join->done(join->verdict.load());
+      }
+    };
+    if (counter == nullptr) {
+      finish(FallbackAdmits(state, Nanos(time_.MonotonicTime())));
+      continue;
+    }
+    state.remote_calls.fetch_add(1, std::memory_order_relaxed);
+    const int64_t window = now_ms / state.rule.cluster.window_ms;
+    counter->Add(ClusterKey(state, window), 1, ClusterTtl(state),
+                 [this, keep = state.shared_from_this(), finish](absl::StatusOr<int64_t> total) {
+                   if (!total.ok()) {
+                     finish(FallbackAdmits(*keep, Nanos(time_.MonotonicTime())));
+                     return;
+                   }
+                   finish(static_cast<double>(*total) <= keep->rule.cluster.threshold);
+                 });
+  }
+}
+
+void Controller::FinishCluster(Entry& entry, int verdict) {
+  if (entry.pending_.empty() || entry.blocked_) {
+    return;
+  }
+  if (verdict >= 0 && static_cast<size_t>(verdict) < entry.pending_.size()) {
+    Block(entry, *entry.pending_[static_cast<size_t>(verdict)], *entry.rules_,
+          Nanos(time_.MonotonicTime()));
+    Conclude(entry);
+    return;
+  }
+  for (RuleState* state : entry.pending_) {
+    state->passes.fetch_add(1, std::memory_order_relaxed);
+    state->pass_counter->Inc();
+  }
+  entry.pending_.clear();
 }
 
 void Controller::Exit(Entry& entry, const Outcome& outcome) {
@@ -711,6 +996,14 @@ nlohmann::json Controller::Describe() const {
         live["window_calls"] = state->window.Sum(now_ns, kTotal);
         live["window_errors"] = state->window.Sum(now_ns, kErrors);
         live["window_slow"] = state->window.Sum(now_ns, kSlow);
+        break;
+      case RuleKind::kCluster:
+        live["window"] = state->cluster_window.load();
+        live["tokens"] = state->tokens.load();
+        live["exhausted"] = state->exhausted.load();
+        live["degraded"] = state->degraded.load();
+        live["remote_calls"] = state->remote_calls.load();
+        live["fallbacks"] = state->fallbacks.load();
         break;
     }
     out["rules"].push_back({{"rule", std::move(rule)}, {"live", std::move(live)}});

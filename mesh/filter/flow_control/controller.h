@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,6 +26,7 @@
 #include "common/stats.h"
 #include "common/time_source.h"
 #include "mesh/filter/flow_control/adaptive.h"
+#include "mesh/filter/flow_control/cluster.h"
 #include "mesh/filter/flow_control/rule.h"
 
 namespace ottava::mesh::flow {
@@ -59,6 +61,9 @@ class Entry {
   bool blocked() const { return blocked_; }
   /// Whether Exit() has anything to settle (concurrency slots, breakers).
   bool needs_exit() const { return !exited_ && (!held_.empty() || adaptive_ != nullptr); }
+  /// Sync cluster rules matched and the local rules passed: the caller must ask the central
+  /// counter (Controller::CheckCluster) before the request may go on.
+  bool cluster_pending() const { return !blocked_ && !pending_.empty(); }
   /// Throttling: how long the request must wait before it may go on (0: at once).
   std::chrono::nanoseconds wait() const { return wait_; }
   /// Blocked: the answer to give (the rule's reply or the set's default). Valid while the Entry is.
@@ -73,7 +78,8 @@ class Entry {
     bool probe;  // breaker: this request is a half-open probe
   };
   std::shared_ptr<const CompiledRules> rules_;
-  std::vector<Held> held_;  // concurrency slots and breakers to settle on Exit
+  std::vector<Held> held_;           // concurrency slots and breakers to settle on Exit
+  std::vector<RuleState*> pending_;  // sync cluster rules awaiting the central counter
   MonotonicTime start_{};
   bool blocked_ = false;
   bool exited_ = false;
@@ -101,8 +107,19 @@ class Controller {
   ~Controller();
 
   /// Decides for one request. `allow_queueing` false: a throttling rule blocks instead of asking
-  /// the caller to wait (for callers that cannot delay without blocking a thread). Any thread.
-  Entry Check(const Traffic& traffic, bool allow_queueing = true);
+  /// the caller to wait (for callers that cannot delay without blocking a thread).
+  /// `allow_remote` false: sync cluster rules are counted like async ones (a locally reserved
+  /// share) instead of leaving the entry cluster_pending(), for callers that cannot wait for a
+  /// round trip. Any thread.
+  Entry Check(const Traffic& traffic, bool allow_queueing = true, bool allow_remote = true);
+  /// For an entry that is cluster_pending(): adds the request to the central counter of each sync
+  /// cluster rule it matched (one round trip, in parallel) and calls `done` exactly once with the
+  /// verdict, on any thread (possibly before this returns). The caller hands the verdict to
+  /// FinishCluster on its own thread. `entry` must stay alive until then. Any thread.
+  void CheckCluster(const Entry& entry, std::function<void(int verdict)> done);
+  /// Applies CheckCluster's verdict: the entry passes, or becomes blocked (reply set, slots
+  /// released, counted). The thread that owns the entry.
+  void FinishCluster(Entry& entry, int verdict);
   /// Settles a request: releases concurrency slots, feeds breakers. Idempotent. Any thread.
   void Exit(Entry& entry, const Outcome& outcome);
 
@@ -117,6 +134,12 @@ class Controller {
   /// Puts adaptive limiting in front of the rules (not owned; nullptr removes it). It must
   /// outlive every Entry it admitted. Any thread.
   void SetAdaptive(AdaptiveLimiter* adaptive) { adaptive_.store(adaptive); }
+  /// The central counter of cluster rules (not owned; must outlive the controller's requests;
+  /// nullptr: cluster rules use their fallback and UpdateFromText refuses new ones). Any thread.
+  void SetClusterCounter(ClusterCounter* counter) { cluster_.store(counter); }
+  /// Where events go (not owned; must outlive the controller; nullptr: nowhere). Blocks are
+  /// reported at most once per rule per second. Any thread.
+  void SetEventListener(EventListener* listener) { events_.store(listener); }
   /// How many rule-set versions were installed (1 after Create).
   uint64_t version() const { return version_.load(); }
 
@@ -124,6 +147,12 @@ class Controller {
   Controller(const TimeSource& time, stats::Store& stats) : time_(time), stats_(stats) {}
   std::shared_ptr<const CompiledRules> Compile(RuleSet rules, const CompiledRules* previous) const;
   std::shared_ptr<const CompiledRules> Current() const;
+  void Block(Entry& entry, RuleState& state, const CompiledRules& rules, int64_t now_ns);
+  void Conclude(Entry& entry);
+  bool ClusterAdmits(RuleState& state, int64_t now_ns);
+  void Reserve(RuleState& state, int64_t window);
+  bool FallbackAdmits(RuleState& state, int64_t now_ns);
+  int64_t WallMillis() const;
 
   const TimeSource& time_;
   stats::Store& stats_;
@@ -131,6 +160,8 @@ class Controller {
   std::atomic<std::shared_ptr<const CompiledRules>> rules_;
   std::atomic<uint64_t> version_{0};
   std::atomic<AdaptiveLimiter*> adaptive_{nullptr};
+  std::atomic<ClusterCounter*> cluster_{nullptr};
+  std::atomic<EventListener*> events_{nullptr};
   stats::Counter* adaptive_stress_blocks_ = nullptr;
   stats::Counter* adaptive_baseline_blocks_ = nullptr;
 };

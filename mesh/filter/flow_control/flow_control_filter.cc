@@ -49,14 +49,24 @@ class FlowControlFilter : public StreamFilter {
       callbacks_->SendLocalReply(entry_.reply()->status, entry_.reply()->body);
       return FilterStatus::kStop;
     }
-    if (entry_.wait().count() > 0) {
-      timer_ = callbacks_->dispatcher().CreateTimer([this] { callbacks_->ContinueDecoding(); });
-      // Rounded up: a request never leaves its queue before its turn.
-      const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(entry_.wait());
-      timer_->Enable(wait_ms);
+    if (entry_.cluster_pending()) {
+      // The central counter answers on another thread (or this one, before CheckCluster
+      // returns): the verdict always comes back through the worker's queue, and only while this
+      // filter still exists.
+      token_ = std::make_shared<Token>(Token{this, &callbacks_->dispatcher()});
+      std::weak_ptr<Token> weak = token_;
+      controller_.CheckCluster(entry_, [weak](int verdict) {
+        if (std::shared_ptr<Token> token = weak.lock()) {
+          token->dispatcher->Post([weak, verdict] {
+            if (std::shared_ptr<Token> alive = weak.lock()) {
+              alive->filter->OnClusterVerdict(verdict);
+            }
+          });
+        }
+      });
       return FilterStatus::kStop;
     }
-    return FilterStatus::kContinue;
+    return Proceed(/*stopped=*/false);
   }
 
   void EncodeHeaders(ResponseHeaders& headers) override {
@@ -65,6 +75,7 @@ class FlowControlFilter : public StreamFilter {
   }
 
   void OnDestroy() override {
+    token_.reset();
     timer_.reset();
     if (active_) {
       controller_.Exit(entry_, Outcome{!responded_ || error_});
@@ -76,7 +87,40 @@ class FlowControlFilter : public StreamFilter {
   Controller& controller_;
   std::shared_ptr<const std::string> mode_;
   StreamFilterCallbacks* callbacks_ = nullptr;
+  // Lets a verdict of the central counter find this filter (on its worker) while it lives.
+  struct Token {
+    FlowControlFilter* filter;
+    Dispatcher* dispatcher;
+  };
+
+  // Passed every check: go on now, or after the throttling wait. `stopped`: the chain is waiting
+  // for this filter, so going on means ContinueDecoding().
+  FilterStatus Proceed(bool stopped) {
+    if (entry_.wait().count() > 0) {
+      timer_ = callbacks_->dispatcher().CreateTimer([this] { callbacks_->ContinueDecoding(); });
+      // Rounded up: a request never leaves its queue before its turn.
+      const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(entry_.wait());
+      timer_->Enable(wait_ms);
+      return FilterStatus::kStop;
+    }
+    if (stopped) {
+      callbacks_->ContinueDecoding();
+    }
+    return FilterStatus::kContinue;
+  }
+
+  void OnClusterVerdict(int verdict) {
+    token_.reset();
+    controller_.FinishCluster(entry_, verdict);
+    if (entry_.blocked()) {
+      callbacks_->SendLocalReply(entry_.reply()->status, entry_.reply()->body);
+      return;
+    }
+    Proceed(/*stopped=*/true);
+  }
+
   Entry entry_;
+  std::shared_ptr<Token> token_;
   TimerPtr timer_;
   bool active_ = false;
   bool responded_ = false;

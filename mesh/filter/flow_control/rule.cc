@@ -172,7 +172,7 @@ absl::Status ParseRule(const nlohmann::json& value, const std::string& pointer, 
   }
   size_t kind = 0;
   OTTAVA_RETURN_IF_ERROR(
-      Choice(reader, "kind", {"qps", "concurrency", "hot_param", "breaker"}, &kind));
+      Choice(reader, "kind", {"qps", "concurrency", "hot_param", "breaker", "cluster"}, &kind));
   rule->kind = static_cast<RuleKind>(kind);
   const bool has_threshold = reader.Child("threshold") != nullptr;
   if (!has_threshold) {
@@ -248,6 +248,24 @@ absl::Status ParseRule(const nlohmann::json& value, const std::string& pointer, 
       OTTAVA_RETURN_IF_ERROR(reader.Int("open_ms", &breaker.open_ms, 1, 3600 * 1000));
       OTTAVA_RETURN_IF_ERROR(reader.Int("probes", &breaker.probes, 1, 1000));
       OTTAVA_RETURN_IF_ERROR(reader.Int("slow_ms", &breaker.slow_ms, 1, 3600 * 1000));
+      break;
+    }
+    case RuleKind::kCluster: {
+      ClusterSpec& cluster = rule->cluster;
+      OTTAVA_RETURN_IF_ERROR(Number(reader, "threshold", &cluster.threshold, 0, 1e12));
+      OTTAVA_RETURN_IF_ERROR(reader.Int("window_ms", &cluster.window_ms, 10, 3600 * 1000));
+      size_t mode = 1;
+      OTTAVA_RETURN_IF_ERROR(Choice(reader, "mode", {"sync", "async"}, &mode));
+      cluster.mode = static_cast<ClusterMode>(mode);
+      OTTAVA_RETURN_IF_ERROR(reader.Int("share", &cluster.share, 1, 1'000'000'000));
+      size_t fallback = 0;
+      OTTAVA_RETURN_IF_ERROR(Choice(reader, "fallback", {"local", "allow", "deny"}, &fallback));
+      cluster.fallback = static_cast<ClusterFallback>(fallback);
+      const bool has_local = reader.Child("local_threshold") != nullptr;
+      if (cluster.fallback == ClusterFallback::kLocal && !has_local) {
+        return ConfigError(reader.PointerOf("local_threshold"), "is required with fallback local");
+      }
+      OTTAVA_RETURN_IF_ERROR(Number(reader, "local_threshold", &cluster.local_threshold, 0, 1e12));
       break;
     }
   }
@@ -345,6 +363,43 @@ absl::StatusOr<FlowControlConfig> FlowControlConfig::Parse(const nlohmann::json&
     OTTAVA_RETURN_IF_ERROR(Number(adaptive_reader, "step", &out.step, 0.01, 0.9));
     OTTAVA_RETURN_IF_ERROR(adaptive_reader.CheckNoUnknownKeys());
   }
+  if (const nlohmann::json* cluster = reader.Child("cluster")) {
+    const std::string at = reader.PointerOf("cluster");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*cluster, at));
+    ObjectReader cluster_reader(*cluster, at);
+    FlowControlConfig::Cluster& out = config.cluster.emplace();
+    const nlohmann::json* redis = cluster_reader.Child("redis");
+    const std::string redis_at = cluster_reader.PointerOf("redis");
+    if (redis == nullptr) {
+      return ConfigError(redis_at, "is required (the Redis client's metadata, e.g. redisHost)");
+    }
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*redis, redis_at));
+    for (const auto& [key, item] : redis->items()) {
+      if (!item.is_string()) {
+        return ConfigError(config::JoinPointer(redis_at, key), "must be a string");
+      }
+      out.redis[key] = item.get<std::string>();
+    }
+    OTTAVA_RETURN_IF_ERROR(cluster_reader.String("key_prefix", &out.key_prefix));
+    OTTAVA_RETURN_IF_ERROR(cluster_reader.CheckNoUnknownKeys());
+  }
+  if (const nlohmann::json* events = reader.Child("events")) {
+    const std::string at = reader.PointerOf("events");
+    OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*events, at));
+    ObjectReader events_reader(*events, at);
+    FlowControlConfig::Events& out = config.events.emplace();
+    OTTAVA_RETURN_IF_ERROR(events_reader.RequiredString("pubsub", &out.pubsub));
+    OTTAVA_RETURN_IF_ERROR(events_reader.RequiredString("topic", &out.topic));
+    OTTAVA_RETURN_IF_ERROR(events_reader.CheckNoUnknownKeys());
+  }
+  if (!config.cluster) {
+    for (size_t i = 0; i < config.rules.rules.size(); ++i) {
+      if (config.rules.rules[i].kind == RuleKind::kCluster) {
+        return ConfigError(config::JoinPointer(reader.PointerOf("rules"), std::to_string(i)),
+                           "a cluster rule needs flow_control.cluster (the Redis counter)");
+      }
+    }
+  }
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   return config;
 }
@@ -359,6 +414,8 @@ std::string_view RuleKindName(RuleKind kind) {
       return "hot_param";
     case RuleKind::kBreaker:
       return "breaker";
+    case RuleKind::kCluster:
+      return "cluster";
   }
   return "unknown";
 }

@@ -17,6 +17,10 @@
 //                duration_ms, overrides {value: threshold}, capacity (LRU size)
 //   breaker      strategy error_ratio|error_count|slow_ratio, threshold, window_ms, buckets,
 //                min_requests, open_ms, probes, slow_ms
+//   cluster      threshold (requests per window across every sidecar), window_ms (a fixed window
+//                aligned to the wall clock), mode sync|async, share (async: tokens reserved at a
+//                time), fallback local|allow|deny, local_threshold (fallback local: per sidecar
+//                per window). Needs the config file's `flow_control.cluster` (the Redis counter).
 // Optional per rule: "reply": {"status": 429, "body": "..."} (what a blocked request gets on
 // HTTP; Bolt maps 429 to status 0x04) or "reply": {"fallback_status": 200, "body": ...} as a
 // direct (downgrade) response.
@@ -24,6 +28,7 @@
 // Parsing is strict: unknown keys and bad values are INVALID_ARGUMENT "<json pointer>: <reason>",
 // and a rule set is accepted or refused whole.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -54,7 +59,7 @@ struct ConditionSet {
   bool empty() const { return conditions.empty(); }
 };
 
-enum class RuleKind : uint8_t { kQps, kConcurrency, kHotParam, kBreaker };
+enum class RuleKind : uint8_t { kQps, kConcurrency, kHotParam, kBreaker, kCluster };
 enum class QpsBehavior : uint8_t { kReject, kWarmUp, kThrottling };
 enum class BreakerStrategy : uint8_t { kErrorRatio, kErrorCount, kSlowRatio };
 
@@ -93,6 +98,29 @@ struct BreakerSpec {
   int64_t slow_ms = 1000;  // slow_ratio: a call slower than this is slow
 };
 
+enum class ClusterMode : uint8_t { kSync, kAsync };
+enum class ClusterFallback : uint8_t { kLocal, kAllow, kDeny };
+
+/// A limit shared by every sidecar through a central counter (one per rule and window).
+/// sync: every request adds 1 to the window's counter and passes while the total is within the
+/// threshold (one round trip per request, exact). async: the sidecar reserves `share` tokens at
+/// a time (INCRBY share), spends them locally and reserves the next share when half of the current
+/// one is left; once the window's total is spent it blocks until the next window (overshoot at
+/// most one share per sidecar, no round trip on the request path). While the counter is
+/// unreachable the rule applies its fallback.
+struct ClusterSpec {
+  double threshold = 0;
+  int64_t window_ms = 1000;
+  ClusterMode mode = ClusterMode::kAsync;
+  int64_t share = 0;  // 0: max(1, threshold / 20)
+  ClusterFallback fallback = ClusterFallback::kLocal;
+  double local_threshold = 0;  // fallback local: requests per window on this sidecar
+
+  int64_t Share() const {
+    return share > 0 ? share : std::max<int64_t>(1, static_cast<int64_t>(threshold / 20));
+  }
+};
+
 /// What a blocked request gets. HTTP status and body; Bolt and gRPC map it (429 → 0x04 and
 /// RESOURCE_EXHAUSTED). `fallback` marks a downgrade answer rather than a refusal.
 struct ReplySpec {
@@ -111,6 +139,7 @@ struct Rule {
   ConcurrencySpec concurrency;
   HotParamSpec hot;
   BreakerSpec breaker;
+  ClusterSpec cluster;
   std::optional<ReplySpec> reply;  // absent: the set's default reply
   std::string canonical;           // the rule's JSON, dumped; equal rules keep their counters
 };
@@ -134,13 +163,29 @@ struct RuleSet {
 ///   {"rules": [...], "reply": {...}, "caller_app_headers": [...],
 ///    "config_store": {"store": "conf", "key": "flow-rules"},
 ///    "adaptive": {"threshold": 0.8, "trigger_seconds": 5, "stress_header": "x-stress-test",
-///                 "growth_factor": 2, "step": 0.1}}
+///                 "growth_factor": 2, "step": 0.1},
+///    "cluster": {"redis": {"redisHost": "127.0.0.1:6379", ...}, "key_prefix": "ottava:flow:"},
+///    "events": {"pubsub": "bus", "topic": "flow-events"}}
 struct FlowControlConfig {
+  /// The central counter of cluster rules: a Redis client's metadata (the keys a Redis component
+  /// takes: redisHost, redisPassword, redisDB, dialTimeout, timeout ...) and a key prefix.
+  struct Cluster {
+    std::map<std::string, std::string> redis;
+    std::string key_prefix = "ottava:flow:";
+  };
+  /// Where flow-control events are published: a pub/sub component of this sidecar and a topic.
+  struct Events {
+    std::string pubsub;
+    std::string topic;
+  };
+
   RuleSet rules;
   std::optional<AdaptiveConfig> adaptive;  // absent: no adaptive limiting
   std::string config_store;  // a config_store component; "" when rules are not subscribed
   std::string config_key;    // the item holding a rule set (JSON text)
   std::string config_group;
+  std::optional<Cluster> cluster;  // absent: cluster rules are refused
+  std::optional<Events> events;    // absent: events are only counted
   static absl::StatusOr<FlowControlConfig> Parse(const nlohmann::json& value,
                                                  const std::string& pointer);
 };
