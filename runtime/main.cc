@@ -1,6 +1,6 @@
 // ottava: the sidecar binary.
 //   ottava --config FILE [--resources-path DIR]... [--ready-file FILE] [--log-level LEVEL]
-//   ottava upgrade --config FILE [--ready-file FILE] [--socket-dir DIR]
+//   ottava upgrade --config FILE [--resources-path DIR]... [--ready-file FILE] [--socket-dir DIR]
 //   ottava validate --config FILE [--resources-path DIR]...
 //   ottava version
 
@@ -46,6 +46,11 @@ int main(int argc, char** argv) {
                       "directory of the control socket (default: upgrade.socket_dir, else the "
                       "ready file's directory, else the config file's)");
   upgrade->add_option("--log-level", upgrade_options.log_level, "log level of the new process");
+  upgrade
+      ->add_option("--resources-path", upgrade_options.resources_paths,
+                   "Dapr resource directory of the new process; repeatable")
+      ->expected(1)
+      ->take_all();
   upgrade->add_option("--timeout", upgrade_options.timeout_seconds,
                       "seconds to wait for the new process to take over (then it is killed)");
 

@@ -124,6 +124,9 @@ int UpgradeCommand(const UpgradeOptions& options) {
   if (!options.log_level.empty()) {
     argv.insert(argv.end(), {"--log-level", options.log_level});
   }
+  for (const std::string& dir : options.resources_paths) {
+    argv.insert(argv.end(), {"--resources-path", dir});
+  }
   auto result = upgrade::SpawnNewProcess(
       std::move(argv), std::chrono::seconds(options.timeout_seconds), /*detach=*/true,
       [](pid_t pid) { std::cerr << "ottava upgrade: started new process pid " << pid << "\n"; });

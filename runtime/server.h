@@ -20,6 +20,8 @@ struct UpgradeOptions {
   std::string socket_dir;  // overrides upgrade.socket_dir / the ready file's directory
   std::string log_level;
   int64_t timeout_seconds = 35;
+  /// Dapr resource directories of the new process (`--resources-path`).
+  std::vector<std::string> resources_paths;
 };
 
 /// `ottava upgrade`: starts a new sidecar that takes over from the running one (same socket
