@@ -6,9 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string>
 
 namespace ottava::actuator {
 namespace {
@@ -66,6 +68,12 @@ class FdStream : public httplib::Stream {
   bool is_writable() const override { return WaitFd(fd_, POLLOUT, write_sec_, write_usec_); }
 
   ssize_t read(char* ptr, size_t size) override {
+    if (body_without_length_) {
+      // httplib reads a POST/PUT/PATCH/DELETE body that has neither Content-Length nor chunked
+      // encoding until the peer closes; `curl -X POST URL` sends such bodiless requests on a
+      // kept-alive connection. Such a request has no body: end it here.
+      return 0;
+    }
     if (begin_ == end_) {
       if (!Fill()) {
         return -1;
@@ -77,7 +85,18 @@ class FdStream : public httplib::Stream {
     size_t n = std::min(size, end_ - begin_);
     std::memcpy(ptr, buffer_ + begin_, n);
     begin_ += n;
+    if (in_head_) {
+      ScanHead(ptr, n);
+    }
     return static_cast<ssize_t>(n);
+  }
+
+  /// Called before each request: its head is scanned for how its body is delimited.
+  void StartRequest() {
+    in_head_ = true;
+    body_delimited_ = false;
+    body_without_length_ = false;
+    line_.clear();
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -112,6 +131,28 @@ class FdStream : public httplib::Stream {
   bool HasBuffered() const { return begin_ < end_; }
 
  private:
+  // httplib reads the head a byte at a time; `line_` keeps the start of the current line, enough
+  // to recognise the two headers that delimit a body.
+  void ScanHead(const char* data, size_t n) {
+    for (size_t i = 0; i < n && in_head_; ++i) {
+      const char c = data[i];
+      if (c != '\n') {
+        if (line_.size() < 32) {
+          line_.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        }
+        continue;
+      }
+      if (line_.empty() || line_ == "\r") {
+        in_head_ = false;
+        body_without_length_ = !body_delimited_;
+      } else if (line_.rfind("content-length:", 0) == 0 ||
+                 line_.rfind("transfer-encoding:", 0) == 0) {
+        body_delimited_ = true;
+      }
+      line_.clear();
+    }
+  }
+
   bool Fill() {
     begin_ = end_ = 0;
     while (true) {
@@ -135,6 +176,10 @@ class FdStream : public httplib::Stream {
   char buffer_[4096];
   size_t begin_ = 0;
   size_t end_ = 0;
+  bool in_head_ = true;
+  bool body_delimited_ = false;
+  bool body_without_length_ = false;
+  std::string line_;
 };
 
 }  // namespace
@@ -184,6 +229,7 @@ void SocketHttpServer::ServeConnection(int fd) {
     --remaining;
     const bool close_connection = remaining == 0 || draining_.load();
     bool connection_closed = false;
+    stream.StartRequest();
     if (!process_request(stream, close_connection, connection_closed, nullptr) ||
         connection_closed || close_connection) {
       break;

@@ -1,7 +1,7 @@
 // ottava: the sidecar binary.
-//   ottava --config FILE [--ready-file FILE] [--log-level LEVEL]
-//   ottava upgrade --config FILE [--ready-file FILE] [--socket-dir DIR]
-//   ottava validate --config FILE
+//   ottava --config FILE [--resources-path DIR]... [--ready-file FILE] [--log-level LEVEL]
+//   ottava upgrade --config FILE [--resources-path DIR]... [--ready-file FILE] [--socket-dir DIR]
+//   ottava validate --config FILE [--resources-path DIR]...
 //   ottava version
 
 #include <CLI/CLI.hpp>
@@ -18,6 +18,11 @@ int main(int argc, char** argv) {
   ottava::runtime::RunOptions options;
   app.add_option("--config,-c", options.config_path, "JSON configuration file")
       ->check(CLI::ExistingFile);
+  app.add_option("--resources-path", options.resources_paths,
+                 "directory of Dapr resource files (Components, Subscriptions); repeatable")
+      ->expected(1)
+      ->take_all()
+      ->check(CLI::ExistingDirectory);
   app.add_option("--ready-file", options.ready_file,
                  "write {pid, grpc, actuator, listeners} here once serving");
   app.add_option("--log-level", options.log_level_override,
@@ -41,12 +46,20 @@ int main(int argc, char** argv) {
                       "directory of the control socket (default: upgrade.socket_dir, else the "
                       "ready file's directory, else the config file's)");
   upgrade->add_option("--log-level", upgrade_options.log_level, "log level of the new process");
+  upgrade
+      ->add_option("--resources-path", upgrade_options.resources_paths,
+                   "Dapr resource directory of the new process; repeatable")
+      ->expected(1)
+      ->take_all();
   upgrade->add_option("--timeout", upgrade_options.timeout_seconds,
                       "seconds to wait for the new process to take over (then it is killed)");
 
   std::string validate_path;
   CLI::App* validate = app.add_subcommand("validate", "check a configuration file and exit");
   validate->add_option("--config,-c", validate_path, "JSON configuration file")->required();
+  std::vector<std::string> validate_resources;
+  validate->add_option("--resources-path", validate_resources,
+                       "directory of Dapr resource files; repeatable");
   CLI::App* version = app.add_subcommand("version", "print the version and exit");
 
   try {
@@ -64,7 +77,7 @@ int main(int argc, char** argv) {
     return ottava::runtime::UpgradeCommand(upgrade_options);
   }
   if (*validate) {
-    return ottava::runtime::ValidateConfig(validate_path);
+    return ottava::runtime::ValidateConfig(validate_path, validate_resources);
   }
   if (options.config_path.empty()) {
     std::cerr << "ottava: --config FILE is required (see --help)\n";

@@ -11,13 +11,15 @@
 #include "mesh/engine.h"
 #include "mesh/filter/flow_control/flow_control_filter.h"
 #include "runtime/component_set.h"
+#include "runtime/config/dapr_resources.h"
 #include "runtime/upgrade/upgrade.h"
 
 namespace ottava::runtime {
 namespace {
 
-absl::StatusOr<config::Bootstrap> Load(const std::string& path) {
-  absl::StatusOr<config::Bootstrap> bootstrap = config::LoadBootstrap(path);
+absl::StatusOr<config::Bootstrap> Load(const std::string& path,
+                                       const std::vector<std::string>& resources_paths) {
+  absl::StatusOr<config::Bootstrap> bootstrap = config::LoadWithResources(path, resources_paths);
   if (!bootstrap.ok()) {
     std::cerr << "ottava: invalid config " << bootstrap.status().message() << "\n";
   }
@@ -26,8 +28,9 @@ absl::StatusOr<config::Bootstrap> Load(const std::string& path) {
 
 }  // namespace
 
-int ValidateConfig(const std::string& config_path) {
-  absl::StatusOr<config::Bootstrap> bootstrap = Load(config_path);
+int ValidateConfig(const std::string& config_path,
+                   const std::vector<std::string>& resources_paths) {
+  absl::StatusOr<config::Bootstrap> bootstrap = Load(config_path, resources_paths);
   if (!bootstrap.ok()) {
     return kExitBadConfig;
   }
@@ -120,6 +123,9 @@ int UpgradeCommand(const UpgradeOptions& options) {
   }
   if (!options.log_level.empty()) {
     argv.insert(argv.end(), {"--log-level", options.log_level});
+  }
+  for (const std::string& dir : options.resources_paths) {
+    argv.insert(argv.end(), {"--resources-path", dir});
   }
   auto result = upgrade::SpawnNewProcess(
       std::move(argv), std::chrono::seconds(options.timeout_seconds), /*detach=*/true,

@@ -4,6 +4,7 @@
 // config.
 
 #include <string>
+#include <vector>
 
 #include "runtime/sidecar.h"
 
@@ -19,6 +20,8 @@ struct UpgradeOptions {
   std::string socket_dir;  // overrides upgrade.socket_dir / the ready file's directory
   std::string log_level;
   int64_t timeout_seconds = 35;
+  /// Dapr resource directories of the new process (`--resources-path`).
+  std::vector<std::string> resources_paths;
 };
 
 /// `ottava upgrade`: starts a new sidecar that takes over from the running one (same socket
@@ -26,7 +29,9 @@ struct UpgradeOptions {
 /// stderr; exit 2 for a bad config, 1 otherwise). The running one keeps serving on failure.
 int UpgradeCommand(const UpgradeOptions& options);
 
-/// `ottava validate`: parses the config and builds (without initialising) its components.
-int ValidateConfig(const std::string& config_path);
+/// `ottava validate`: parses the config (and the Dapr resource files of `resources_paths`) and
+/// builds (without initialising) its components.
+int ValidateConfig(const std::string& config_path,
+                   const std::vector<std::string>& resources_paths = {});
 
 }  // namespace ottava::runtime

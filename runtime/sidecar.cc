@@ -33,6 +33,7 @@
 #include "runtime/callback/http_app_channel.h"
 #include "runtime/callback/subscriptions.h"
 #include "runtime/component_set.h"
+#include "runtime/config/dapr_resources.h"
 #include "runtime/flow_control.h"
 #include "runtime/grpc/dapr_service.h"
 #include "runtime/grpc/layotto_service.h"
@@ -515,7 +516,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
   }
   signal(SIGPIPE, SIG_IGN);
 
-  absl::StatusOr<config::Bootstrap> loaded = config::LoadBootstrap(options.config_path);
+  absl::StatusOr<config::Bootstrap> loaded =
+      config::LoadWithResources(options.config_path, options.resources_paths);
   if (!loaded.ok()) {
     return absl::InvalidArgumentError("invalid config " + std::string(loaded.status().message()));
   }
@@ -914,6 +916,9 @@ absl::StatusOr<nlohmann::json> Sidecar::Upgrade(const std::string& config_path) 
   }
   if (!s.options.log_level_override.empty()) {
     argv.insert(argv.end(), {"--log-level", s.options.log_level_override});
+  }
+  for (const std::string& dir : s.options.resources_paths) {
+    argv.insert(argv.end(), {"--resources-path", dir});
   }
   OTTAVA_LOG(Runtime, info, "upgrade: starting {} with {}", s.binary_path, argv[2]);
   auto result = upgrade::SpawnNewProcess(

@@ -17,6 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +32,8 @@ struct RunOptions {
   std::string config_path;
   std::string ready_file;          // empty: none (on takeover: the old process's)
   std::string log_level_override;  // empty: the config's
+  /// Directories of Dapr resource files (`--resources-path`), merged into the config.
+  std::vector<std::string> resources_paths;
   /// Upgrade: take over from the sidecar listening on this control socket.
   std::string takeover_socket;
   /// Upgrade: report the outcome as one JSON line on this fd (-1: none).

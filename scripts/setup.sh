@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ccache pkg-config clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libhiredis-dev librdkafka-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev
-  libevent-dev libhttp-parser-dev libcli11-dev wabt
+  libevent-dev libhttp-parser-dev libcli11-dev libyaml-cpp-dev wabt
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server nghttp2-client curl kcat
   clang libclang-rt-14-dev

@@ -1,5 +1,7 @@
 #include "runtime/api/common.h"
 
+#include "absl/strings/cord.h"
+
 namespace ottava::runtime::api {
 namespace {
 
@@ -19,20 +21,40 @@ std::string_view Noun(components::Kind kind) {
   return "component";
 }
 
+constexpr char kLookupPayload[] = "type.ottava.dev/component-lookup";
+
+absl::Status WithLookup(absl::Status status, std::string_view failure) {
+  status.SetPayload(kLookupPayload, absl::Cord(std::string(failure)));
+  return status;
+}
+
 }  // namespace
 
 absl::Status NoComponentError(components::Kind kind) {
-  return absl::FailedPreconditionError("no " + std::string(Noun(kind)) +
-                                       " is configured (components/" +
-                                       std::string(components::KindName(kind)) + ")");
+  return WithLookup(absl::FailedPreconditionError("no " + std::string(Noun(kind)) +
+                                                  " is configured (components/" +
+                                                  std::string(components::KindName(kind)) + ")"),
+                    "not-configured");
 }
 
 absl::Status UnknownComponentError(components::Kind kind, std::string_view name) {
   if (name.empty()) {
     return absl::InvalidArgumentError(std::string(Noun(kind)) + " name is empty");
   }
-  return absl::InvalidArgumentError(std::string(Noun(kind)) + " '" + std::string(name) +
-                                    "' is not found");
+  return WithLookup(absl::InvalidArgumentError(std::string(Noun(kind)) + " '" + std::string(name) +
+                                               "' is not found"),
+                    "not-found");
+}
+
+LookupFailure LookupFailureOf(const absl::Status& status) {
+  if (status.ok()) {
+    return LookupFailure::kNone;
+  }
+  const auto payload = status.GetPayload(kLookupPayload);  // absl::optional in Debian's Abseil
+  if (!payload) {
+    return LookupFailure::kNone;
+  }
+  return *payload == "not-found" ? LookupFailure::kNotFound : LookupFailure::kNotConfigured;
 }
 
 absl::Status ValidateKey(std::string_view key, std::string_view what) {

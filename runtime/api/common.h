@@ -22,6 +22,11 @@ absl::Status NoComponentError(components::Kind kind);
 /// INVALID_ARGUMENT: the request names a component that does not exist (or names none).
 absl::Status UnknownComponentError(components::Kind kind, std::string_view name);
 
+/// What a lookup error says, for front ends whose error codes tell the cases apart (Dapr's
+/// ERR_STATE_STORE_NOT_FOUND, ...). Read from a payload the two functions above attach.
+enum class LookupFailure { kNone, kNotConfigured, kNotFound };
+LookupFailure LookupFailureOf(const absl::Status& status);
+
 /// Rejects an empty key and a key containing "||" (the prefix separator). `what` names the field.
 absl::Status ValidateKey(std::string_view key, std::string_view what);
 

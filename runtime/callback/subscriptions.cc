@@ -25,6 +25,10 @@ absl::Status SubscriptionManager::AddFromConfig(const config::SubscriptionConfig
   options.retry_initial_ms = config.retry_initial_ms;
   options.retry_max_ms = config.retry_max_ms;
   options.metadata = config.metadata;
+  for (const auto& rule : config.rules) {
+    options.rules.push_back(RouteRule{rule.match, rule.path});
+  }
+  options.default_route = config.default_route;
   if (auto it = config.metadata.find("consumerID"); it != config.metadata.end()) {
     options.consumer_group = it->second;
   }

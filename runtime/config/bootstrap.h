@@ -46,6 +46,12 @@ struct ComponentConfig {
   std::string pointer;  // where it sits in the file, for later error messages
 };
 
+/// One of Dapr's routing rules: deliver to `path` when the CEL expression `match` holds.
+struct RouteRuleConfig {
+  std::string match;
+  std::string path;
+};
+
 struct SubscriptionConfig {
   std::string pubsub_name;
   std::string topic;
@@ -57,6 +63,10 @@ struct SubscriptionConfig {
   int64_t retry_initial_ms = 100;
   int64_t retry_max_ms = 30000;
   components::Metadata metadata;
+  /// Dapr's routing (Subscription resources): the first rule that matches picks the event's path,
+  /// else `default_route`. Both empty: no path (Layotto's delivery).
+  std::vector<RouteRuleConfig> rules;
+  std::string default_route;
 };
 
 /// Hot upgrade (`upgrade`, docs/architecture.md "Upgrade").

@@ -11,6 +11,7 @@
 #include "common/accept_loop.h"
 #include "common/logging.h"
 #include "runtime/api/api_token.h"
+#include "runtime/api/common.h"
 #include "runtime/api/http_status.h"
 
 namespace ottava::runtime::http_api {
@@ -36,8 +37,35 @@ void SendError(httplib::Response& res,
   res.set_content(json{{"errorCode", code}, {"message", message}}.dump(), "application/json");
 }
 
+// Dapr names a missing component in error codes of its own; `code` (the route's) tells the block.
+std::string_view LookupCode(std::string_view code, api::LookupFailure failure) {
+  struct Entry {
+    std::string_view prefix;
+    std::string_view not_found;
+    std::string_view not_configured;
+  };
+  static constexpr Entry kEntries[] = {
+      {"ERR_STATE_", "ERR_STATE_STORE_NOT_FOUND", "ERR_STATE_STORES_NOT_CONFIGURED"},
+      {"ERR_PUBSUB_", "ERR_PUBSUB_NOT_FOUND", "ERR_PUBSUB_NOT_CONFIGURED"},
+      {"ERR_TRY_LOCK", "ERR_LOCK_STORE_NOT_FOUND", "ERR_LOCK_STORE_NOT_CONFIGURED"},
+      {"ERR_UNLOCK", "ERR_LOCK_STORE_NOT_FOUND", "ERR_LOCK_STORE_NOT_CONFIGURED"},
+      {"ERR_CONFIGURATION_", "ERR_CONFIGURATION_STORE_NOT_FOUND",
+       "ERR_CONFIGURATION_STORE_NOT_CONFIGURED"},
+  };
+  if (failure == api::LookupFailure::kNone) {
+    return code;
+  }
+  for (const Entry& entry : kEntries) {
+    if (code.substr(0, entry.prefix.size()) == entry.prefix) {
+      return failure == api::LookupFailure::kNotFound ? entry.not_found : entry.not_configured;
+    }
+  }
+  return code;
+}
+
 void SendStatus(httplib::Response& res, const absl::Status& status, std::string_view code) {
-  SendError(res, api::HttpStatusOf(status.code()), code, std::string(status.message()));
+  SendError(res, api::HttpStatusOf(status.code()), LookupCode(code, api::LookupFailureOf(status)),
+            std::string(status.message()));
 }
 
 void SendJson(httplib::Response& res, const json& body) {
@@ -298,6 +326,70 @@ void DaprHttpServer::StopAccepting() {
 
 void DaprHttpServer::Stop() {
   server_->Stop();
+  std::map<std::string, std::unique_ptr<api::ConfigApi::Subscription>> subscriptions;
+  {
+    absl::MutexLock lock(&config_mu_);
+    subscriptions.swap(config_subscriptions_);
+  }
+  subscriptions.clear();  // unsubscribes, outside the lock
+}
+
+void DaprHttpServer::SubscribeConfiguration(const std::string& store,
+                                            std::vector<std::string> keys,
+                                            components::Metadata metadata,
+                                            httplib::Response& res) {
+  if (apis_.rpc == nullptr) {
+    SendError(res, 500, "ERR_CONFIGURATION_SUBSCRIBE",
+              "configuration updates go to the app: configure app.callback");
+    return;
+  }
+  std::string id;
+  {
+    absl::MutexLock lock(&config_mu_);
+    id = std::to_string(++next_config_id_);
+  }
+  api::ConfigApi::Selector selector;
+  selector.keys = std::move(keys);
+  selector.metadata = std::move(metadata);
+  components::rpc::Rpc* rpc = apis_.rpc;
+  const std::string app_id = apis_.app_id;
+  // Runs on the store's thread: one POST per changed key, as daprd sends them.
+  auto handler = [rpc, app_id, store, id](std::vector<components::config_store::Item> changed) {
+    for (const auto& item : changed) {
+      auto version = item.metadata.find("version");
+      json body{{"id", id},
+                {"items",
+                 {{item.key,
+                   {{"value", item.content},
+                    {"version", version == item.metadata.end() ? "" : version->second},
+                    {"metadata", item.metadata}}}}}};
+      components::rpc::RpcRequest request;
+      request.app_id = app_id;
+      request.method = "configuration/" + store + "/" + item.key;
+      request.verb = "POST";
+      request.content_type = "application/json";
+      request.data = body.dump();
+      request.caller_app_id = app_id;
+      rpc->Invoke(std::move(request),
+                  [key = item.key](absl::StatusOr<components::rpc::RpcResponse> result) {
+                    if (!result.ok()) {
+                      OTTAVA_LOG(Runtime, debug, "configuration update of {} to the app: {}", key,
+                                 result.status().message());
+                    }
+                  });
+    }
+  };
+  absl::StatusOr<std::unique_ptr<api::ConfigApi::Subscription>> subscription =
+      apis_.config->Subscribe(store, std::move(selector), std::move(handler));
+  if (!subscription.ok()) {
+    SendStatus(res, subscription.status(), "ERR_CONFIGURATION_SUBSCRIBE");
+    return;
+  }
+  {
+    absl::MutexLock lock(&config_mu_);
+    config_subscriptions_[id] = std::move(*subscription);
+  }
+  SendJson(res, json{{"id", id}});
 }
 
 void DaprHttpServer::Routes() {
@@ -587,12 +679,35 @@ void DaprHttpServer::Routes() {
     SendJson(res, out);
   };
   s.Get(R"(/v1\.0(?:-alpha1)?/configuration/([^/]+))", get_config);
-  // Updates of a subscription are POSTed to the app over HTTP, which needs the HTTP app channel.
-  s.Get(R"(/v1\.0(?:-alpha1)?/configuration/([^/]+)/(subscribe|[^/]+/unsubscribe))",
-        [](const httplib::Request&, httplib::Response& res) {
-          SendError(res, 501, "ERR_CONFIGURATION_SUBSCRIBE",
-                    "configuration subscriptions over HTTP are not implemented by Ottava yet; use "
-                    "gRPC SubscribeConfiguration");
+  // Updates of a subscription are POSTed to the app (its own app id through the RPC block).
+  s.Get(R"(/v1\.0(?:-alpha1)?/configuration/([^/]+)/subscribe)",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          std::vector<std::string> keys;
+          auto [begin, end] = req.params.equal_range("key");
+          for (auto it = begin; it != end; ++it) {
+            keys.push_back(it->second);
+          }
+          SubscribeConfiguration(req.matches[1], std::move(keys), QueryMetadata(req), res);
+        });
+  s.Get(R"(/v1\.0(?:-alpha1)?/configuration/([^/]+)/([^/]+)/unsubscribe)",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          std::unique_ptr<api::ConfigApi::Subscription> subscription;
+          {
+            absl::MutexLock lock(&config_mu_);
+            auto it = config_subscriptions_.find(req.matches[2]);
+            if (it != config_subscriptions_.end()) {
+              subscription = std::move(it->second);
+              config_subscriptions_.erase(it);
+            }
+          }
+          if (subscription == nullptr) {
+            SendJson(res, json{{"ok", false},
+                               {"message", "no configuration subscription with id " +
+                                               std::string(req.matches[2])}});
+            return;
+          }
+          subscription.reset();  // unsubscribes, outside the lock
+          SendJson(res, json{{"ok", true}});
         });
 
   // -------------------------------------------------------------------------------- lock

@@ -9,16 +9,23 @@
 // (these threads are ours, never gRPC's or a component's). Start/Stop on the main thread.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/address.h"
+#include "runtime/api/config_api.h"
 #include "runtime/grpc/layotto_service.h"
 
 namespace ottava::actuator {
 class SocketHttpServer;
+}
+namespace httplib {
+struct Response;
 }
 
 namespace ottava::runtime::http_api {
@@ -59,9 +66,22 @@ class DaprHttpServer {
   DaprHttpServer(grpc_api::Apis apis, Options options);
   void Routes();
 
+  /// GET /v1.0/configuration/{store}/subscribe: starts a subscription whose changes are POSTed
+  /// to the app at /configuration/{store}/{key}; answers {"id"}.
+  void SubscribeConfiguration(const std::string& store,
+                              std::vector<std::string> keys,
+                              components::Metadata metadata,
+                              httplib::Response& res);
+
   grpc_api::Apis apis_;
   Options options_;
   std::unique_ptr<actuator::SocketHttpServer> server_;
+  /// Configuration subscriptions made over HTTP, by id. Handler threads add and remove them;
+  /// Stop() ends them all.
+  absl::Mutex config_mu_;
+  std::map<std::string, std::unique_ptr<api::ConfigApi::Subscription>> config_subscriptions_
+      ABSL_GUARDED_BY(config_mu_);
+  uint64_t next_config_id_ ABSL_GUARDED_BY(config_mu_) = 0;
   std::string address_;
   int listen_fd_ = -1;
 };

@@ -5,6 +5,10 @@
 //              [--value-bytes 64] [--connections 1] [--streams 1] [--duration 5] [--warmup 1]
 //              [--key bench-key] [--store state] [--deadline-ms 10000]
 //              [--invoke-id bench-up] [--invoke-method echo] [--invoke-verb NONE|GET|POST|...]
+//              [--api layotto|dapr]
+//
+// `--api dapr` sends get and save as dapr.proto.runtime.v1.Dapr/GetState and SaveState (same
+// store, key and value) instead of Layotto's Runtime methods; the other methods are Layotto's only.
 //
 // `invoke` sends InvokeService{id: --invoke-id, message: {method: --invoke-method, data: Any whose
 // value is --value-bytes bytes (absent when 0), content_type text/plain when there is data,
@@ -16,7 +20,9 @@
 // window (after --warmup) count toward throughput and latency; non-OK statuses are counted in
 // every phase. A GetState answer whose data is not --value-bytes long counts as a bad response.
 //
-// Output: one JSON object on stdout (requests, errors, errors_by_code, bad_responses, throughput in
+// Output: one JSON object on stdout (requests, all_requests (OK answers in every phase, warmup
+// included: what a server's CPU time over the whole run is divided by), errors, errors_by_code,
+// bad_responses, throughput in
 // requests per second, p50_us/p90_us/p99_us/mean_us/max_us). Exit 0 when the run completed (even
 // with errors: the caller reads the counts), 2 on bad flags, 1 when the target cannot be reached or
 // the key cannot be pre-saved.
@@ -36,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "dapr/proto/runtime/v1/dapr.grpc.pb.h"
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 #include "test/bench/bench_util.h"
 
@@ -43,6 +50,7 @@ namespace ottava::bench {
 namespace {
 
 namespace v1 = spec::proto::runtime::v1;
+namespace dv1 = dapr::proto::runtime::v1;
 using Clock = std::chrono::steady_clock;
 
 struct Options {
@@ -60,6 +68,7 @@ struct Options {
   std::string invoke_id = "bench-up";
   std::string invoke_method = "echo";
   v1::HTTPExtension::Verb invoke_verb = v1::HTTPExtension::NONE;
+  bool dapr = false;  // --api dapr
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
@@ -84,6 +93,14 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.store = flags->String("store", options.store);
   options.invoke_id = flags->String("invoke-id", options.invoke_id);
   options.invoke_method = flags->String("invoke-method", options.invoke_method);
+  const std::string api = flags->String("api", "layotto");
+  if (api != "layotto" && api != "dapr") {
+    return absl::InvalidArgumentError("--api must be layotto or dapr, not '" + api + "'");
+  }
+  options.dapr = api == "dapr";
+  if (options.dapr && method != "get" && method != "save") {
+    return absl::InvalidArgumentError("--api dapr takes --method get or save");
+  }
   const std::string verb = flags->String("invoke-verb", "NONE");
   if (!v1::HTTPExtension::Verb_Parse(verb, &options.invoke_verb)) {
     return absl::InvalidArgumentError(
@@ -129,12 +146,14 @@ struct Shared {
 class Slot {
  public:
   Slot(v1::Runtime::Stub& stub,
+       dv1::Dapr::Stub& dapr_stub,
        const Options& options,
        const v1::GetStateRequest& get_request,
        const v1::SaveStateRequest& save_request,
        Shared& shared,
        int64_t index)
       : stub_(stub),
+        dapr_stub_(dapr_stub),
         options_(options),
         get_request_(get_request),
         save_request_(save_request),
@@ -162,6 +181,12 @@ class Slot {
       message->set_content_type("text/plain");
     }
     message->mutable_http_extension()->set_verb(options.invoke_verb);
+    dapr_get_.set_store_name(options.store);
+    dapr_get_.set_key(options.key);
+    dapr_save_.set_store_name(options.store);
+    auto* item = dapr_save_.add_states();
+    item->set_key(options.key);
+    item->set_value(save_request.states(0).value());
   }
 
   void Issue() {
@@ -182,6 +207,13 @@ class Slot {
     } else if (options_.method == "publish") {
       stub_.async()->PublishEvent(context_.get(), &publish_, &save_response_,
                                   [this](grpc::Status status) { OnDone(status); });
+    } else if (options_.dapr && options_.save) {
+      dapr_stub_.async()->SaveState(context_.get(), &dapr_save_, &save_response_,
+                                    [this](grpc::Status status) { OnDone(status); });
+    } else if (options_.dapr) {
+      dapr_get_response_.Clear();
+      dapr_stub_.async()->GetState(context_.get(), &dapr_get_, &dapr_get_response_,
+                                   [this](grpc::Status status) { OnDone(status); });
     } else if (options_.save) {
       stub_.async()->SaveState(context_.get(), &save_request_, &save_response_,
                                [this](grpc::Status status) { OnDone(status); });
@@ -195,6 +227,7 @@ class Slot {
   const std::vector<int64_t>& latencies_ns() const { return latencies_ns_; }
   const std::map<grpc::StatusCode, int64_t>& errors() const { return errors_; }
   int64_t bad_responses() const { return bad_responses_; }
+  int64_t all_ok() const { return all_ok_; }
 
  private:
   // A lock round is TryLock then Unlock; it counts once, when the Unlock answers.
@@ -221,11 +254,15 @@ class Slot {
     if (!status.ok()) {
       ++errors_[status.error_code()];
     } else if (options_.method == "get" &&
-               get_response_.data().size() != static_cast<size_t>(options_.value_bytes)) {
+               (options_.dapr ? dapr_get_response_.data() : get_response_.data()).size() !=
+                   static_cast<size_t>(options_.value_bytes)) {
       ++bad_responses_;
-    } else if (phase == Phase::kMeasure) {
-      latencies_ns_.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(end - start_).count());
+    } else {
+      ++all_ok_;
+      if (phase == Phase::kMeasure) {
+        latencies_ns_.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end - start_).count());
+      }
     }
     if (phase != Phase::kStop) {
       Issue();
@@ -238,6 +275,7 @@ class Slot {
   }
 
   v1::Runtime::Stub& stub_;
+  dv1::Dapr::Stub& dapr_stub_;
   const Options& options_;
   const v1::GetStateRequest& get_request_;
   const v1::SaveStateRequest& save_request_;
@@ -256,10 +294,14 @@ class Slot {
   v1::InvokeResponse invoke_response_;
   v1::GetStateResponse get_response_;
   google::protobuf::Empty save_response_;
+  dv1::GetStateRequest dapr_get_;
+  dv1::SaveStateRequest dapr_save_;
+  dv1::GetStateResponse dapr_get_response_;
   Clock::time_point start_;
   std::vector<int64_t> latencies_ns_;
   std::map<grpc::StatusCode, int64_t> errors_;
   int64_t bad_responses_ = 0;
+  int64_t all_ok_ = 0;
 };
 
 const char* CodeName(grpc::StatusCode code) {
@@ -325,6 +367,7 @@ int Run(int argc, char** argv) {
   // channels to the same target.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<v1::Runtime::Stub>> stubs;
+  std::vector<std::unique_ptr<dv1::Dapr::Stub>> dapr_stubs;
   for (int64_t i = 0; i < options.connections; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -337,6 +380,7 @@ int Run(int argc, char** argv) {
       return 1;
     }
     stubs.push_back(v1::Runtime::NewStub(channels.back()));
+    dapr_stubs.push_back(dv1::Dapr::NewStub(channels.back()));
   }
 
   v1::SaveStateRequest save_request;
@@ -364,8 +408,9 @@ int Run(int argc, char** argv) {
   std::vector<std::unique_ptr<Slot>> slots;
   for (int64_t c = 0; c < options.connections; ++c) {
     for (int64_t s = 0; s < options.streams; ++s) {
-      slots.push_back(std::make_unique<Slot>(*stubs[static_cast<size_t>(c)], options, get_request,
-                                             save_request, shared, c * options.streams + s));
+      slots.push_back(std::make_unique<Slot>(
+          *stubs[static_cast<size_t>(c)], *dapr_stubs[static_cast<size_t>(c)], options, get_request,
+          save_request, shared, c * options.streams + s));
     }
   }
   shared.running = static_cast<int64_t>(slots.size());
@@ -396,7 +441,9 @@ int Run(int argc, char** argv) {
   std::map<grpc::StatusCode, int64_t> errors;
   int64_t error_count = 0;
   int64_t bad_responses = 0;
+  int64_t all_requests = 0;
   for (const auto& slot : slots) {
+    all_requests += slot->all_ok();
     latencies.insert(latencies.end(), slot->latencies_ns().begin(), slot->latencies_ns().end());
     for (const auto& [code, count] : slot->errors()) {
       errors[code] += count;
@@ -422,7 +469,9 @@ int Run(int argc, char** argv) {
   out["connections"] = options.connections;
   out["streams"] = options.streams;
   out["duration_s"] = seconds;
+  out["api"] = options.dapr ? "dapr" : "layotto";
   out["requests"] = latencies.size();
+  out["all_requests"] = all_requests;
   out["errors"] = error_count;
   out["errors_by_code"] = by_code;
   out["bad_responses"] = bad_responses;

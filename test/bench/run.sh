@@ -9,7 +9,8 @@
 #     for both servers (Ottava on configs/quickstart.json with ports 0);
 #   - GetState/SaveState with 64 B and 1 KiB values: throughput at 8 connections x 16 streams and
 #     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness.
-# Then the Redis scenarios (redis.sh), Kafka Publish (kafka.sh), the mesh against nginx and
+# Then the Redis scenarios (redis.sh), the Dapr front ends (dapr.sh), Kafka Publish (kafka.sh),
+# the mesh against nginx and
 # HAProxy (mesh.sh) and Bolt against HAProxy in TCP mode (bolt.sh).
 # Writes BUILD_DIR/bench/report.md and BUILD_DIR/bench/results.json and prints the table.
 #
@@ -332,6 +333,15 @@ if ! bash "$ROOT/test/bench/redis.sh" "$BUILD_DIR" >/dev/null; then
 fi
 if [ -f "$OUT/redis-report.md" ]; then
   { echo; cat "$OUT/redis-report.md"; } >>"$OUT/report.md"
+fi
+
+# Dapr's gRPC front end against Layotto's, and Dapr's HTTP API against gRPC (test/bench/dapr.sh).
+echo "run.sh: Dapr scenarios..." >&2
+if ! bash "$ROOT/test/bench/dapr.sh" "$BUILD_DIR" >"$OUT/logs/dapr.out"; then
+  FAILED=1
+fi
+if [ -f "$OUT/dapr-report.md" ]; then
+  { echo; cat "$OUT/dapr-report.md"; } >>"$OUT/report.md"
 fi
 
 # Kafka Publish against a direct librdkafka producer on the mock cluster (test/bench/kafka.sh).

@@ -233,7 +233,10 @@ TEST_F(DaprHttpTest, PublishBulkPublishLockConfigurationMetadataAndHealth) {
     EXPECT_EQ(json::parse(config->body)["color"]["value"], "red");
   }
   EXPECT_EQ(client_->Get("/v1.0/configuration/nope?key=a")->status, 400);
-  EXPECT_EQ(client_->Get("/v1.0/configuration/config/subscribe")->status, 501);
+  // Updates of an HTTP subscription go to the app: without one there is nowhere to send them.
+  auto no_app = client_->Get("/v1.0/configuration/config/subscribe");
+  EXPECT_EQ(no_app->status, 500);
+  EXPECT_EQ(ErrorCode(no_app), "ERR_CONFIGURATION_SUBSCRIBE");
 
   // Metadata: the SDK's readiness probe needs a non-empty body with id and components.
   EXPECT_EQ(client_->Put("/v1.0/metadata/team", "orders", "text/plain")->status, 204);

@@ -42,7 +42,7 @@ pid_t Spawn(const std::vector<std::string>& argv,
     args.push_back(const_cast<char*>(a.c_str()));
   }
   args.push_back(nullptr);
-  execv(args[0], args.data());
+  execvp(args[0], args.data());  // a bare name ("curl") is looked up on PATH
   _exit(127);
 }
 
@@ -128,17 +128,20 @@ nlohmann::json InMemoryConfig(const std::string& app_id) {
                           {"pub_subs", {{"pubsub", {{"type", "in-memory"}}}}}}}};
 }
 
-absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const nlohmann::json& config,
-                                                        std::chrono::milliseconds timeout) {
+absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(
+    const nlohmann::json& config,
+    std::chrono::milliseconds timeout,
+    const std::vector<std::string>& extra_args) {
   std::unique_ptr<Sidecar> sidecar(new Sidecar());
   sidecar->dir_ = MakeTempDir();
   const std::string config_file = sidecar->dir_ + "/config.json";
   std::ofstream(config_file) << config.dump(2);
   sidecar->ready_file_ = sidecar->dir_ + "/ready.json";
   sidecar->stderr_file_ = sidecar->dir_ + "/stderr";
-  sidecar->pid_ =
-      Spawn({BinDir() + "/ottava", "--config", config_file, "--ready-file", sidecar->ready_file_},
-            sidecar->dir_ + "/stdout", sidecar->stderr_file_);
+  std::vector<std::string> argv{BinDir() + "/ottava", "--config", config_file, "--ready-file",
+                                sidecar->ready_file_};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  sidecar->pid_ = Spawn(argv, sidecar->dir_ + "/stdout", sidecar->stderr_file_);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::string ready = ReadFile(sidecar->ready_file_);

@@ -26,7 +26,8 @@ struct RunResult {
   std::string err;
 };
 
-/// Runs `argv` to completion (killed after `timeout`) and captures its output.
+/// Runs `argv` to completion (killed after `timeout`) and captures its output. A bare program
+/// name is looked up on PATH.
 RunResult RunProcess(const std::vector<std::string>& argv,
                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
@@ -34,9 +35,12 @@ RunResult RunProcess(const std::vector<std::string>& argv,
 class Sidecar {
  public:
   /// Writes `config` to a temp file and starts `ottava --config F --ready-file R`; waits for
-  /// the ready file. Fails with the captured stderr if the process exits first.
+  /// the ready file. Fails with the captured stderr if the process exits first. `extra_args` go
+  /// after the others (e.g. {"--resources-path", DIR}).
   static absl::StatusOr<std::unique_ptr<Sidecar>> Start(
-      const nlohmann::json& config, std::chrono::milliseconds timeout = std::chrono::seconds(15));
+      const nlohmann::json& config,
+      std::chrono::milliseconds timeout = std::chrono::seconds(15),
+      const std::vector<std::string>& extra_args = {});
   ~Sidecar();
 
   const std::string& grpc_address() const { return grpc_; }
