@@ -521,7 +521,12 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   pid_t previous = (*sidecar)->pid();
   std::vector<pid_t> generations{previous};
   for (int round = 0; round < 3; ++round) {
-    RunResult result = Upgrade(ready_file, config);
+    // The second upgrade goes through `ottavactl upgrade` (POST /actuator/upgrade).
+    RunResult result =
+        round == 1
+            ? RunProcess({BinDir() + "/ottavactl", "--json", "upgrade", "--actuator", actuator},
+                         std::chrono::seconds(40))
+            : Upgrade(ready_file, config);
     ASSERT_EQ(result.exit_code, 0) << result.err;
     json report = json::parse(result.out, nullptr, false);
     ASSERT_TRUE(report.is_object()) << result.out;
@@ -634,6 +639,18 @@ TEST_F(UpgradeE2E, FailedUpgradesLeaveTheOldProcessServing) {
   RunResult result = Upgrade(ready_file, bad);
   EXPECT_EQ(result.exit_code, 2) << result.err;
   EXPECT_NE(result.err.find("/grpc/address"), std::string::npos) << result.err;
+
+  // 1b. The same through `ottavactl upgrade`: exit 1, the rollback and the new process's error.
+  {
+    const std::string path = ready_file.substr(0, ready_file.rfind('/')) + "/bad-ctl.json";
+    std::ofstream(path) << bad.dump(2);
+    RunResult ctl = RunProcess({BinDir() + "/ottavactl", "upgrade", "--actuator",
+                                ready["actuator"].get<std::string>(), "--config", path},
+                               std::chrono::seconds(40));
+    EXPECT_EQ(ctl.exit_code, 1) << ctl.err;
+    EXPECT_NE(ctl.err.find("rolled back"), std::string::npos) << ctl.err;
+    EXPECT_NE(ctl.err.find("/grpc/address"), std::string::npos) << ctl.err;
+  }
 
   // 2. A required component that cannot initialise: exit 1 naming it.
   const uint16_t closed_port = FreePort();
