@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "actuator/actuator.h"
@@ -19,6 +20,7 @@
 #include "common/stats.h"
 #include "common/status.h"
 #include "components/rpc/mesh/mesh_rpc.h"
+#include "components/transferable.h"
 #include "mesh/engine.h"
 #include "mesh/filter/flow_control/flow_control_filter.h"
 #include "runtime/api/config_api.h"
@@ -39,6 +41,7 @@
 #include "runtime/grpc/layotto_service.h"
 #include "runtime/grpc/unknown_methods.h"
 #include "runtime/http/dapr_http.h"
+#include "runtime/upgrade/counters.h"
 #include "runtime/upgrade/upgrade.h"
 #include "runtime/version.h"
 
@@ -204,7 +207,13 @@ class ApiServer {
     return bootstrap.grpc_address.host + ":" + std::to_string(bound->port);
   }
 
+  // Starts accepting on the gRPC and Dapr HTTP sockets: the APIs that reach the components. On
+  // upgrade this waits until the previous process's in-memory state was imported.
   absl::Status StartAccepting() {
+    if (http_ && !http_started_) {
+      http_started_ = true;
+      http_->Start();
+    }
     accept_ = std::make_unique<AcceptLoop>(listen_fd_, "grpc-accept", [this](int fd) {
       grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters params;
       params.listener_fd = listen_fd_;
@@ -226,18 +235,34 @@ class ApiServer {
     }
     streams_.ShutdownStreams();
     if (server_ && !shutdown_thread_.joinable()) {
-      shutdown_thread_ = std::thread([this, deadline] { server_->Shutdown(deadline); });
+      shutdown_thread_ = std::thread([this, deadline] {
+        shutdown_started_.store(true);
+        server_->Shutdown(deadline);
+      });
     }
+  }
+
+  // Upgrade: waits (bounded) until the gRPC server stopped admitting calls, so that the calls in
+  // flight can be counted to zero. Shutdown() runs on its own thread (it blocks until its
+  // deadline); it closes admission at its start, so a short grace after the thread entered it
+  // is enough.
+  void WaitUntilNoNewCalls(std::chrono::steady_clock::time_point deadline) {
+    while (!shutdown_started_.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    std::this_thread::sleep_for(kShutdownGrace);
   }
 
   int listen_fd() const { return listen_fd_; }
   int http_listen_fd() const { return http_ ? http_->listen_fd() : -1; }
 
-  // Binds and serves Dapr's HTTP API; returns the bound "host:port".
+  // Binds Dapr's HTTP API and serves it, or with `defer` (upgrade: the state is not imported
+  // yet) from StartAccepting() on; returns the bound "host:port".
   absl::StatusOr<std::string> StartHttp(const config::Bootstrap& bootstrap,
                                         std::function<bool()> ready,
                                         std::function<bool()> outbound_ready,
-                                        int inherited_fd) {
+                                        int inherited_fd,
+                                        bool defer) {
     http_api::Options options;
     options.address = bootstrap.dapr_http_address;
     options.max_body_bytes = bootstrap.max_message_bytes;
@@ -249,7 +274,10 @@ class ApiServer {
       return http.status();
     }
     http_ = std::move(*http);
-    http_->Start();
+    if (!defer) {
+      http_started_ = true;
+      http_->Start();
+    }
     return http_->address();
   }
 
@@ -292,7 +320,10 @@ class ApiServer {
   int listen_fd_ = -1;
   std::unique_ptr<AcceptLoop> accept_;
   std::thread shutdown_thread_;  // the upgrade's GOAWAY shutdown
+  std::atomic<bool> shutdown_started_{false};
+  static constexpr auto kShutdownGrace = std::chrono::milliseconds(3);
   std::unique_ptr<http_api::DaprHttpServer> http_;
+  bool http_started_ = false;
 };
 
 // The mesh engine in the sidecar's mesh slot.
@@ -436,7 +467,7 @@ class SidecarHandover : public upgrade::HandoverSource {
 
   std::vector<std::pair<std::string, int>> ListeningSockets() override;
   void StopAccepting() override;
-  nlohmann::json ExportState() override { return nlohmann::json::object(); }
+  std::vector<upgrade::StateChunk> ExportState() override;
   void HandedOver(pid_t pid) override {
     OTTAVA_LOG(Runtime, info, "upgrade: pid {} serves now", pid);
     kill(getpid(), SIGUSR2);  // WaitForSignal() returns and the process drains
@@ -476,6 +507,95 @@ void SidecarHandover::StopAccepting() {
     s_.api->StopAcceptingForUpgrade(std::chrono::system_clock::now() +
                                     std::chrono::seconds(s_.bootstrap.upgrade.drain_seconds));
   }
+}
+
+// How long the old process waits for the API calls in flight before it freezes its in-memory
+// components. Freezing is safe at any moment (a later write fails, unacknowledged); the wait only
+// turns such failures into the rare case. It lengthens the switch only while calls are running.
+constexpr auto kQuiesceLimit = std::chrono::milliseconds(1000);
+
+std::string LabelOf(const config::ComponentConfig& config) {
+  return std::string(components::KindName(config.kind)) + "/" + config.name;
+}
+
+template <class T>
+void ExportInstances(const std::vector<Instance<T>>& instances,
+                     std::vector<upgrade::StateChunk>& out) {
+  for (const auto& instance : instances) {
+    auto* transferable = dynamic_cast<components::Transferable*>(instance.component.get());
+    if (transferable == nullptr) {
+      continue;
+    }
+    for (std::string& payload : transferable->FreezeAndExport(upgrade::kStateChunkBytes)) {
+      out.push_back({LabelOf(*instance.config), instance.config->type, transferable->StateFormat(),
+                     std::move(payload)});
+    }
+  }
+}
+
+std::vector<upgrade::StateChunk> SidecarHandover::ExportState() {
+  stats::Gauge& in_flight = s_.stats.GaugeFor("ottava_grpc_requests_in_flight",
+                                              "API requests and streams currently being served");
+  const auto deadline = std::chrono::steady_clock::now() + kQuiesceLimit;
+  if (s_.api != nullptr) {
+    s_.api->WaitUntilNoNewCalls(deadline);
+  }
+  while (in_flight.Value() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  if (in_flight.Value() > 0) {
+    OTTAVA_LOG(Runtime, info, "upgrade: {} API call(s) still in flight at the freeze",
+               in_flight.Value());
+  }
+  std::vector<upgrade::StateChunk> out;
+  ComponentSet& set = s_.components->set();
+  ExportInstances(set.states(), out);
+  ExportInstances(set.locks(), out);
+  ExportInstances(set.sequencers(), out);
+  ExportInstances(set.config_stores(), out);
+  for (std::string& payload :
+       upgrade::EncodeCounters(upgrade::CountersFromPrometheus(s_.stats.RenderPrometheus()),
+                               upgrade::kStateChunkBytes)) {
+    out.push_back({"metrics", "counters", upgrade::kCountersFormat, std::move(payload)});
+  }
+  return out;
+}
+
+// New process: imports one chunk of the previous process's state into the component of the same
+// kind, name and type. Returns an error for a chunk nobody here can take.
+absl::Status ImportChunk(ComponentSet& set, stats::Store& stats, upgrade::StateChunk&& chunk) {
+  if (chunk.component == "metrics") {
+    if (chunk.format != upgrade::kCountersFormat) {
+      return absl::InvalidArgumentError("metrics: counters format " + std::to_string(chunk.format) +
+                                        " unknown");
+    }
+    absl::StatusOr<std::vector<upgrade::CounterValue>> counters =
+        upgrade::DecodeCounters(chunk.payload);
+    if (!counters.ok()) {
+      return counters.status();
+    }
+    upgrade::SeedCounters(stats, *counters);
+    return absl::OkStatus();
+  }
+  components::Transferable* target = nullptr;
+  auto find = [&](const auto& instances) {
+    for (const auto& instance : instances) {
+      if (LabelOf(*instance.config) == chunk.component &&
+          instance.config->type == chunk.component_type) {
+        target = dynamic_cast<components::Transferable*>(instance.component.get());
+      }
+    }
+  };
+  find(set.states());
+  find(set.locks());
+  find(set.sequencers());
+  find(set.config_stores());
+  if (target == nullptr) {
+    return absl::NotFoundError(chunk.component + " (" + chunk.component_type +
+                               "): no such in-memory component in the new config; its data is "
+                               "dropped");
+  }
+  return target->ImportState(chunk.format, chunk.payload);
 }
 
 // An inherited socket for `name` if one listens on `address`; else -1 (bind a new one).
@@ -793,7 +913,8 @@ absl::Status Sidecar::Start() {
   absl::StatusOr<std::string> http_address = s.api->StartHttp(
       bootstrap, [startup_view] { return startup_view->state() == HealthState::kUp; },
       [startup_view] { return startup_view->state() != HealthState::kDown; },
-      TakeInherited(s.inherited, "dapr_http", bootstrap.dapr_http_address));
+      TakeInherited(s.inherited, "dapr_http", bootstrap.dapr_http_address),
+      /*defer=*/s.takeover != nullptr);
   if (!http_address.ok()) {
     return http_address.status();
   }
@@ -838,13 +959,48 @@ absl::Status Sidecar::StartUpgradeControl() {
   State& s = *state_;
   const config::Bootstrap& bootstrap = s.bootstrap;
   int control_fd = -1;
+  nlohmann::json takeover_report = nlohmann::json::object();
+  std::chrono::steady_clock::time_point ready_sent;
   if (s.takeover) {
-    // Every socket serves here now: the old process may stop accepting. Then take its control
-    // socket, so the next upgrade finds this process at the same path.
-    auto stopped = s.takeover->Ready(std::chrono::seconds(bootstrap.upgrade.drain_seconds + 5));
+    // Every socket but the state APIs' serves here now: the old process may stop accepting,
+    // freeze and send its in-memory state, which is imported before gRPC and Dapr HTTP accept.
+    ComponentSet& set = s.components->set();
+    stats::Counter& imported =
+        s.stats.CounterFor("ottava_upgrade_state_chunks_total",
+                           "In-memory state chunks received from the previous process, by outcome",
+                           {{"outcome", "imported"}});
+    stats::Counter& dropped =
+        s.stats.CounterFor("ottava_upgrade_state_chunks_total",
+                           "In-memory state chunks received from the previous process, by outcome",
+                           {{"outcome", "dropped"}});
+    std::set<std::string> warned;
+    ready_sent = std::chrono::steady_clock::now();
+    const int64_t ready_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+    auto stopped = s.takeover->Ready(
+        std::chrono::seconds(bootstrap.upgrade.drain_seconds + 5),
+        [&](upgrade::StateChunk&& chunk) {
+          const std::string component = chunk.component;
+          if (absl::Status status = ImportChunk(set, s.stats, std::move(chunk)); !status.ok()) {
+            dropped.Inc();
+            if (warned.insert(component).second) {
+              OTTAVA_LOG(Runtime, warn, "upgrade: state of {} not carried over: {}", component,
+                         status.message());
+            }
+            return;
+          }
+          imported.Inc();
+        });
     if (!stopped.ok()) {
       OTTAVA_LOG(Runtime, warn, "upgrade: the old process did not confirm it stopped: {}",
                  stopped.status().message());
+    } else {
+      takeover_report = {{"ready_at_us", ready_at_us},
+                         {"stop_us", stopped->value("stop_us", int64_t{0})},
+                         {"freeze_us", stopped->value("freeze_us", int64_t{0})},
+                         {"state_chunks", stopped->value("chunks", int64_t{0})},
+                         {"state_bytes", stopped->value("state_bytes", int64_t{0})}};
     }
     s.took_over_at = NowRfc3339();
     s.takeover.reset();
@@ -865,6 +1021,23 @@ absl::Status Sidecar::StartUpgradeControl() {
     }
   }
   OTTAVA_RETURN_IF_ERROR(s.api->StartAccepting());
+  if (!takeover_report.empty()) {
+    // The API pause: from "ready" (the old process stops accepting) until the gRPC and Dapr HTTP
+    // sockets are accepted from here; connections that arrive meanwhile wait in the backlog.
+    const int64_t pause_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - ready_sent)
+                                 .count();
+    takeover_report["api_pause_us"] = pause_us;
+    s.stats
+        .GaugeFor("ottava_upgrade_api_pause_microseconds",
+                  "At the last upgrade: from telling the previous process to stop until this one "
+                  "accepted API connections (its freeze and state transfer included)")
+        .Set(pause_us);
+    OTTAVA_LOG(Runtime, info, "upgrade: API paused {} us (old stop {} us, freeze {} us, {} bytes)",
+               pause_us, takeover_report.value("stop_us", int64_t{0}),
+               takeover_report.value("freeze_us", int64_t{0}),
+               takeover_report.value("state_bytes", int64_t{0}));
+  }
   std::string socket_dir = bootstrap.upgrade.socket_dir;
   if (socket_dir.empty()) {
     socket_dir = DirOf(s.options.ready_file.empty() ? s.options.config_path : s.options.ready_file);
@@ -889,12 +1062,14 @@ absl::Status Sidecar::StartUpgradeControl() {
                                                               *s.handover, s.stats);
   OTTAVA_RETURN_IF_ERROR(s.upgrade_server->Start());
   if (s.options.takeover_status_fd >= 0) {
-    upgrade::ReportStatus(s.options.takeover_status_fd, {{"ok", true},
-                                                         {"pid", getpid()},
-                                                         {"generation", s.generation},
-                                                         {"previous_pid", s.previous_pid},
-                                                         {"grpc", s.grpc_address},
-                                                         {"actuator", s.actuator->address()}});
+    nlohmann::json report = {{"ok", true},
+                             {"pid", getpid()},
+                             {"generation", s.generation},
+                             {"previous_pid", s.previous_pid},
+                             {"grpc", s.grpc_address},
+                             {"actuator", s.actuator->address()}};
+    report.update(takeover_report);
+    upgrade::ReportStatus(s.options.takeover_status_fd, report);
     s.options.takeover_status_fd = -1;
   }
   return absl::OkStatus();

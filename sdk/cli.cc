@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -216,6 +217,7 @@ class Cli {
     AddInvoke();
     AddMesh();
     AddFlow();
+    AddUpgrade();
   }
 
   // --- Option helpers -----------------------------------------------------------------------
@@ -1061,6 +1063,92 @@ Example:
       out_ << std::flush;
       return kExitOk;
     });
+  }
+
+  // --- upgrade ------------------------------------------------------------------------------
+
+  void AddUpgrade() {
+    struct UpgradeArgs {
+      std::string actuator{kDefaultActuator};
+      std::string config;
+    };
+    auto args = std::make_shared<UpgradeArgs>();
+    auto* cmd = app_.add_subcommand(
+        "upgrade", "Hot-upgrade the sidecar: a new process takes over (rolled back if it fails)");
+    cmd->add_option("--actuator", args->actuator, "Actuator HTTP address (host:port)")
+        ->capture_default_str();
+    cmd->add_option("-c,--config", args->config,
+                    "Config file for the new process (default: the running one's)");
+    cmd->footer(R"txt(
+POSTs /actuator/upgrade (the actuator answers on loopback only) and waits for the new process to
+take over: it starts the sidecar's binary, which takes the listening sockets and the in-memory
+state, then the old process drains and exits. Prints the new generation, its pid, the switch
+times and the state carried over (--json: the new process's report). Waits up to --timeout
+seconds (default 60). Exit 0 when the new process serves; exit 1 with the new process's error
+when it failed and the running process kept serving (rolled back), or when an upgrade is already
+in progress.
+
+Example:
+  ottavactl upgrade --actuator 127.0.0.1:34999 --config /etc/ottava/next.json)txt");
+    Register(cmd, [this, args] { return Upgrade(args->actuator, args->config); });
+  }
+
+  int Upgrade(const std::string& actuator, const std::string& config) {
+    httplib::Client http(actuator);
+    const auto timeout = HasTimeout() ? Timeout() : std::chrono::milliseconds(60000);
+    http.set_connection_timeout(std::min(timeout, std::chrono::milliseconds(5000)));
+    http.set_read_timeout(timeout);
+    http.set_write_timeout(timeout);
+    nlohmann::json body = nlohmann::json::object();
+    if (!config.empty()) {
+      // The sidecar resolves the path in its own working directory: send an absolute one.
+      std::error_code error;
+      const std::filesystem::path absolute = std::filesystem::absolute(config, error);
+      body["config"] = error ? config : absolute.string();
+    }
+    auto result = http.Post("/actuator/upgrade", body.dump(), "application/json");
+    if (!result) {
+      return Fail(absl::UnavailableError(
+          "actuator " + actuator +
+          "/actuator/upgrade: request failed: " + httplib::to_string(result.error())));
+    }
+    nlohmann::json report = nlohmann::json::parse(result->body, nullptr, false);
+    const std::string error =
+        report.is_object() && report.contains("error") && report["error"].is_string()
+            ? report["error"].get<std::string>()
+            : result->body;
+    switch (result->status) {
+      case 200:
+        break;
+      case 409:
+        return Fail(absl::AlreadyExistsError(error));
+      case 403:
+        return Fail(absl::PermissionDeniedError("the actuator takes upgrades from loopback only: " +
+                                                error));
+      case 404:
+        return Fail(absl::UnimplementedError("this sidecar has no /actuator/upgrade"));
+      default:
+        return Fail(
+            absl::AbortedError("upgrade rolled back, the running process keeps serving: " + error));
+    }
+    if (json_ || !report.is_object()) {
+      out_ << result->body << std::endl;
+      return kExitOk;
+    }
+    auto ms = [&](const char* key) {
+      return std::to_string(report.value(key, int64_t{0}) / 1000) + "." +
+             std::to_string(report.value(key, int64_t{0}) % 1000 / 100) + " ms";
+    };
+    out_ << "upgraded: generation " << report.value("generation", int64_t{0}) << ", pid "
+         << report.value("pid", int64_t{0}) << " (previous pid "
+         << report.value("previous_pid", int64_t{0}) << ")\n";
+    if (report.contains("stop_us")) {
+      out_ << "old process stopped accepting in " << ms("stop_us") << "; API paused "
+           << ms("api_pause_us") << "; state carried over: " << report.value("state_chunks", 0)
+           << " chunks, " << report.value("state_bytes", int64_t{0}) << " bytes\n";
+    }
+    out_ << std::flush;
+    return kExitOk;
   }
 
   std::istream& in_;

@@ -557,5 +557,76 @@ TEST(OttavactlHealthTest, UnreachableActuatorIsUnavailable) {
                          "request failed: "));
 }
 
+// --- upgrade ---------------------------------------------------------------------------------
+
+// Answers POST /actuator/upgrade with `status` and `body`, recording the request body.
+class FakeUpgradeActuator {
+ public:
+  FakeUpgradeActuator(int status, std::string body) {
+    server_.Post("/actuator/upgrade", [this, status, body = std::move(body)](
+                                          const httplib::Request& req, httplib::Response& res) {
+      request_body_ = req.body;
+      res.status = status;
+      res.set_content(body, "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FakeUpgradeActuator() {
+    server_.stop();
+    thread_.join();
+  }
+  FakeUpgradeActuator(const FakeUpgradeActuator&) = delete;
+  FakeUpgradeActuator& operator=(const FakeUpgradeActuator&) = delete;
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& request_body() const { return request_body_; }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::string request_body_;
+};
+
+TEST(OttavactlUpgradeTest, PrintsTheNewGeneration) {
+  FakeUpgradeActuator actuator(
+      200, R"({"ok":true,"pid":42,"generation":3,"previous_pid":41,"stop_us":1500,)"
+           R"("api_pause_us":12300,"state_chunks":4,"state_bytes":9000})");
+  auto upgrade = RunArgs({"upgrade", "--actuator", actuator.address(), "--config", "/etc/n.json"});
+  EXPECT_EQ(upgrade.code, kExitOk) << upgrade.err;
+  EXPECT_EQ(upgrade.out,
+            "upgraded: generation 3, pid 42 (previous pid 41)\n"
+            "old process stopped accepting in 1.5 ms; API paused 12.3 ms; state carried over: 4 "
+            "chunks, 9000 bytes\n");
+  EXPECT_EQ(actuator.request_body(), R"({"config":"/etc/n.json"})");
+  auto json = RunArgs({"--json", "upgrade", "--actuator", actuator.address()});
+  EXPECT_EQ(json.code, kExitOk);
+  EXPECT_THAT(json.out, StartsWith(R"({"ok":true,"pid":42)"));
+  EXPECT_EQ(actuator.request_body(), "{}");
+}
+
+TEST(OttavactlUpgradeTest, RollbackExitsOneWithTheNewProcessError) {
+  FakeUpgradeActuator actuator(
+      500,
+      R"j({"error":"invalid config /x.json: /grpc/address: bad (new process pid 7 exited)"})j");
+  auto upgrade = RunArgs({"upgrade", "--actuator", actuator.address()});
+  EXPECT_EQ(upgrade.code, kExitError);
+  EXPECT_EQ(upgrade.out, "");
+  EXPECT_EQ(upgrade.err,
+            "error: ABORTED: upgrade rolled back, the running process keeps serving: invalid "
+            "config /x.json: /grpc/address: bad (new process pid 7 exited)\n");
+}
+
+TEST(OttavactlUpgradeTest, BusyAndUnreachable) {
+  FakeUpgradeActuator busy(409, R"({"error":"an upgrade is already in progress"})");
+  auto upgrade = RunArgs({"upgrade", "--actuator", busy.address()});
+  EXPECT_EQ(upgrade.code, kExitError);
+  EXPECT_THAT(upgrade.err, StartsWith("error: ALREADY_EXISTS: an upgrade is already in progress"));
+  auto unreachable = RunArgs({"upgrade", "--actuator", "127.0.0.1:1", "--timeout", "2"});
+  EXPECT_EQ(unreachable.code, kExitError);
+  EXPECT_THAT(unreachable.err, StartsWith("error: UNAVAILABLE: actuator 127.0.0.1:1"));
+}
+
 }  // namespace
 }  // namespace ottava::sdk::cli

@@ -93,11 +93,25 @@ std::string ControlSocketPath(const std::string& socket_dir) {
   return (socket_dir.empty() ? std::string(".") : socket_dir) + "/ottava-upgrade.sock";
 }
 
-absl::Status SendMessage(int socket, const nlohmann::json& body, const std::vector<int>& fds) {
+absl::Status SendMessage(int socket,
+                         const nlohmann::json& body,
+                         const std::vector<int>& fds,
+                         const std::string& payload) {
   if (fds.size() > kMaxFds) {
     return absl::ResourceExhaustedError("too many sockets to hand over");
   }
-  const std::string text = body.dump();
+  if (payload.size() > kMaxPayloadBytes) {
+    return absl::ResourceExhaustedError("handover payload over " +
+                                        std::to_string(kMaxPayloadBytes) + " bytes");
+  }
+  std::string text;
+  if (payload.empty()) {
+    text = body.dump();
+  } else {
+    nlohmann::json with_length = body;
+    with_length["payload_bytes"] = payload.size();
+    text = with_length.dump();
+  }
   if (text.size() > kMaxMessageBytes) {
     return absl::ResourceExhaustedError("handover message over " +
                                         std::to_string(kMaxMessageBytes) + " bytes");
@@ -106,12 +120,13 @@ absl::Status SendMessage(int socket, const nlohmann::json& body, const std::vect
   const unsigned char header[4] = {
       static_cast<unsigned char>(length >> 24), static_cast<unsigned char>(length >> 16),
       static_cast<unsigned char>(length >> 8), static_cast<unsigned char>(length)};
-  iovec iov[2] = {{const_cast<unsigned char*>(header), sizeof(header)},
-                  {const_cast<char*>(text.data()), text.size()}};
+  iovec iov[3] = {{const_cast<unsigned char*>(header), sizeof(header)},
+                  {const_cast<char*>(text.data()), text.size()},
+                  {const_cast<char*>(payload.data()), payload.size()}};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
   msghdr msg{};
   msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
+  msg.msg_iovlen = payload.empty() ? 2 : 3;
   if (!fds.empty()) {
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
@@ -121,7 +136,7 @@ absl::Status SendMessage(int socket, const nlohmann::json& body, const std::vect
     c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
-  size_t total = sizeof(header) + text.size();
+  size_t total = sizeof(header) + text.size() + payload.size();
   size_t sent = 0;
   while (sent < total) {
     ssize_t n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
@@ -171,6 +186,17 @@ absl::StatusOr<Message> ReceiveMessage(int socket, Deadline deadline) {
   message.body = nlohmann::json::parse(text, nullptr, false);
   if (message.body.is_discarded() || !message.body.is_object()) {
     return absl::InvalidArgumentError("handover message is not a JSON object");
+  }
+  if (auto found = message.body.find("payload_bytes"); found != message.body.end()) {
+    if (!found->is_number_unsigned() || found->get<uint64_t>() > kMaxPayloadBytes) {
+      return absl::InvalidArgumentError("handover payload of a bad size: " + found->dump());
+    }
+    message.payload.resize(found->get<uint64_t>());
+    if (absl::Status status = ReadExactly(socket, message.payload.data(), message.payload.size(),
+                                          deadline, &message.fds);
+        !status.ok()) {
+      return status;
+    }
   }
   return message;
 }

@@ -178,21 +178,44 @@ void UpgradeServer::Handle(int connection) {
   // From here on the new process serves: this one stops, whatever happens to the connection.
   const auto stop_start = Clock::now();
   source_.StopAccepting();
-  nlohmann::json state = source_.ExportState();
+  const auto stopped_at = Clock::now();
+  completed_.Inc();  // before the export, so the new process's count includes this handover
+  std::vector<StateChunk> chunks = source_.ExportState();
+  const auto exported_at = Clock::now();
   const auto stop_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stop_start).count();
-  completed_.Inc();
+      std::chrono::duration_cast<std::chrono::microseconds>(stopped_at - stop_start).count();
+  const auto freeze_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(exported_at - stopped_at).count();
   handed_over_.store(true);
-  if (absl::Status status = SendMessage(
-          connection, {{"type", "stopped"}, {"stop_us", stop_us}, {"state", std::move(state)}});
-      !status.ok()) {
-    OTTAVA_LOG(Runtime, warn, "upgrade: cannot send the state to pid {}: {}", pid,
-               status.message());
+  absl::Status sent = absl::OkStatus();
+  uint64_t state_bytes = 0;
+  for (size_t i = 0; i < chunks.size() && sent.ok(); ++i) {
+    state_bytes += chunks[i].payload.size();
+    sent = SendMessage(connection,
+                       {{"type", "state"},
+                        {"component", chunks[i].component},
+                        {"component_type", chunks[i].component_type},
+                        {"format", chunks[i].format},
+                        {"seq", i}},
+                       {}, chunks[i].payload);
+    chunks[i].payload = std::string();  // sent: release the memory as we go
+  }
+  if (sent.ok()) {
+    sent = SendMessage(connection, {{"type", "stopped"},
+                                    {"stop_us", stop_us},
+                                    {"freeze_us", freeze_us},
+                                    {"chunks", chunks.size()},
+                                    {"state_bytes", state_bytes}});
+  }
+  if (!sent.ok()) {
+    OTTAVA_LOG(Runtime, warn, "upgrade: cannot send the state to pid {}: {}", pid, sent.message());
   }
   OTTAVA_LOG(Runtime, info,
-             "upgrade: pid {} took over in {} ms (stop + state {} us); draining and exiting", pid,
+             "upgrade: pid {} took over in {} ms (stop accepting {} us, quiesce + freeze + export "
+             "{} us, {} state chunks, {} bytes); draining and exiting",
+             pid,
              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
-             stop_us);
+             stop_us, freeze_us, chunks.size(), state_bytes);
   source_.HandedOver(pid);
 }
 
@@ -245,15 +268,41 @@ absl::StatusOr<std::map<std::string, int>> TakeoverClient::TakeSockets(
   return out;
 }
 
-absl::StatusOr<nlohmann::json> TakeoverClient::Ready(std::chrono::seconds timeout) {
+absl::StatusOr<nlohmann::json> TakeoverClient::Ready(
+    std::chrono::seconds timeout, const std::function<void(StateChunk&&)>& on_chunk) {
   OTTAVA_RETURN_IF_ERROR(SendMessage(fd_, {{"type", "ready"}, {"pid", getpid()}}));
-  absl::StatusOr<Message> stopped = Expect(fd_, "stopped", Clock::now() + timeout);
-  if (!stopped.ok()) {
-    return stopped.status();
+  const auto deadline = Clock::now() + timeout;
+  size_t received = 0;
+  while (true) {
+    absl::StatusOr<Message> message = ReceiveMessage(fd_, deadline);
+    if (!message.ok()) {
+      return absl::Status(message.status().code(),
+                          "waiting for 'stopped': " + std::string(message.status().message()));
+    }
+    if (message->type() == "state") {
+      StateChunk chunk;
+      chunk.component = message->body.value("component", std::string());
+      chunk.component_type = message->body.value("component_type", std::string());
+      chunk.format = message->body.value("format", uint32_t{0});
+      chunk.payload = std::move(message->payload);
+      ++received;
+      if (on_chunk) {
+        on_chunk(std::move(chunk));
+      }
+      continue;
+    }
+    if (message->type() != "stopped") {
+      return absl::InvalidArgumentError("expected 'state' or 'stopped', got '" + message->type() +
+                                        "'");
+    }
+    nlohmann::json out = message->body;
+    if (out.value("chunks", size_t{0}) != received) {
+      return absl::DataLossError("the old process sent " + std::to_string(received) +
+                                 " state chunks of " +
+                                 out.value("chunks", nlohmann::json()).dump());
+    }
+    return out;
   }
-  nlohmann::json out = stopped->body.value("state", nlohmann::json::object());
-  out["stop_us"] = stopped->body.value("stop_us", int64_t{0});
-  return out;
 }
 
 void ReportStatus(int fd, const nlohmann::json& report) {

@@ -37,11 +37,12 @@ class HandoverSource {
   /// fds stay owned by the source.
   virtual std::vector<std::pair<std::string, int>> ListeningSockets() = 0;
   /// Stops accepting on every socket (the new process accepts from the same sockets from now
-  /// on), sends gRPC clients GOAWAY and waits, bounded, for the API requests in flight; after
-  /// it returns the in-memory state no longer changes through this process.
+  /// on) and sends gRPC clients GOAWAY. Must be quick: the switch time is measured over it.
   virtual void StopAccepting() = 0;
-  /// The in-memory state to carry over (components that opt in, metric counters).
-  virtual nlohmann::json ExportState() = 0;
+  /// Waits, bounded, for the API calls in flight, then freezes the in-memory components (every
+  /// later write fails, so no acknowledged write is left out) and returns their data and the
+  /// metric counters, in chunks.
+  virtual std::vector<StateChunk> ExportState() = 0;
   /// The new process `pid` serves: drain and exit. Must not block (posts to the main thread).
   virtual void HandedOver(pid_t pid) = 0;
 };
@@ -104,9 +105,12 @@ class TakeoverClient {
 
   /// Asks for the listening sockets. Returns name -> fd (owned by the caller from now on).
   absl::StatusOr<std::map<std::string, int>> TakeSockets(std::chrono::seconds timeout);
-  /// Tells the old process that this one serves; returns once it stopped accepting, with its
-  /// in-memory state. `timeout` bounds the old process's drain of in-flight API requests.
-  absl::StatusOr<nlohmann::json> Ready(std::chrono::seconds timeout);
+  /// Tells the old process that this one serves; calls `on_chunk` for each chunk of its
+  /// in-memory state as it arrives (an error there is logged and counted by the caller, the
+  /// handover goes on), and returns the "stopped" message once the old process stopped
+  /// accepting and sent everything. `timeout` bounds the whole exchange.
+  absl::StatusOr<nlohmann::json> Ready(std::chrono::seconds timeout,
+                                       const std::function<void(StateChunk&&)>& on_chunk);
 
  private:
   explicit TakeoverClient(int fd) : fd_(fd) {}

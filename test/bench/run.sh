@@ -10,8 +10,8 @@
 #   - GetState/SaveState with 64 B and 1 KiB values: throughput at 8 connections x 16 streams and
 #     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness.
 # Then the Redis scenarios (redis.sh), the Dapr front ends (dapr.sh), Kafka Publish (kafka.sh),
-# the mesh against nginx and
-# HAProxy (mesh.sh) and Bolt against HAProxy in TCP mode (bolt.sh).
+# the mesh against nginx and HAProxy (mesh.sh), Bolt against HAProxy in TCP mode (bolt.sh), flow
+# control (flow.sh, flow_cluster.sh) and three hot upgrades under 2,000 req/s (upgrade.sh).
 # Writes BUILD_DIR/bench/report.md and BUILD_DIR/bench/results.json and prints the table.
 #
 # Exit status: 1 if any request got a non-OK gRPC status or a malformed answer, or a server or tool
@@ -397,6 +397,20 @@ if ! bash "$ROOT/test/bench/flow_cluster.sh" "$BUILD_DIR" >"$OUT/logs/flow_clust
 fi
 if [ -f "$OUT/flow-cluster-report.md" ]; then
   { echo; cat "$OUT/flow-cluster-report.md"; } >>"$OUT/report.md"
+fi
+
+# Hot upgrade under 2,000 req/s (test/bench/upgrade.sh); report only, joined as "upgrade".
+echo "run.sh: hot-upgrade scenario..." >&2
+if ! bash "$ROOT/test/bench/upgrade.sh" "$BUILD_DIR" >"$OUT/logs/upgrade.out"; then
+  FAILED=1
+fi
+if [ -f "$OUT/upgrade-report.md" ]; then
+  { echo; cat "$OUT/upgrade-report.md"; } >>"$OUT/report.md"
+fi
+if [ -f "$OUT/upgrade-results.json" ]; then
+  last=$(tail -n 1 "$OUT/results.json")
+  sed -i '$d' "$OUT/results.json"
+  { echo "${last%\}}"; echo ",\"upgrade\":"; cat "$OUT/upgrade-results.json"; echo "}"; } >>"$OUT/results.json"
 fi
 
 echo

@@ -416,6 +416,205 @@ TEST_F(UpgradeE2E, ThreeUpgradesUnderLoadLoseNothing) {
   EXPECT_EQ(WaitExit(last, std::chrono::seconds(15)), 0);
 }
 
+// The value of one sample of /metrics (0 when absent).
+uint64_t MetricValue(const std::string& actuator, const std::string& sample) {
+  httplib::Client http(actuator);
+  auto response = http.Get("/metrics");
+  if (!response) {
+    return 0;
+  }
+  const std::string& text = response->body;
+  size_t at = text.find("\n" + sample + " ");
+  if (at == std::string::npos) {
+    return 0;
+  }
+  return std::stoull(text.substr(at + sample.size() + 2));
+}
+
+bool TryLock(v1::Runtime::Stub& stub,
+             const std::string& resource,
+             const std::string& owner,
+             int expire) {
+  v1::TryLockRequest request;
+  request.set_store_name("lock");
+  request.set_resource_id(resource);
+  request.set_lock_owner(owner);
+  request.set_expire(expire);
+  v1::TryLockResponse response;
+  grpc::Status status = stub.TryLock(CallContext().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.success();
+}
+
+v1::UnlockResponse::Status Unlock(v1::Runtime::Stub& stub,
+                                  const std::string& resource,
+                                  const std::string& owner) {
+  v1::UnlockRequest request;
+  request.set_store_name("lock");
+  request.set_resource_id(resource);
+  request.set_lock_owner(owner);
+  v1::UnlockResponse response;
+  grpc::Status status = stub.Unlock(CallContext().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.status();
+}
+
+int64_t NextId(v1::Runtime::Stub& stub, const std::string& key) {
+  v1::GetNextIdRequest request;
+  request.set_store_name("sequencer");
+  request.set_key(key);
+  request.mutable_options()->set_increment(v1::SequencerOptions::STRONG);
+  v1::GetNextIdResponse response;
+  grpc::Status status = stub.GetNextId(CallContext().get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.next_id();
+}
+
+// With every component in memory, three upgrades under load lose nothing: every acknowledged
+// SaveState, a held lock (its owner and what was left of its lease), the sequencer position, a
+// configuration item and the metric counters all continue in the last generation.
+TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
+  const json config = Config({{"type", "in-memory"}});
+  auto sidecar = Sidecar::Start(config);
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  const std::string ready_file = (*sidecar)->ready_file();
+  const json ready = ReadyOf(ready_file);
+  const std::string grpc_target = ready["grpc"];
+  const std::string actuator = ready["actuator"];
+  auto stub = NewRuntimeStub(grpc_target);
+
+  // Before the load: a lock with a short lease, a long one, sequencer ids, a config item.
+  constexpr int kShortLease = 12;
+  const auto locked_at = Clock::now();
+  ASSERT_TRUE(TryLock(*stub, "short", "alice", kShortLease));
+  ASSERT_TRUE(TryLock(*stub, "long", "alice", 300));
+  int64_t last_id = 0;
+  for (int i = 0; i < 5; ++i) {
+    last_id = NextId(*stub, "orders");
+  }
+  google::protobuf::Empty empty;
+  v1::SaveConfigurationRequest save_config;
+  save_config.set_store_name("config");
+  save_config.set_app_id("upgrade");
+  auto* item = save_config.add_items();
+  item->set_key("color");
+  item->set_content("blue");
+  (*item->mutable_tags())["owner"] = "ops";
+  ASSERT_TRUE(stub->SaveConfiguration(CallContext().get(), save_config, &empty).ok());
+
+  Totals http, rpc;
+  std::atomic<bool> stop{false};
+  std::mutex saved_mu;
+  std::map<std::string, std::string> saved;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] { HttpClient(ready["listeners"]["web"], i, stop, http); });
+  }
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] { GrpcClient(grpc_target, i, stop, rpc, saved_mu, saved); });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::string saves_ok = R"(ottava_grpc_requests_total{method="SaveState",code="OK"})";
+  const uint64_t saves_before = MetricValue(actuator, saves_ok);
+  EXPECT_GT(saves_before, 0u);
+
+  pid_t previous = (*sidecar)->pid();
+  std::vector<pid_t> generations{previous};
+  for (int round = 0; round < 3; ++round) {
+    // The second upgrade goes through `ottavactl upgrade` (POST /actuator/upgrade).
+    RunResult result =
+        round == 1
+            ? RunProcess({BinDir() + "/ottavactl", "--json", "upgrade", "--actuator", actuator},
+                         std::chrono::seconds(40))
+            : Upgrade(ready_file, config);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    json report = json::parse(result.out, nullptr, false);
+    ASSERT_TRUE(report.is_object()) << result.out;
+    EXPECT_EQ(report["previous_pid"], previous);
+    EXPECT_GT(report.value("state_chunks", 0), 0) << result.out;
+    std::printf(
+        "upgrade %d: old stopped accepting in %lld us, API paused %lld us "
+        "(freeze + export %lld us), %lld state bytes\n",
+        round + 1, (long long)report.value("stop_us", 0LL),
+        (long long)report.value("api_pause_us", 0LL), (long long)report.value("freeze_us", 0LL),
+        (long long)report.value("state_bytes", 0LL));
+    previous = report["pid"];
+    generations.push_back(previous);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stop.store(true);
+  for (auto& client : clients) {
+    client.join();
+  }
+  for (size_t i = 0; i + 1 < generations.size(); ++i) {
+    EXPECT_EQ(WaitExit(generations[i], std::chrono::seconds(10)), 0) << "generation " << i + 1;
+  }
+  std::printf(
+      "http: %lld ok, %lld failed; grpc: %lld ok, %lld failed, %lld cancelled; "
+      "%zu acknowledged saves\n",
+      (long long)http.ok.load(), (long long)http.failed.load(), (long long)rpc.ok.load(),
+      (long long)rpc.failed.load(), (long long)rpc.cancelled.load(), saved.size());
+  for (Totals* totals : {&http, &rpc}) {
+    for (const std::string& error : totals->errors) {
+      std::printf("error: %s\n", error.c_str());
+    }
+  }
+  EXPECT_EQ(http.failed.load(), 0);
+  EXPECT_EQ(rpc.failed.load(), 0);
+  EXPECT_GT(saved.size(), 100u);
+
+  stub = NewRuntimeStub(grpc_target);
+  // Every acknowledged SaveState, whichever generation acknowledged it.
+  int missing = 0;
+  for (const auto& [key, value] : saved) {
+    v1::GetStateResponse response;
+    grpc::Status status = GetState(*stub, key, &response);
+    missing += !status.ok() || response.data() != value;
+  }
+  EXPECT_EQ(missing, 0) << "of " << saved.size() << " acknowledged saves";
+
+  // The locks kept their owner; the short one keeps the lease it had, not a fresh one.
+  EXPECT_FALSE(TryLock(*stub, "long", "bob", 10));
+  EXPECT_EQ(Unlock(*stub, "long", "bob"), v1::UnlockResponse::LOCK_BELONG_TO_OTHERS);
+  const auto since_lock = Clock::now() - locked_at;
+  if (since_lock < std::chrono::seconds(kShortLease - 1)) {
+    EXPECT_FALSE(TryLock(*stub, "short", "bob", 10)) << "alice's lease was lost";
+    std::this_thread::sleep_until(locked_at + std::chrono::seconds(kShortLease) +
+                                  std::chrono::milliseconds(700));
+    EXPECT_TRUE(TryLock(*stub, "short", "bob", 10))
+        << "the lease restarted at an upgrade instead of continuing";
+  } else {
+    ADD_FAILURE() << "upgrades took too long to check the lease ("
+                  << std::chrono::duration_cast<std::chrono::seconds>(since_lock).count() << " s)";
+  }
+  EXPECT_EQ(Unlock(*stub, "long", "alice"), v1::UnlockResponse::SUCCESS);
+
+  // The sequencer goes on above the ids issued before.
+  EXPECT_GT(NextId(*stub, "orders"), last_id);
+
+  // The configuration item survived.
+  v1::GetConfigurationRequest get_config;
+  get_config.set_store_name("config");
+  get_config.set_app_id("upgrade");
+  get_config.add_keys("color");
+  v1::GetConfigurationResponse got;
+  ASSERT_TRUE(stub->GetConfiguration(CallContext().get(), get_config, &got).ok());
+  ASSERT_EQ(got.items_size(), 1);
+  EXPECT_EQ(got.items(0).content(), "blue");
+  EXPECT_EQ(got.items(0).tags().at("owner"), "ops");
+
+  // Counters continued: the last generation counts the saves of all four.
+  const uint64_t saves_after = MetricValue(actuator, saves_ok);
+  EXPECT_GE(saves_after, saved.size());
+  EXPECT_GT(saves_after, saves_before);
+  EXPECT_GE(MetricValue(actuator, R"(ottava_upgrade_handovers_total{outcome="completed"})"), 3u);
+  stub.reset();
+
+  kill(generations.back(), SIGTERM);
+  EXPECT_EQ(WaitExit(generations.back(), std::chrono::seconds(15)), 0);
+}
+
 TEST_F(UpgradeE2E, FailedUpgradesLeaveTheOldProcessServing) {
   const json config = Config({{"type", "in-memory"}});
   auto sidecar = Sidecar::Start(config);
@@ -440,6 +639,18 @@ TEST_F(UpgradeE2E, FailedUpgradesLeaveTheOldProcessServing) {
   RunResult result = Upgrade(ready_file, bad);
   EXPECT_EQ(result.exit_code, 2) << result.err;
   EXPECT_NE(result.err.find("/grpc/address"), std::string::npos) << result.err;
+
+  // 1b. The same through `ottavactl upgrade`: exit 1, the rollback and the new process's error.
+  {
+    const std::string path = ready_file.substr(0, ready_file.rfind('/')) + "/bad-ctl.json";
+    std::ofstream(path) << bad.dump(2);
+    RunResult ctl = RunProcess({BinDir() + "/ottavactl", "upgrade", "--actuator",
+                                ready["actuator"].get<std::string>(), "--config", path},
+                               std::chrono::seconds(40));
+    EXPECT_EQ(ctl.exit_code, 1) << ctl.err;
+    EXPECT_NE(ctl.err.find("rolled back"), std::string::npos) << ctl.err;
+    EXPECT_NE(ctl.err.find("/grpc/address"), std::string::npos) << ctl.err;
+  }
 
   // 2. A required component that cannot initialise: exit 1 naming it.
   const uint16_t closed_port = FreePort();
@@ -544,6 +755,16 @@ TEST_F(UpgradeE2E, FailedUpgradesLeaveTheOldProcessServing) {
   EXPECT_EQ(body["upgrade"]["generation"], 3);
   EXPECT_EQ(body["upgrade"]["previous_pid"], second);
   EXPECT_TRUE(body["upgrade"]["took_over_at"].is_string());
+  // What the first generation acknowledged, through the failed attempts and two upgrades.
+  auto stub = NewRuntimeStub(ready["grpc"]);
+  int missing = 0;
+  for (const auto& [key, value] : saved) {
+    v1::GetStateResponse state;
+    grpc::Status status = GetState(*stub, key, &state);
+    missing += !status.ok() || state.data() != value;
+  }
+  EXPECT_EQ(missing, 0) << "of " << saved.size() << " acknowledged saves (in-memory store)";
+  stub.reset();
   kill(third, SIGTERM);
   EXPECT_EQ(WaitExit(third, std::chrono::seconds(15)), 0);
 }

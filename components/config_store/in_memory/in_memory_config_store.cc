@@ -4,6 +4,7 @@
 #include <deque>
 #include <utility>
 
+#include "common/byte_codec.h"
 #include "common/dispatcher.h"
 
 namespace ottava::components::config_store {
@@ -34,6 +35,35 @@ namespace {
 // The subscription whose handler this thread is running, if any; lets a handler unsubscribe itself
 // without waiting for itself.
 thread_local const void* delivering = nullptr;
+
+absl::Status FrozenError(const std::string& label) {
+  return absl::UnavailableError(label +
+                                ": handed over to a new process (hot upgrade); retry the write");
+}
+
+void PutMap(ByteWriter& out, const std::map<std::string, std::string>& map) {
+  out.U32(static_cast<uint32_t>(map.size()));
+  for (const auto& [key, value] : map) {
+    out.Bytes(key);
+    out.Bytes(value);
+  }
+}
+
+bool GetMap(ByteReader& in, std::map<std::string, std::string>* map) {
+  uint32_t count = 0;
+  if (!in.U32(&count)) {
+    return false;
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string key;
+    std::string value;
+    if (!in.Bytes(&key) || !in.Bytes(&value)) {
+      return false;
+    }
+    (*map)[std::move(key)] = std::move(value);
+  }
+  return true;
+}
 
 Item Deleted(const Item& item) {
   Item deleted;
@@ -160,12 +190,20 @@ void InMemoryConfigStore::Save(SaveRequest request, DoneCallback done) {
     }
   }
   std::vector<SubscriptionPtr> to_drain;
+  bool frozen = false;
   {
     absl::MutexLock lock(&mu_);
-    for (const Item& item : request.items) {
-      items_[ItemKey{request.app_id, item.group, item.label, item.key}] = item;
+    frozen = frozen_;
+    if (!frozen) {
+      for (const Item& item : request.items) {
+        items_[ItemKey{request.app_id, item.group, item.label, item.key}] = item;
+      }
+      to_drain = QueueChanges(request.app_id, request.items);
     }
-    to_drain = QueueChanges(request.app_id, request.items);
+  }
+  if (frozen) {
+    done(FrozenError(label_));
+    return;
   }
   StartDrains(std::move(to_drain));
   done(absl::OkStatus());
@@ -174,11 +212,15 @@ void InMemoryConfigStore::Save(SaveRequest request, DoneCallback done) {
 void InMemoryConfigStore::Delete(Selector selector, DoneCallback done) {
   selector = Normalise(std::move(selector));
   std::vector<SubscriptionPtr> to_drain;
+  bool frozen = false;
   {
     absl::MutexLock lock(&mu_);
+    frozen = frozen_;
     std::vector<Item> deleted;
     ItemKey key{selector.app_id, selector.group, selector.label, ""};
-    if (selector.keys.empty()) {
+    if (frozen) {
+      // Nothing changes after the state went to a new process.
+    } else if (selector.keys.empty()) {
       auto it = items_.lower_bound(key);
       while (it != items_.end() && it->first.app_id == key.app_id && it->first.group == key.group &&
              it->first.label == key.label) {
@@ -195,6 +237,10 @@ void InMemoryConfigStore::Delete(Selector selector, DoneCallback done) {
       }
     }
     to_drain = QueueChanges(selector.app_id, deleted);
+  }
+  if (frozen) {
+    done(FrozenError(label_));
+    return;
   }
   StartDrains(std::move(to_drain));
   done(absl::OkStatus());
@@ -267,6 +313,67 @@ void InMemoryConfigStore::Unsubscribe(uint64_t subscription_id) {
     subscriptions_.erase(it);
   }
   Deactivate(*sub);
+}
+
+std::vector<std::string> InMemoryConfigStore::FreezeAndExport(size_t chunk_bytes) {
+  ChunkWriter out(chunk_bytes);
+  absl::MutexLock lock(&mu_);
+  frozen_ = true;
+  for (const auto& [key, item] : items_) {
+    ByteWriter& record = out.record();
+    record.U8('C');
+    record.Bytes(key.app_id);
+    record.Bytes(key.group);
+    record.Bytes(key.label);
+    record.Bytes(key.key);
+    record.Bytes(item.content);
+    PutMap(record, item.tags);
+    PutMap(record, item.metadata);
+    out.EndRecord();
+  }
+  return out.Finish();
+}
+
+absl::Status InMemoryConfigStore::ImportState(uint32_t format, std::string_view chunk) {
+  if (format != StateFormat()) {
+    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
+                                      " is not " + std::to_string(StateFormat()));
+  }
+  ByteReader in(chunk);
+  absl::Status status;
+  std::vector<SubscriptionPtr> to_drain;
+  {
+    absl::MutexLock lock(&mu_);
+    // Imported items are changes to whoever subscribed in this process already.
+    std::map<std::string, std::vector<Item>> changed;  // by app id
+    while (!in.done()) {
+      uint8_t tag = 0;
+      ItemKey key;
+      Item item;
+      if (!in.U8(&tag) || tag != 'C') {
+        status = absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+        break;
+      }
+      if (!in.Bytes(&key.app_id) || !in.Bytes(&key.group) || !in.Bytes(&key.label) ||
+          !in.Bytes(&key.key) || !in.Bytes(&item.content) || !GetMap(in, &item.tags) ||
+          !GetMap(in, &item.metadata)) {
+        status = absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+        break;
+      }
+      item.key = key.key;
+      item.group = key.group;
+      item.label = key.label;
+      changed[key.app_id].push_back(item);
+      items_[std::move(key)] = std::move(item);
+    }
+    for (const auto& [app_id, items] : changed) {
+      for (SubscriptionPtr& sub : QueueChanges(app_id, items)) {
+        to_drain.push_back(std::move(sub));
+      }
+    }
+  }
+  StartDrains(std::move(to_drain));
+  return status;
 }
 
 absl::StatusOr<std::unique_ptr<ConfigStore>> InMemoryConfigStoreFactory::Create(

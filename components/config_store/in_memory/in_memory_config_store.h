@@ -22,6 +22,11 @@
 // after the store mutex is released.
 //
 // Metadata: none.
+//
+// Hot upgrade (Transferable, format 1): records 'C' {app id, group, label, key, content, u32
+// tag count, tags as key/value pairs, u32 metadata count, metadata pairs}. Imported items reach
+// the new process's subscribers as changes. After FreezeAndExport, Save and Delete fail
+// UNAVAILABLE.
 
 #include <compare>
 #include <cstdint>
@@ -33,10 +38,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "components/config_store/config_store.h"
+#include "components/transferable.h"
 
 namespace ottava::components::config_store {
 
-class InMemoryConfigStore : public ConfigStore {
+class InMemoryConfigStore : public ConfigStore, public Transferable {
  public:
   explicit InMemoryConfigStore(const ComponentContext& context);
   ~InMemoryConfigStore() override;
@@ -50,6 +56,10 @@ class InMemoryConfigStore : public ConfigStore {
   void Delete(Selector selector, DoneCallback done) override;
   absl::StatusOr<uint64_t> Subscribe(Selector selector, ChangeHandler handler) override;
   void Unsubscribe(uint64_t subscription_id) override;
+
+  uint32_t StateFormat() const override { return 1; }
+  std::vector<std::string> FreezeAndExport(size_t chunk_bytes) override;
+  absl::Status ImportState(uint32_t format, std::string_view chunk) override;
 
  private:
   // A subscription's selector, handler and queue (defined in the .cc).
@@ -86,6 +96,7 @@ class InMemoryConfigStore : public ConfigStore {
   std::map<uint64_t, SubscriptionPtr> subscriptions_ ABSL_GUARDED_BY(mu_);
   uint64_t next_subscription_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool frozen_ ABSL_GUARDED_BY(mu_) = false;  // exported to a new process: no more changes
 };
 
 class InMemoryConfigStoreFactory : public ConfigStoreFactory {

@@ -1,5 +1,7 @@
 #include "components/lock/in_memory/in_memory_lock.h"
 
+#include "common/byte_codec.h"
+
 namespace ottava::components::lock {
 namespace {
 
@@ -82,11 +84,13 @@ void InMemoryLockStore::TryLock(TryLockRequest request,
     done(std::move(status));
     return;
   }
-  bool granted = false;
+  absl::StatusOr<bool> granted = false;
   {
     absl::MutexLock lock(&mu_);
     const MonotonicTime now = steady_clock::now();
-    if (Find(request.resource_id, now) == nullptr) {
+    if (frozen_) {
+      granted = Frozen();
+    } else if (Find(request.resource_id, now) == nullptr) {
       Entry& entry = locks_[request.resource_id];
       entry.owner = std::move(request.owner);
       entry.deadline = now + std::chrono::seconds(request.expire_seconds);
@@ -94,16 +98,18 @@ void InMemoryLockStore::TryLock(TryLockRequest request,
       granted = true;
     }
   }
-  done(granted);
+  done(std::move(granted));
 }
 
 void InMemoryLockStore::Unlock(UnlockRequest request,
                                std::function<void(absl::StatusOr<LockStatus>)> done) {
-  LockStatus result = LockStatus::kSuccess;
+  absl::StatusOr<LockStatus> result = LockStatus::kSuccess;
   {
     absl::MutexLock lock(&mu_);
-    Entry* entry = Find(request.resource_id, steady_clock::now());
-    if (entry == nullptr) {
+    Entry* entry = frozen_ ? nullptr : Find(request.resource_id, steady_clock::now());
+    if (frozen_) {
+      result = Frozen();
+    } else if (entry == nullptr) {
       result = LockStatus::kLockDoesNotExist;
     } else if (entry->owner != request.owner) {
       result = LockStatus::kLockBelongsToOthers;
@@ -111,7 +117,7 @@ void InMemoryLockStore::Unlock(UnlockRequest request,
       Erase(request.resource_id);
     }
   }
-  done(result);
+  done(std::move(result));
 }
 
 void InMemoryLockStore::KeepAlive(KeepAliveRequest request,
@@ -121,12 +127,14 @@ void InMemoryLockStore::KeepAlive(KeepAliveRequest request,
     done(std::move(status));
     return;
   }
-  LockStatus result = LockStatus::kSuccess;
+  absl::StatusOr<LockStatus> result = LockStatus::kSuccess;
   {
     absl::MutexLock lock(&mu_);
     const MonotonicTime now = steady_clock::now();
-    Entry* entry = Find(request.resource_id, now);
-    if (entry == nullptr) {
+    Entry* entry = frozen_ ? nullptr : Find(request.resource_id, now);
+    if (frozen_) {
+      result = Frozen();
+    } else if (entry == nullptr) {
       result = LockStatus::kLockDoesNotExist;
     } else if (entry->owner != request.owner) {
       result = LockStatus::kLockBelongsToOthers;
@@ -134,7 +142,60 @@ void InMemoryLockStore::KeepAlive(KeepAliveRequest request,
       SetDeadline(request.resource_id, *entry, now + std::chrono::seconds(request.expire_seconds));
     }
   }
-  done(result);
+  done(std::move(result));
+}
+
+absl::Status InMemoryLockStore::Frozen() const {
+  return absl::UnavailableError(label_ +
+                                ": handed over to a new process (hot upgrade); retry the call");
+}
+
+std::vector<std::string> InMemoryLockStore::FreezeAndExport(size_t chunk_bytes) {
+  ChunkWriter out(chunk_bytes);
+  absl::MutexLock lock(&mu_);
+  frozen_ = true;
+  const MonotonicTime now = steady_clock::now();
+  for (const auto& [resource, entry] : locks_) {
+    const int64_t left_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(entry.deadline - now).count();
+    if (left_ms <= 0) {
+      continue;
+    }
+    ByteWriter& record = out.record();
+    record.U8('L');
+    record.Bytes(resource);
+    record.Bytes(entry.owner);
+    record.I64(left_ms);
+    out.EndRecord();
+  }
+  return out.Finish();
+}
+
+absl::Status InMemoryLockStore::ImportState(uint32_t format, std::string_view chunk) {
+  if (format != StateFormat()) {
+    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
+                                      " is not " + std::to_string(StateFormat()));
+  }
+  ByteReader in(chunk);
+  absl::MutexLock lock(&mu_);
+  const MonotonicTime now = steady_clock::now();
+  while (!in.done()) {
+    uint8_t tag = 0;
+    std::string resource;
+    Entry entry;
+    int64_t left_ms = 0;
+    if (!in.U8(&tag) || tag != 'L') {
+      return absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+    }
+    if (!in.Bytes(&resource) || !in.Bytes(&entry.owner) || !in.I64(&left_ms)) {
+      return absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+    }
+    Erase(resource);
+    entry.deadline = now + std::chrono::milliseconds(left_ms);
+    expiry_.emplace(entry.deadline, resource);
+    locks_.emplace(std::move(resource), std::move(entry));
+  }
+  return absl::OkStatus();
 }
 
 void InMemoryLockStore::SweepExpired() {

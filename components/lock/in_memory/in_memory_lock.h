@@ -11,6 +11,10 @@
 // Threading: any thread; one mutex guards the table; callbacks run inline after it is released.
 //
 // Metadata: none.
+//
+// Hot upgrade (Transferable, format 1): records 'L' {resource, owner, i64 ms of lease left}; a
+// lock keeps its owner and remaining lease in the new process. After FreezeAndExport, TryLock,
+// Unlock and KeepAlive fail UNAVAILABLE.
 
 #include <chrono>
 #include <memory>
@@ -24,10 +28,11 @@
 #include "common/time.h"
 #include "components/lock/lock.h"
 #include "components/periodic_task.h"
+#include "components/transferable.h"
 
 namespace ottava::components::lock {
 
-class InMemoryLockStore : public LockStore {
+class InMemoryLockStore : public LockStore, public Transferable {
  public:
   explicit InMemoryLockStore(const ComponentContext& context,
                              std::chrono::milliseconds sweep_interval = std::chrono::seconds(1));
@@ -40,6 +45,10 @@ class InMemoryLockStore : public LockStore {
   void Unlock(UnlockRequest request, std::function<void(absl::StatusOr<LockStatus>)> done) override;
   void KeepAlive(KeepAliveRequest request,
                  std::function<void(absl::StatusOr<LockStatus>)> done) override;
+
+  uint32_t StateFormat() const override { return 1; }
+  std::vector<std::string> FreezeAndExport(size_t chunk_bytes) override;
+  absl::Status ImportState(uint32_t format, std::string_view chunk) override;
 
   /// Number of lock entries held, expired ones not yet swept included. For tests.
   size_t EntryCountForTest() const;
@@ -57,6 +66,7 @@ class InMemoryLockStore : public LockStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckExpiry(const std::string& resource, int32_t expire_seconds) const;
   void SweepExpired();
+  absl::Status Frozen() const;
 
   const std::string label_;
   HealthIndicator* const health_;
@@ -67,6 +77,7 @@ class InMemoryLockStore : public LockStore {
   mutable absl::Mutex mu_;
   std::unordered_map<std::string, Entry> locks_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<MonotonicTime, std::string>> expiry_ ABSL_GUARDED_BY(mu_);
+  bool frozen_ ABSL_GUARDED_BY(mu_) = false;  // exported to a new process: no more changes
 };
 
 class InMemoryLockFactory : public LockFactory {

@@ -1,7 +1,9 @@
 #include "components/sequencer/in_memory/in_memory_sequencer.h"
 
+#include <algorithm>
 #include <limits>
 
+#include "common/byte_codec.h"
 #include "components/sequencer/floors.h"
 #include "components/sequencer/segment_size.h"
 
@@ -38,6 +40,10 @@ absl::StatusOr<int64_t> InMemorySequencer::Reserve(const std::string& key, int64
                                       "', got " + std::to_string(size));
   }
   absl::MutexLock lock(&mu_);
+  if (frozen_) {
+    return absl::UnavailableError(label_ +
+                                  ": handed over to a new process (hot upgrade); retry the call");
+  }
   auto [it, inserted] = last_issued_.try_emplace(key, 0);
   if (inserted) {
     it->second = FloorOf(settings_.bigger_than, key);
@@ -64,6 +70,45 @@ void InMemorySequencer::GetSegment(std::string key,
     return;
   }
   done(Segment{.first = *first, .last = *first + size - 1});
+}
+
+std::vector<std::string> InMemorySequencer::FreezeAndExport(size_t chunk_bytes) {
+  ChunkWriter out(chunk_bytes);
+  absl::MutexLock lock(&mu_);
+  frozen_ = true;
+  for (const auto& [key, last] : last_issued_) {
+    out.record().U8('S');
+    out.record().Bytes(key);
+    out.record().I64(last);
+    out.EndRecord();
+  }
+  return out.Finish();
+}
+
+absl::Status InMemorySequencer::ImportState(uint32_t format, std::string_view chunk) {
+  if (format != StateFormat()) {
+    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
+                                      " is not " + std::to_string(StateFormat()));
+  }
+  ByteReader in(chunk);
+  absl::MutexLock lock(&mu_);
+  while (!in.done()) {
+    uint8_t tag = 0;
+    std::string key;
+    int64_t last = 0;
+    if (!in.U8(&tag) || tag != 'S') {
+      return absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+    }
+    if (!in.Bytes(&key) || !in.I64(&last)) {
+      return absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+    }
+    // Never go back: a floor or an id issued here already wins if higher.
+    auto [it, inserted] = last_issued_.try_emplace(key, last);
+    if (!inserted) {
+      it->second = std::max(it->second, last);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Sequencer>> InMemorySequencerFactory::Create(

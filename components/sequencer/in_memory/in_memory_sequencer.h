@@ -9,6 +9,9 @@
 // `||`). `segmentSize` (default 1000) sizes the runtime's WEAK cache; it is validated here.
 //
 // Threading: any thread; one mutex guards the counters; callbacks run inline after it is released.
+//
+// Hot upgrade (Transferable, format 1): records 'S' {key, i64 last id issued}; the new process
+// continues above them. After FreezeAndExport no id is issued here (UNAVAILABLE).
 
 #include <cstdint>
 #include <map>
@@ -20,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "components/sequencer/floors.h"
 #include "components/sequencer/sequencer.h"
+#include "components/transferable.h"
 
 namespace ottava::components::sequencer {
 
@@ -31,7 +35,7 @@ struct InMemorySequencerSettings {
   static absl::StatusOr<InMemorySequencerSettings> Parse(const Metadata& metadata);
 };
 
-class InMemorySequencer : public Sequencer {
+class InMemorySequencer : public Sequencer, public Transferable {
  public:
   InMemorySequencer(const ComponentContext& context, InMemorySequencerSettings settings);
 
@@ -40,6 +44,10 @@ class InMemorySequencer : public Sequencer {
   void GetSegment(std::string key,
                   int64_t size,
                   std::function<void(absl::StatusOr<Segment>)> done) override;
+
+  uint32_t StateFormat() const override { return 1; }
+  std::vector<std::string> FreezeAndExport(size_t chunk_bytes) override;
+  absl::Status ImportState(uint32_t format, std::string_view chunk) override;
 
  private:
   // Reserves `size` ids of `key`; returns the first.
@@ -51,6 +59,7 @@ class InMemorySequencer : public Sequencer {
 
   absl::Mutex mu_;
   std::unordered_map<std::string, int64_t> last_issued_ ABSL_GUARDED_BY(mu_);
+  bool frozen_ ABSL_GUARDED_BY(mu_) = false;  // exported to a new process: no more ids here
 };
 
 class InMemorySequencerFactory : public SequencerFactory {

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "common/byte_codec.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "components/common/metadata.h"
@@ -93,6 +94,11 @@ absl::Status InMemoryStateStore::MalformedEtag(const std::string& key,
 
 absl::Status InMemoryStateStore::EtagMismatch(const std::string& key) const {
   return absl::AbortedError(label_ + ": etag mismatch for key '" + key + "'");
+}
+
+absl::Status InMemoryStateStore::Frozen() const {
+  return absl::UnavailableError(label_ +
+                                ": handed over to a new process (hot upgrade); retry the write");
 }
 
 absl::Status InMemoryStateStore::CheckEtag(const std::string& key,
@@ -214,7 +220,7 @@ void InMemoryStateStore::Set(SetRequest request, DoneCallback done) {
   {
     absl::MutexLock lock(&mu_);
     const MonotonicTime now = steady_clock::now();
-    status = CheckSet(request, Lookup(request.key, nullptr, now));
+    status = frozen_ ? Frozen() : CheckSet(request, Lookup(request.key, nullptr, now));
     if (status.ok()) {
       Store(request.key, MakeEntry(request, now));
     }
@@ -226,7 +232,8 @@ void InMemoryStateStore::Delete(DeleteRequest request, DoneCallback done) {
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
-    status = CheckDelete(request, Lookup(request.key, nullptr, steady_clock::now()));
+    status = frozen_ ? Frozen()
+                     : CheckDelete(request, Lookup(request.key, nullptr, steady_clock::now()));
     if (status.ok()) {
       Store(request.key, std::nullopt);
     }
@@ -242,6 +249,9 @@ void InMemoryStateStore::Transact(std::vector<Operation> operations, DoneCallbac
     // Every operation is checked against the state its predecessors would leave, collecting the
     // effects in an overlay; the overlay is committed only if all checks pass.
     Overlay overlay;
+    if (frozen_) {
+      status = Frozen();
+    }
     for (size_t i = 0; i < operations.size() && status.ok(); ++i) {
       if (const auto* set = std::get_if<SetRequest>(&operations[i])) {
         status = CheckSet(*set, Lookup(set->key, &overlay, now));
@@ -289,6 +299,85 @@ void InMemoryStateStore::SweepExpired() {
   if (removed > 0) {
     OTTAVA_LOG(Components, debug, "{}: swept {} expired items", label_, removed);
   }
+}
+
+std::vector<std::string> InMemoryStateStore::FreezeAndExport(size_t chunk_bytes) {
+  ChunkWriter out(chunk_bytes);
+  absl::MutexLock lock(&mu_);
+  frozen_ = true;
+  out.record().U8('V');
+  out.record().U64(last_version_);
+  out.EndRecord();
+  const MonotonicTime now = steady_clock::now();
+  for (const auto& [key, entry] : entries_) {
+    int64_t left_ms = 0;
+    if (entry.deadline.has_value()) {
+      left_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*entry.deadline - now).count();
+      if (left_ms <= 0) {
+        continue;  // expired, not yet swept
+      }
+    }
+    ByteWriter& record = out.record();
+    record.U8('E');
+    record.Bytes(key);
+    record.Bytes(entry.value);
+    record.U64(entry.version);
+    record.U8(entry.deadline.has_value() ? 1 : 0);
+    record.I64(left_ms);
+    record.I64(entry.expire_time.has_value()
+                   ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                         entry.expire_time->time_since_epoch())
+                         .count()
+                   : 0);
+    out.EndRecord();
+  }
+  return out.Finish();
+}
+
+absl::Status InMemoryStateStore::ImportState(uint32_t format, std::string_view chunk) {
+  if (format != StateFormat()) {
+    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
+                                      " is not " + std::to_string(StateFormat()));
+  }
+  ByteReader in(chunk);
+  absl::MutexLock lock(&mu_);
+  const MonotonicTime now = steady_clock::now();
+  while (!in.done()) {
+    uint8_t tag = 0;
+    in.U8(&tag);
+    if (tag == 'V') {
+      uint64_t version = 0;
+      if (in.U64(&version)) {
+        last_version_ = std::max(last_version_, version);
+      }
+    } else if (tag == 'E') {
+      std::string key;
+      Entry entry;
+      uint8_t has_ttl = 0;
+      int64_t left_ms = 0;
+      int64_t expire_ms = 0;
+      if (!in.Bytes(&key) || !in.Bytes(&entry.value) || !in.U64(&entry.version) ||
+          !in.U8(&has_ttl) || !in.I64(&left_ms) || !in.I64(&expire_ms)) {
+        break;
+      }
+      if (has_ttl != 0) {
+        entry.deadline = now + std::chrono::milliseconds(left_ms);
+        entry.expire_time = SystemTime(std::chrono::milliseconds(expire_ms));
+      }
+      last_version_ = std::max(last_version_, entry.version);
+      Store(key, std::move(entry));
+    } else {
+      return absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+    }
+    if (!in.ok()) {
+      break;
+    }
+  }
+  if (!in.ok()) {
+    return absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+  }
+  return absl::OkStatus();
 }
 
 size_t InMemoryStateStore::EntryCountForTest() const {

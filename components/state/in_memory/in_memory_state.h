@@ -20,6 +20,11 @@
 // inline on the caller's thread, after the mutex is released.
 //
 // Metadata: `sweepIntervalMs` (optional, default 1000) sets how often expired items are swept.
+//
+// Hot upgrade (Transferable, format 1): records 'V' {u64 last version} and 'E' {key, value,
+// u64 version, u8 has TTL, i64 ms left, i64 expiry as Unix ms}. A TTL keeps its remaining time;
+// etags stay valid in the new process. After FreezeAndExport, Set/Delete/Transact fail
+// UNAVAILABLE.
 
 #include <chrono>
 #include <cstdint>
@@ -37,6 +42,7 @@
 #include "common/time.h"
 #include "components/periodic_task.h"
 #include "components/state/state.h"
+#include "components/transferable.h"
 
 namespace ottava::components::state {
 
@@ -47,7 +53,7 @@ struct InMemoryStateSettings {
   static absl::StatusOr<InMemoryStateSettings> Parse(const Metadata& metadata);
 };
 
-class InMemoryStateStore : public StateStore {
+class InMemoryStateStore : public StateStore, public Transferable {
  public:
   InMemoryStateStore(const ComponentContext& context, InMemoryStateSettings settings);
   ~InMemoryStateStore() override;
@@ -61,6 +67,10 @@ class InMemoryStateStore : public StateStore {
   void Set(SetRequest request, DoneCallback done) override;
   void Delete(DeleteRequest request, DoneCallback done) override;
   void Transact(std::vector<Operation> operations, DoneCallback done) override;
+
+  uint32_t StateFormat() const override { return 1; }
+  std::vector<std::string> FreezeAndExport(size_t chunk_bytes) override;
+  absl::Status ImportState(uint32_t format, std::string_view chunk) override;
 
   /// Number of stored entries, expired ones not yet swept included. For tests.
   size_t EntryCountForTest() const;
@@ -97,6 +107,7 @@ class InMemoryStateStore : public StateStore {
   Item ToItem(const std::string& key, const Entry* entry) const;
   absl::Status MalformedEtag(const std::string& key, const std::string& etag) const;
   absl::Status EtagMismatch(const std::string& key) const;
+  absl::Status Frozen() const;
   void SweepExpired();
 
   const std::string label_;
@@ -109,6 +120,7 @@ class InMemoryStateStore : public StateStore {
   Map entries_ ABSL_GUARDED_BY(mu_);
   ExpiryIndex expiry_ ABSL_GUARDED_BY(mu_);
   uint64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool frozen_ ABSL_GUARDED_BY(mu_) = false;  // exported to a new process: no more writes
 };
 
 class InMemoryStateFactory : public StateFactory {
