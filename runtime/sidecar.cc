@@ -162,7 +162,8 @@ class ApiServer {
                  streams_),
         apis_{&state_, &lock_,   &sequencer_,         &config_, &pubsub_, &dispatcher, &stats, app,
               rpc,     metadata, std::move(shutdown), flow,     api_token},
-        dapr_(apis_, streams_) {}
+        dapr_(apis_, streams_),
+        unknown_methods_(api_token) {}
   ~ApiServer() {
     Shutdown();
     if (listen_fd_ >= 0) {

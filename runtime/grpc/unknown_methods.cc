@@ -2,8 +2,16 @@
 
 #include <string>
 
+#include "runtime/grpc/api_token_check.h"
+
 namespace ottava::runtime::grpc_api {
 namespace {
+
+class Refused final : public grpc::ServerGenericBidiReactor {
+ public:
+  explicit Refused(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
 
 class Unimplemented final : public grpc::ServerGenericBidiReactor {
  public:
@@ -21,6 +29,9 @@ class Unimplemented final : public grpc::ServerGenericBidiReactor {
 
 grpc::ServerGenericBidiReactor* UnknownMethods::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
+  if (absl::Status token = CheckCallToken(*ctx, api_token_); !token.ok()) {
+    return new Refused(token);
+  }
   return new Unimplemented(ctx->method());
 }
 

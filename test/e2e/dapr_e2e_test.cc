@@ -80,11 +80,14 @@ class DaprTest : public ::testing::Test {
   }
 
   // A raw call of `method` with an empty request: for methods our proto does not declare.
-  grpc::Status CallRaw(const std::string& method) {
+  grpc::Status CallRaw(const std::string& method, const std::string& token = "") {
     grpc::Slice empty_message("");  // an uninitialised ByteBuffer is not a message
     grpc::ByteBuffer request(&empty_message, 1);
     grpc::ByteBuffer response;
     grpc::ClientContext ctx;
+    if (!token.empty()) {
+      ctx.AddMetadata("dapr-api-token", token);
+    }
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     std::promise<grpc::Status> done;
     generic_->UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
@@ -502,6 +505,45 @@ TEST_F(DaprTest, ShutdownStopsTheSidecarCleanly) {
   ASSERT_TRUE(dapr_->Shutdown(Ctx().get(), dv1::ShutdownRequest(), &empty).ok());
   EXPECT_EQ(sidecar_->Stop(0), 0) << sidecar_->Stderr();
   sidecar_.reset();
+}
+
+// With an API token, every gRPC method wants it: Dapr's, Layotto's and the ones Ottava does not
+// implement (those must not tell an unauthenticated caller which methods exist).
+TEST_F(DaprTest, TheTokenGuardsEveryMethodUnknownOnesIncluded) {
+  json config = InMemoryConfig("dapr-e2e");
+  config["api_token"] = "s3cret";
+  ASSERT_NO_FATAL_FAILURE(StartSidecar(config));
+
+  grpc::Status status;
+  Get("k", &status);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAUTHENTICATED) << status.error_message();
+  {
+    lv1::GetStateRequest request;
+    request.set_store_name("state");
+    request.set_key("k");
+    lv1::GetStateResponse response;
+    status = layotto_->GetState(Ctx().get(), request, &response);
+    EXPECT_EQ(status.error_code(), StatusCode::UNAUTHENTICATED) << status.error_message();
+  }
+  const std::string unknown = "/dapr.proto.runtime.v1.Dapr/InvokeActor";
+  status = CallRaw(unknown);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAUTHENTICATED) << status.error_message();
+  status = CallRaw(unknown, "wrong");
+  EXPECT_EQ(status.error_code(), StatusCode::UNAUTHENTICATED) << status.error_message();
+
+  status = CallRaw(unknown, "s3cret");
+  EXPECT_EQ(status.error_code(), StatusCode::UNIMPLEMENTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("InvokeActor"), std::string::npos);
+  {
+    dv1::GetStateRequest request;
+    request.set_store_name("state");
+    request.set_key("k");
+    dv1::GetStateResponse response;
+    auto ctx = Ctx();
+    ctx->AddMetadata("dapr-api-token", "s3cret");
+    status = dapr_->GetState(ctx.get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
 }
 
 }  // namespace
