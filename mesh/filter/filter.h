@@ -39,6 +39,9 @@ class StreamFilterCallbacks {
   virtual Dispatcher& dispatcher() = 0;
   /// The peer's address ("" for in-process InvokeService calls).
   virtual std::string_view downstream_address() const = 0;
+  /// Sends the request to `cluster` instead of its route's (a downgrade). Call before the
+  /// decode path reaches the router; a cluster missing from the snapshot is answered 503.
+  virtual void RouteToCluster(std::string cluster) = 0;
 };
 
 class StreamFilter {

@@ -120,7 +120,8 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
                    route.direct_response->body);
     return;
   }
-  const std::string& cluster_name = route_->PickCluster(context_.Random());
+  const std::string& cluster_name =
+      cluster_override_.empty() ? route_->PickCluster(context_.Random()) : cluster_override_;
   const ClusterInfoConstSharedPtr* cluster = snapshot_->Cluster(cluster_name);
   if (cluster == nullptr) {  // validation makes this impossible; answer rather than crash
     request_ = std::move(headers);

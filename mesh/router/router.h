@@ -113,6 +113,7 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   void SendLocalReply(int status, std::string_view body) override;
   Dispatcher& dispatcher() override { return context_.dispatcher(); }
   std::string_view downstream_address() const override { return downstream_.downstream_address(); }
+  void RouteToCluster(std::string cluster) override { cluster_override_ = std::move(cluster); }
 
   /// A local reply with a plain-text body.
   static ResponseHeadersPtr LocalReplyHeaders(int status, size_t body_length);
@@ -142,6 +143,7 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   const RouteEntry* route_ = nullptr;
   const RouteStats* route_stats_ = nullptr;
   ClusterInfoConstSharedPtr cluster_;
+  std::string cluster_override_;  // set by a filter: this cluster instead of the route's
   ThreadLocalCluster* tl_cluster_ = nullptr;
   RequestHeadersPtr request_;
   uint64_t maglev_hash_ = 0;

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "mesh/codec/bolt/bolt_frame.h"
@@ -339,6 +340,49 @@ TEST_F(FlowControlE2eTest, RefinedLimitBlocksOneCallerAppAndNotAnother) {
   v1::InvokeResponse response;
   grpc::Status status = stub->InvokeService(CallContext().get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+}
+
+// A rule whose reply names a fallback cluster sends what it blocks there instead of refusing it
+// (a downgrade service); the gRPC API, with no cluster to go to, still gets RESOURCE_EXHAUSTED.
+TEST_F(FlowControlE2eTest, BlockedRequestsGoToTheFallbackCluster) {
+  auto main_up = Upstream();
+  auto down = HttpUpstream::Start(HttpUpstream::Options{.name = "downgrade"});
+  ASSERT_TRUE(down.ok()) << down.status();
+  json config = Config(main_up->address(), {{{"id", "two-a-minute"},
+                                             {"resource", "/api"},
+                                             {"kind", "qps"},
+                                             {"threshold", 2},
+                                             {"window_ms", 60000},
+                                             {"buckets", 60},
+                                             {"reply", {{"fallback_cluster", "down"}}}}});
+  config["mesh"]["clusters"].push_back(
+      {{"name", "down"}, {"protocol", "http1"}, {"hosts", {{{"address", (*down)->address()}}}}});
+  Start(config);
+  auto client = Client();
+  std::map<std::string, int> by_upstream;
+  for (int i = 0; i < 6; ++i) {
+    auto result = client->Get("/api");
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->status, 200);
+    by_upstream[result->get_header_value("x-upstream")]++;
+  }
+  EXPECT_EQ(by_upstream["upstream"], 2);
+  EXPECT_EQ(by_upstream["downgrade"], 4);
+  EXPECT_EQ(Get(*client, "/other"), 200);  // other resources are untouched
+  EXPECT_EQ((*down)->Recorded().size(), 4u);
+
+  // A reply that names a cluster and a status is refused whole, with the pointer.
+  httplib::Client admin(sidecar_->actuator_address());
+  json bad = {{"rules",
+               {{{"id", "x"},
+                 {"resource", "/api"},
+                 {"kind", "qps"},
+                 {"threshold", 1},
+                 {"reply", {{"fallback_cluster", "down"}, {"status", 503}}}}}}};
+  auto result = admin.Put("/actuator/flow-control", bad.dump(), "application/json");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 400) << result->body;
+  EXPECT_NE(result->body.find("/rules/0/reply"), std::string::npos) << result->body;
 }
 
 // One rule set, three kinds of traffic: a Bolt method, an HTTP path and a gRPC API method each

@@ -370,6 +370,8 @@ class RecordingCallbacks : public StreamFilterCallbacks {
   }
   Dispatcher& dispatcher() override { return dispatcher_; }
   std::string_view downstream_address() const override { return "127.0.0.1:5000"; }
+  void RouteToCluster(std::string cluster) override { rerouted = std::move(cluster); }
+  std::string rerouted;
 
   std::atomic<int> continued{0};
   std::atomic<int> replied{0};

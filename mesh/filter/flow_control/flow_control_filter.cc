@@ -46,8 +46,7 @@ class FlowControlFilter : public StreamFilter {
     entry_ = controller_.Check(traffic);
     active_ = true;
     if (entry_.blocked()) {
-      callbacks_->SendLocalReply(entry_.reply()->status, entry_.reply()->body);
-      return FilterStatus::kStop;
+      return Blocked(/*stopped=*/false);
     }
     if (entry_.cluster_pending()) {
       // The central counter answers on another thread (or this one, before CheckCluster
@@ -93,6 +92,20 @@ class FlowControlFilter : public StreamFilter {
     Dispatcher* dispatcher;
   };
 
+  // Refused by a rule: answered, or sent on to the rule's fallback (downgrade) cluster.
+  FilterStatus Blocked(bool stopped) {
+    const ReplySpec& reply = *entry_.reply();
+    if (!reply.fallback_cluster.empty()) {
+      callbacks_->RouteToCluster(reply.fallback_cluster);
+      if (stopped) {
+        callbacks_->ContinueDecoding();
+      }
+      return FilterStatus::kContinue;
+    }
+    callbacks_->SendLocalReply(reply.status, reply.body);
+    return FilterStatus::kStop;
+  }
+
   // Passed every check: go on now, or after the throttling wait. `stopped`: the chain is waiting
   // for this filter, so going on means ContinueDecoding().
   FilterStatus Proceed(bool stopped) {
@@ -113,7 +126,7 @@ class FlowControlFilter : public StreamFilter {
     token_.reset();
     controller_.FinishCluster(entry_, verdict);
     if (entry_.blocked()) {
-      callbacks_->SendLocalReply(entry_.reply()->status, entry_.reply()->body);
+      Blocked(/*stopped=*/true);
       return;
     }
     Proceed(/*stopped=*/true);

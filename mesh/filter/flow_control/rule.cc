@@ -145,6 +145,18 @@ absl::Status ParseReply(const nlohmann::json& value, const std::string& pointer,
   if (reader.Child("status") != nullptr && fallback_status != 0) {
     return ConfigError(pointer, "takes \"status\" or \"fallback_status\", not both");
   }
+  if (reader.Child("fallback_cluster") != nullptr) {
+    if (reader.Child("status") != nullptr || fallback_status != 0 ||
+        reader.Child("body") != nullptr) {
+      return ConfigError(pointer,
+                         "\"fallback_cluster\" sends the request on: it takes no status or body");
+    }
+    OTTAVA_RETURN_IF_ERROR(reader.RequiredString("fallback_cluster", &out->fallback_cluster));
+    if (out->fallback_cluster.empty()) {
+      return ConfigError(pointer + "/fallback_cluster", "must name a cluster");
+    }
+    out->fallback = true;
+  }
   OTTAVA_RETURN_IF_ERROR(reader.String("body", &out->body));
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   out->status = static_cast<int>(fallback_status != 0 ? fallback_status : status);

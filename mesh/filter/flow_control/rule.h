@@ -23,7 +23,8 @@
 //                per window). Needs the config file's `flow_control.cluster` (the Redis counter).
 // Optional per rule: "reply": {"status": 429, "body": "..."} (what a blocked request gets on
 // HTTP; Bolt maps 429 to status 0x04) or "reply": {"fallback_status": 200, "body": ...} as a
-// direct (downgrade) response.
+// direct (downgrade) response, or "reply": {"fallback_cluster": "name"}: the blocked request goes
+// to that mesh cluster instead (the route's own cluster is spared).
 //
 // Parsing is strict: unknown keys and bad values are INVALID_ARGUMENT "<json pointer>: <reason>",
 // and a rule set is accepted or refused whole.
@@ -127,6 +128,9 @@ struct ReplySpec {
   int status = 429;
   std::string body = "flow control: request limited\n";
   bool fallback = false;
+  /// Non-empty: a blocked mesh request goes to this (downgrade) cluster instead of being
+  /// answered; gRPC API calls, which have no cluster, still get RESOURCE_EXHAUSTED.
+  std::string fallback_cluster;
 };
 
 struct Rule {
