@@ -49,6 +49,7 @@ class MuxStream : public DeferredDeletable, public PoolStream, public ResponseDe
   }
   MuxClient* client = nullptr;
   bool released = false;
+  bool backpressured = false;  // told its connection's output is above the high watermark
   uint64_t id = 0;
   std::list<std::unique_ptr<MuxStream>>::iterator self;  // in the pool's list
 
@@ -70,15 +71,16 @@ class MuxClient : public DeferredDeletable,
 
   void OnData(Buffer& data, bool end_stream) override;
   void OnEvent(ConnectionEvent event) override;
-  void OnAboveWriteHighWatermark() override {}
-  void OnBelowWriteLowWatermark() override {}
+  void OnAboveWriteHighWatermark() override;
+  void OnBelowWriteLowWatermark() override;
   void Write(Buffer& data) override { connection_->Write(data); }
 
   Connection& connection() { return *connection_; }
   MultiplexClientCodec& codec() { return *codec_; }
   bool connected() const { return connected_; }
   bool closed() const { return closed_; }
-  size_t streams = 0;  // attached streams
+  size_t streams = 0;       // attached streams
+  bool above_high = false;  // output above the high watermark: its streams' sources are paused
   std::list<std::unique_ptr<MuxClient>>::iterator self;
   TimerPtr connect_timer;
   TimerPtr idle_timer;       // closes the connection after idle_timeout without streams
@@ -308,6 +310,37 @@ class MuxPool : public ConnectionPool {
     raw->connect_timer = ArmConnectTimeout(dispatcher_, cluster_, raw);
   }
 
+ public:
+  // Write backpressure, as Envoy's: while a connection's output is above its high watermark,
+  // every stream on it pauses the downstream it reads from (the router read-disables it); below
+  // the low watermark they resume. A stream that completes meanwhile restores its own reads.
+  void OnClientAboveHigh(MuxClient& client) {
+    client.above_high = true;
+    for (auto& stream : streams_) {
+      if (stream->client == &client) {
+        Backpressure(*stream);
+      }
+    }
+  }
+  void OnClientBelowLow(MuxClient& client) {
+    client.above_high = false;
+    for (auto& stream : streams_) {
+      if (stream->client == &client && stream->backpressured) {
+        stream->backpressured = false;
+        if (UpstreamCallbacks* callbacks = stream->callbacks()) {
+          callbacks->OnBelowWriteLowWatermark();
+        }
+      }
+    }
+  }
+  static void Backpressure(MuxStream& stream) {
+    if (!stream.backpressured && stream.callbacks() != nullptr) {
+      stream.backpressured = true;
+      stream.callbacks()->OnAboveWriteHighWatermark();
+    }
+  }
+
+ private:
   void Attach(MuxStream& stream, MuxClient& client) {
     stream.client = &client;
     ++client.streams;
@@ -322,6 +355,9 @@ class MuxPool : public ConnectionPool {
     RequestEncoder& encoder = client.codec().NewStream(stream);
     stream.id = client.codec().LastStreamId();
     UpstreamCallbacks* callbacks = stream.callbacks();
+    if (client.above_high) {
+      Backpressure(stream);
+    }
     callbacks->OnPoolReady(encoder, *host_, stream);
   }
 
@@ -358,6 +394,13 @@ class MuxPool : public ConnectionPool {
   std::list<std::unique_ptr<MuxStream>> streams_;
   std::list<std::unique_ptr<MuxClient>> clients_;
 };
+
+void MuxClient::OnAboveWriteHighWatermark() {
+  pool_.OnClientAboveHigh(*this);
+}
+void MuxClient::OnBelowWriteLowWatermark() {
+  pool_.OnClientBelowLow(*this);
+}
 
 void MuxStream::Reset() {
   if (callbacks_ == nullptr) {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -435,6 +436,69 @@ TEST_F(BoltTest, BadFramesCloseTheConnectionAndNothingElse) {
       metrics->body.find(
           "ottava_mesh_listener_protocol_errors_total{listener=\"bolt\",protocol=\"bolt\"} 2"),
       std::string::npos);
+}
+
+// The sidecar's resident memory in KiB (VmRSS), 0 when unreadable.
+long RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stol(line.substr(6));
+    }
+  }
+  return 0;
+}
+
+// An upstream that stops reading must not make the sidecar buffer everything a client sends at
+// it: above the upstream connection's high watermark the streams on it pause their downstream
+// (write backpressure), so the client's own sends block instead. Then every call is answered.
+TEST_F(BoltTest, AStalledUpstreamPausesTheClientInsteadOfFillingMemory) {
+  auto up = Upstream("a");
+  Start(BoltConfig({up->address()}, {{"timeout_ms", 30000}}));
+  BoltClient client(port_);
+  ASSERT_TRUE(client.connected());
+  client.Send(1, "warm-up", kService, 30000);
+  ASSERT_TRUE(client.Read());
+  const long before = RssKib(sidecar_->pid());
+  ASSERT_GT(before, 0);
+
+  // The upstream's connection thread sleeps 3 s: it reads nothing meanwhile.
+  client.Send(2, "stall:3000:first", kService, 30000);
+  constexpr uint32_t kBig = 48;
+  const std::string megabyte(1 << 20, 'x');
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<int64_t> sent_after_ms{-1};
+  std::thread sender([&] {
+    for (uint32_t id = 3; id < 3 + kBig; ++id) {
+      client.Send(id, megabyte, kService, 30000);
+    }
+    sent_after_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  });
+  long peak = before;
+  for (int i = 0; i < 50; ++i) {  // 2.5 s, all while the upstream sleeps
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    peak = std::max(peak, RssKib(sidecar_->pid()));
+  }
+  sender.join();
+  std::map<uint32_t, size_t> answers;
+  for (uint32_t i = 0; i < kBig + 1; ++i) {
+    auto frame = client.Read(20000);
+    ASSERT_TRUE(frame) << "after " << i << " answers";
+    EXPECT_EQ(frame->head.status, bolt::kSuccess);
+    answers[frame->request_id] = frame->content.Length();
+  }
+  EXPECT_EQ(answers.size(), kBig + 1);
+  EXPECT_EQ(answers[3], megabyte.size() + 2);  // "a:" + content
+  // 48 MiB were sent at the stalled upstream: the client could not send them all before it woke
+  // (the kernel's socket buffers take a few MiB each way), and the sidecar held at most its
+  // 4 MiB watermark, the frames being decoded and read buffers.
+  EXPECT_GE(sent_after_ms.load(), 2500);
+  EXPECT_LT(peak - before, 24 * 1024)
+      << "resident memory grew by " << (peak - before) << " KiB; the client sent all after "
+      << sent_after_ms << " ms";
 }
 
 TEST_F(BoltTest, InvokeServiceReachesABoltUpstream) {

@@ -149,6 +149,14 @@ void BoltUpstream::Serve(int fd) {
       if (content.rfind("fail:", 0) == 0) {
         head.status = mesh::bolt::kServerException;
         answer = content.substr(5);
+      } else if (content.rfind("stall:", 0) == 0) {
+        // Stops reading this connection for N ms (its thread sleeps), then answers.
+        const size_t colon = content.find(':', 6);
+        const int stall_ms = std::atoi(content.substr(6, colon - 6).c_str());
+        for (int waited = 0; waited < stall_ms && !stopping_.load(); waited += 10) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        answer = "echo:" + (colon == std::string::npos ? "" : content.substr(colon + 1));
       } else if (content.rfind("sleep:", 0) == 0) {
         const size_t colon = content.find(':', 6);
         delay_ms = std::atoi(content.substr(6, colon - 6).c_str());

@@ -5,6 +5,8 @@
 // use sofa-rpc-node; this one exists to misbehave on cue). It answers heartbeats, and every
 // request by its content:
 //   - "sleep:N:TEXT" answers "echo:TEXT" after N ms;
+//   - "stall:N:TEXT" stops reading the connection for N ms (its thread sleeps), then answers
+//     "echo:TEXT";
 //   - "never:" never answers;
 //   - "fail:TEXT" answers status 0x02 (server exception) with TEXT as content;
 //   - anything else answers "NAME:" + content with status 0;
