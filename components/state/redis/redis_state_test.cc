@@ -85,7 +85,7 @@ std::unique_ptr<RedisServer> StartReplica(const RedisServer& primary) {
 // A redis-server with a store on it: what every test here, shared or not, starts from.
 class RedisStateEnv : public RedisComponentTestEnv<StateStore, RedisStateFactory> {
  protected:
-  RedisStateEnv() : RedisComponentTestEnv(Kind::kState, "cache", "state-redis", "500ms") {}
+  RedisStateEnv() : RedisComponentTestEnv(Kind::kState, "cache", "state-redis", "2s") {}
 };
 
 // The shared conformance suite on a fresh server per test; redis-cli checks the keyspace.
