@@ -31,6 +31,26 @@ class Transferable {
   /// Called on the main thread after Init() and before the API serves. A corrupt chunk is
   /// INVALID_ARGUMENT; the records before the damage stay imported.
   virtual absl::Status ImportState(uint32_t format, std::string_view chunk) = 0;
+
+ protected:
+  /// What ImportState checks first: INVALID_ARGUMENT naming `label` unless `format` is ours.
+  absl::Status CheckStateFormat(std::string_view label, uint32_t format) const {
+    if (format == StateFormat()) {
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(std::string(label) + ": state format " +
+                                      std::to_string(format) + " is not " +
+                                      std::to_string(StateFormat()));
+  }
+  /// A record ImportState cannot read: an unknown tag, or one cut short.
+  static absl::Status UnknownStateRecord(std::string_view label) {
+    return absl::InvalidArgumentError(std::string(label) +
+                                      ": unknown record in the transferred state");
+  }
+  static absl::Status TruncatedStateRecord(std::string_view label) {
+    return absl::InvalidArgumentError(std::string(label) +
+                                      ": truncated record in the transferred state");
+  }
 };
 
 }  // namespace ottava::components

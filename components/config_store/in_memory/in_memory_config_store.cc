@@ -6,6 +6,7 @@
 
 #include "common/byte_codec.h"
 #include "common/dispatcher.h"
+#include "common/status.h"
 
 namespace ottava::components::config_store {
 
@@ -335,10 +336,7 @@ std::vector<std::string> InMemoryConfigStore::FreezeAndExport(size_t chunk_bytes
 }
 
 absl::Status InMemoryConfigStore::ImportState(uint32_t format, std::string_view chunk) {
-  if (format != StateFormat()) {
-    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
-                                      " is not " + std::to_string(StateFormat()));
-  }
+  OTTAVA_RETURN_IF_ERROR(CheckStateFormat(label_, format));
   ByteReader in(chunk);
   absl::Status status;
   std::vector<SubscriptionPtr> to_drain;
@@ -351,13 +349,13 @@ absl::Status InMemoryConfigStore::ImportState(uint32_t format, std::string_view 
       ItemKey key;
       Item item;
       if (!in.U8(&tag) || tag != 'C') {
-        status = absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+        status = UnknownStateRecord(label_);
         break;
       }
       if (!in.Bytes(&key.app_id) || !in.Bytes(&key.group) || !in.Bytes(&key.label) ||
           !in.Bytes(&key.key) || !in.Bytes(&item.content) || !GetMap(in, &item.tags) ||
           !GetMap(in, &item.metadata)) {
-        status = absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+        status = TruncatedStateRecord(label_);
         break;
       }
       item.key = key.key;

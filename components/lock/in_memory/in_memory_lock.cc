@@ -1,6 +1,7 @@
 #include "components/lock/in_memory/in_memory_lock.h"
 
 #include "common/byte_codec.h"
+#include "common/status.h"
 
 namespace ottava::components::lock {
 namespace {
@@ -172,10 +173,7 @@ std::vector<std::string> InMemoryLockStore::FreezeAndExport(size_t chunk_bytes) 
 }
 
 absl::Status InMemoryLockStore::ImportState(uint32_t format, std::string_view chunk) {
-  if (format != StateFormat()) {
-    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
-                                      " is not " + std::to_string(StateFormat()));
-  }
+  OTTAVA_RETURN_IF_ERROR(CheckStateFormat(label_, format));
   ByteReader in(chunk);
   absl::MutexLock lock(&mu_);
   const MonotonicTime now = steady_clock::now();
@@ -185,10 +183,10 @@ absl::Status InMemoryLockStore::ImportState(uint32_t format, std::string_view ch
     Entry entry;
     int64_t left_ms = 0;
     if (!in.U8(&tag) || tag != 'L') {
-      return absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+      return UnknownStateRecord(label_);
     }
     if (!in.Bytes(&resource) || !in.Bytes(&entry.owner) || !in.I64(&left_ms)) {
-      return absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+      return TruncatedStateRecord(label_);
     }
     Erase(resource);
     entry.deadline = now + std::chrono::milliseconds(left_ms);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/byte_codec.h"
+#include "common/status.h"
 #include "components/sequencer/floors.h"
 #include "components/sequencer/segment_size.h"
 
@@ -86,10 +87,7 @@ std::vector<std::string> InMemorySequencer::FreezeAndExport(size_t chunk_bytes) 
 }
 
 absl::Status InMemorySequencer::ImportState(uint32_t format, std::string_view chunk) {
-  if (format != StateFormat()) {
-    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
-                                      " is not " + std::to_string(StateFormat()));
-  }
+  OTTAVA_RETURN_IF_ERROR(CheckStateFormat(label_, format));
   ByteReader in(chunk);
   absl::MutexLock lock(&mu_);
   while (!in.done()) {
@@ -97,10 +95,10 @@ absl::Status InMemorySequencer::ImportState(uint32_t format, std::string_view ch
     std::string key;
     int64_t last = 0;
     if (!in.U8(&tag) || tag != 'S') {
-      return absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+      return UnknownStateRecord(label_);
     }
     if (!in.Bytes(&key) || !in.I64(&last)) {
-      return absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+      return TruncatedStateRecord(label_);
     }
     // Never go back: a floor or an id issued here already wins if higher.
     auto [it, inserted] = last_issued_.try_emplace(key, last);

@@ -336,10 +336,7 @@ std::vector<std::string> InMemoryStateStore::FreezeAndExport(size_t chunk_bytes)
 }
 
 absl::Status InMemoryStateStore::ImportState(uint32_t format, std::string_view chunk) {
-  if (format != StateFormat()) {
-    return absl::InvalidArgumentError(label_ + ": state format " + std::to_string(format) +
-                                      " is not " + std::to_string(StateFormat()));
-  }
+  OTTAVA_RETURN_IF_ERROR(CheckStateFormat(label_, format));
   ByteReader in(chunk);
   absl::MutexLock lock(&mu_);
   const MonotonicTime now = steady_clock::now();
@@ -368,14 +365,14 @@ absl::Status InMemoryStateStore::ImportState(uint32_t format, std::string_view c
       last_version_ = std::max(last_version_, entry.version);
       Store(key, std::move(entry));
     } else {
-      return absl::InvalidArgumentError(label_ + ": unknown record in the transferred state");
+      return UnknownStateRecord(label_);
     }
     if (!in.ok()) {
       break;
     }
   }
   if (!in.ok()) {
-    return absl::InvalidArgumentError(label_ + ": truncated record in the transferred state");
+    return TruncatedStateRecord(label_);
   }
   return absl::OkStatus();
 }
