@@ -40,38 +40,10 @@ wait_http() { # NAME PID PORT
   done
 }
 
-REDIS_PORT=$(free_port)
-start_bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$WORK"
-for _ in $(seq 100); do
-  [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
-  sleep 0.05
-done
+start_redis
 
 UP_PORT=$(free_port)
-mkdir -p "$WORK/up/tmp"
-cat >"$WORK/up/nginx.conf" <<EOF
-daemon off;
-pid $WORK/up/nginx.pid;
-error_log $WORK/up/error.log warn;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK/up/tmp/body;
-  proxy_temp_path $WORK/up/tmp/proxy;
-  fastcgi_temp_path $WORK/up/tmp/fastcgi;
-  uwsgi_temp_path $WORK/up/tmp/uwsgi;
-  scgi_temp_path $WORK/up/tmp/scgi;
-  server {
-    listen 127.0.0.1:$UP_PORT backlog=4096;
-    location / { default_type text/plain; return 200 "$BODY"; }
-  }
-}
-EOF
-start_bg upstream "$(command -v nginx)" -p "$WORK/up" -e "$WORK/up/error.log" -c "$WORK/up/nginx.conf"
+start_nginx_upstream "$WORK/up" "$UP_PORT" "$BODY"
 wait_http upstream "$PID" "$UP_PORT" || exit 1
 
 declare -A PORT

@@ -46,6 +46,48 @@ free_port() {
     'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'
 }
 
+# start_nginx_upstream DIR PORT BODY: nginx (1 worker, keep-alive, no access log) in DIR answering
+# every path with 200 and BODY on 127.0.0.1:PORT, started with start_bg as "upstream" (sets PID).
+# The caller waits for it to answer.
+start_nginx_upstream() {
+  local dir=$1 port=$2 body=$3
+  mkdir -p "$dir/tmp"
+  cat >"$dir/nginx.conf" <<EOF
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_timeout 300s;
+  keepalive_requests 100000000;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / { default_type text/plain; return 200 "$body"; }
+  }
+}
+EOF
+  start_bg upstream "$(command -v nginx)" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+}
+
+# start_redis: a redis-server without persistence on a free port, started with start_bg as
+# "redis"; sets REDIS_PORT and returns once it answers PING (or after 5 s).
+start_redis() {
+  REDIS_PORT=$(free_port)
+  start_bg redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$WORK"
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && break
+    sleep 0.05
+  done
+}
+
 json_str() {
   tr -d '\n' <"$1" | sed -n "s/.*\"$2\" *: *\"\([^\"]*\)\".*/\1/p"
 }

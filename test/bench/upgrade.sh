@@ -57,30 +57,7 @@ trap 'stop_last_generation; cleanup' EXIT
 
 # ---- upstream: nginx, 1 worker, the same fixed body on every path.
 UP_PORT=$(free_port)
-mkdir -p "$WORK/upstream/tmp"
-cat >"$WORK/upstream/nginx.conf" <<EOF
-daemon off;
-pid $WORK/upstream/nginx.pid;
-error_log $WORK/upstream/error.log warn;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK/upstream/tmp/body;
-  proxy_temp_path $WORK/upstream/tmp/proxy;
-  fastcgi_temp_path $WORK/upstream/tmp/fastcgi;
-  uwsgi_temp_path $WORK/upstream/tmp/uwsgi;
-  scgi_temp_path $WORK/upstream/tmp/scgi;
-  server {
-    listen 127.0.0.1:$UP_PORT backlog=4096;
-    location / { default_type text/plain; return 200 "$BODY"; }
-  }
-}
-EOF
-start_bg upstream "$NGINX" -p "$WORK/upstream" -e "$WORK/upstream/error.log" \
-  -c "$WORK/upstream/nginx.conf"
+start_nginx_upstream "$WORK/upstream" "$UP_PORT" "$BODY"
 for _ in $(seq 300); do
   [ "$(curl -s --max-time 1 "http://127.0.0.1:$UP_PORT/" 2>/dev/null)" = "$BODY" ] && break
   sleep 0.05
