@@ -163,19 +163,6 @@ json BoltConfig(const std::vector<std::string>& hosts,
   return config;
 }
 
-// The value of the sample `series` (name and labels exactly as rendered) in a Prometheus text
-// page; -1 when absent.
-double MetricValue(const std::string& page, const std::string& series) {
-  size_t at = 0;
-  while ((at = page.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || page[at - 1] == '\n') {
-      return std::stod(page.substr(at + series.size() + 1));
-    }
-    at += series.size();
-  }
-  return -1;
-}
-
 class BoltTest : public ::testing::Test {
  protected:
   void Start(const json& config) {
@@ -268,13 +255,16 @@ TEST_F(BoltTest, AnswersHeartbeatsAndManyConcurrentCalls) {
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_EQ(
-      MetricValue(metrics->body,
-                  "ottava_mesh_listener_heartbeats_total{listener=\"bolt\",protocol=\"bolt\"}"),
+      MetricSample(metrics->body,
+                   "ottava_mesh_listener_heartbeats_total{listener=\"bolt\",protocol=\"bolt\"}")
+          .value_or(-1),
       1.0);
   for (const char* direction : {"downstream", "upstream"}) {
     const std::string labels = std::string("{direction=\"") + direction + "\",protocol=\"bolt\"}";
-    const double count = MetricValue(metrics->body, "ottava_mesh_frames_per_writev_count" + labels);
-    const double sum = MetricValue(metrics->body, "ottava_mesh_frames_per_writev_sum" + labels);
+    const double count =
+        MetricSample(metrics->body, "ottava_mesh_frames_per_writev_count" + labels).value_or(-1);
+    const double sum =
+        MetricSample(metrics->body, "ottava_mesh_frames_per_writev_sum" + labels).value_or(-1);
     EXPECT_GT(count, 0) << direction;
     EXPECT_GE(sum, kCalls) << direction;
     EXPECT_GT(sum, count) << direction << ": every writev carried a single frame";

@@ -423,12 +423,7 @@ uint64_t MetricValue(const std::string& actuator, const std::string& sample) {
   if (!response) {
     return 0;
   }
-  const std::string& text = response->body;
-  size_t at = text.find("\n" + sample + " ");
-  if (at == std::string::npos) {
-    return 0;
-  }
-  return std::stoull(text.substr(at + sample.size() + 2));
+  return static_cast<uint64_t>(MetricSample(response->body, sample).value_or(0));
 }
 
 bool TryLock(v1::Runtime::Stub& stub,

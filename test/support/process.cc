@@ -190,4 +190,14 @@ std::string Sidecar::Stderr() const {
   return ReadFile(stderr_file_);
 }
 
+std::optional<double> MetricSample(const std::string& page, const std::string& series) {
+  const std::string prefix = series + " ";
+  for (size_t at = 0; (at = page.find(prefix, at)) != std::string::npos; at += prefix.size()) {
+    if (at == 0 || page[at - 1] == '\n') {
+      return std::stod(page.substr(at + prefix.size()));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace ottava::test

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ class Sidecar {
 
 /// A JSON config with every in-memory component and ports 0 (the quickstart names).
 nlohmann::json InMemoryConfig(const std::string& app_id = "e2e");
+
+/// The value of the sample `series` (metric name and labels exactly as rendered, e.g.
+/// `ottava_x_total{a="b"}`) in a Prometheus text page; nullopt when absent.
+std::optional<double> MetricSample(const std::string& page, const std::string& series);
 
 /// Waits until `ready` returns true or the timeout passes; polls every 10 ms.
 bool WaitFor(const std::function<bool()>& ready,
