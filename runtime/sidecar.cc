@@ -675,6 +675,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Create(const RunOptions& optio
   }
   state->components = std::make_unique<ComponentHost>(std::move(*dispatcher), std::move(*set));
   state->flow = std::make_unique<FlowControl>(bootstrap.flow_control, state->stats);
+  // Live rule sets may name only the mesh's clusters as fallbacks (as the config file's may).
+  std::set<std::string, std::less<>> cluster_names;
+  for (const mesh::ClusterConfig& cluster :
+       bootstrap.mesh ? bootstrap.mesh->clusters : std::vector<mesh::ClusterConfig>{}) {
+    cluster_names.insert(cluster.name);
+  }
+  state->flow->controller().SetClusterNames(
+      [names = std::move(cluster_names)](std::string_view name) { return names.contains(name); });
   if (bootstrap.mesh) {
     // Validated and built now, started once the components are up.
     std::vector<mesh::FilterFactoryPtr> filters;

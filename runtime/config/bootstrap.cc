@@ -254,6 +254,19 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
     const std::string at = reader.PointerOf("flow_control");
     OTTAVA_ASSIGN_OR_RETURN(bootstrap.flow_control,
                             mesh::flow::FlowControlConfig::Parse(*flow, at));
+    OTTAVA_RETURN_IF_ERROR(bootstrap.flow_control->rules.CheckFallbackClusters(
+        [&](std::string_view name) {
+          if (!bootstrap.mesh) {
+            return false;
+          }
+          for (const mesh::ClusterConfig& cluster : bootstrap.mesh->clusters) {
+            if (cluster.name == name) {
+              return true;
+            }
+          }
+          return false;
+        },
+        at));
     const std::string& store = bootstrap.flow_control->config_store;
     if (!store.empty() &&
         bootstrap.FindComponent(components::Kind::kConfigStore, store) == nullptr) {

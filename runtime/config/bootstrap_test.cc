@@ -89,7 +89,21 @@ INSTANTIATE_TEST_SUITE_P(
                      "components": {"pub_subs": {"bus": {"type": "in-memory"}}},
                      "subscriptions": [{"pubsub_name": "bus", "topic": "t",
                                         "dead_letter_topic": "t"}]})",
-                 "/subscriptions/0/dead_letter_topic", "must differ"}),
+                 "/subscriptions/0/dead_letter_topic", "must differ"},
+        Rejected{"fallback cluster without a mesh",
+                 R"({"flow_control": {"reply": {"fallback_cluster": "down"}}})",
+                 "/flow_control/reply/fallback_cluster", "no mesh cluster named 'down'"},
+        Rejected{
+            "fallback cluster unknown",
+            R"({"mesh": {"listeners": [{"name": "l", "address": "127.0.0.1:0", "protocol": "http1",
+                                             "router": "r"}],
+                              "routers": [{"name": "r", "routes": [{"match": {},
+                                                                    "cluster": "c"}]}],
+                              "clusters": [{"name": "c", "hosts": [{"address": "127.0.0.1:1"}]}]},
+                     "flow_control": {"rules": [{"id": "q", "resource": "/a", "kind": "qps",
+                                                 "threshold": 1,
+                                                 "reply": {"fallback_cluster": "d"}}]}})",
+            "/flow_control/rules/0/reply/fallback_cluster", "no mesh cluster named 'd'"}),
     [](const ::testing::TestParamInfo<Rejected>& param_info) {
       std::string name = param_info.param.name;
       for (char& c : name) {

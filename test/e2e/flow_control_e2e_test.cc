@@ -383,6 +383,24 @@ TEST_F(FlowControlE2eTest, BlockedRequestsGoToTheFallbackCluster) {
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 400) << result->body;
   EXPECT_NE(result->body.find("/rules/0/reply"), std::string::npos) << result->body;
+
+  // A fallback cluster the mesh does not have is refused on a live push, with the pointer, and
+  // the rules in force keep working.
+  bad = {{"rules",
+          {{{"id", "y"},
+            {"resource", "/api"},
+            {"kind", "qps"},
+            {"threshold", 1},
+            {"reply", {{"fallback_cluster", "nowhere"}}}}}}};
+  result = admin.Put("/actuator/flow-control", bad.dump(), "application/json");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 400) << result->body;
+  EXPECT_NE(result->body.find("/rules/0/reply/fallback_cluster"), std::string::npos)
+      << result->body;
+  EXPECT_NE(result->body.find("nowhere"), std::string::npos) << result->body;
+  auto after = client->Get("/api");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->get_header_value("x-upstream"), "downgrade");
 }
 
 // One rule set, three kinds of traffic: a Bolt method, an HTTP path and a gRPC API method each

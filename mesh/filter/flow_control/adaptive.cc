@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <fstream>
-#include <sstream>
 
 #include "common/logging.h"
 
@@ -27,29 +27,27 @@ SystemLoad ProcSystemSource::Sample() {
   }
   const uint64_t idle = values[3] + values[4];
   const uint64_t busy = total - idle;
-  // Process: utime and stime, the 14th and 15th fields of /proc/self/stat (after the ")").
-  std::ifstream self("/proc/self/stat");
-  std::string line;
-  std::getline(self, line);
-  uint64_t process = 0;
-  if (size_t paren = line.rfind(')'); paren != std::string::npos) {
-    std::istringstream fields(line.substr(paren + 2));
-    std::string field;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-      if (i == 14 || i == 15) {
-        process += std::stoull(field);
-      }
-    }
-  }
   if (last_host_total_ != 0 && total > last_host_total_) {
-    const double total_delta = static_cast<double>(total - last_host_total_);
-    load.host_cpu = static_cast<double>(busy - last_host_busy_) / total_delta;
-    // /proc/stat sums every core, so the process' share of the machine is against the same total.
-    load.process_cpu = static_cast<double>(process - last_process_ticks_) / total_delta;
+    load.host_cpu =
+        static_cast<double>(busy - last_host_busy_) / static_cast<double>(total - last_host_total_);
   }
+  // Process: its own CPU clock (exact, where /proc/self/stat counts 10 ms ticks).
+  timespec cpu_clock{};
+  timespec wall{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_clock);
+  clock_gettime(CLOCK_MONOTONIC, &wall);
+  const double process =
+      static_cast<double>(cpu_clock.tv_sec) + static_cast<double>(cpu_clock.tv_nsec) / 1e9;
+  const double now = static_cast<double>(wall.tv_sec) + static_cast<double>(wall.tv_nsec) / 1e9;
+  const double cores = static_cast<double>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
+  if (last_process_seconds_ >= 0 && now > last_wall_seconds_) {
+    load.process_cpu = std::clamp(
+        (process - last_process_seconds_) / ((now - last_wall_seconds_) * cores), 0.0, 1.0);
+  }
+  last_process_seconds_ = process;
+  last_wall_seconds_ = now;
   last_host_total_ = total;
   last_host_busy_ = busy;
-  last_process_ticks_ = process;
   return load;
 }
 

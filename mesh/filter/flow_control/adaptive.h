@@ -41,13 +41,16 @@ class SystemSource {
   virtual SystemLoad Sample() = 0;
 };
 
-/// /proc/self/stat and /proc/stat deltas between calls.
+/// Deltas between calls: the process' own CPU clock over wall time × online cores, and the
+/// host's busy share from /proc/stat. (The process share is not taken from /proc/stat's tick
+/// total: on a virtual machine that total can lag wall time by a sixth, which inflated it.)
 class ProcSystemSource : public SystemSource {
  public:
   SystemLoad Sample() override;
 
  private:
-  uint64_t last_process_ticks_ = 0;
+  double last_process_seconds_ = -1;
+  double last_wall_seconds_ = 0;
   uint64_t last_host_busy_ = 0;
   uint64_t last_host_total_ = 0;
 };

@@ -132,12 +132,12 @@ TEST(ProcSystemSourceTest, MeasuresThisProcessBurningCpu) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cores = static_cast<double>(std::thread::hardware_concurrency());
   const double expected = cpu / (wall * cores);
-  // /proc counts in 10 ms ticks: allow a few ticks of the interval's total.
-  EXPECT_NEAR(load.process_cpu, expected, 0.06) << "cpu " << cpu << " s over " << wall << " s";
+  // Both read the same clocks; the source's interval starts a little earlier than ours.
+  EXPECT_NEAR(load.process_cpu, expected, 0.03) << "cpu " << cpu << " s over " << wall << " s";
   EXPECT_GT(load.process_cpu, 0.0);
   EXPECT_LE(load.process_cpu, 1.0);
   // The host is at least as busy as we are.
-  EXPECT_GE(load.host_cpu + 0.05, load.process_cpu);
+  EXPECT_GE(load.host_cpu + 0.1, load.process_cpu);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/logging.h"
+#include "common/status.h"
 #include "mesh/filter/flow_control/window.h"
 
 namespace ottava::mesh::flow {
@@ -470,6 +471,12 @@ absl::Status Controller::UpdateFromText(std::string_view text) {
   absl::StatusOr<RuleSet> rules = RuleSet::ParseText(text);
   if (!rules.ok()) {
     return rules.status();
+  }
+  {
+    absl::MutexLock lock(&update_mu_);
+    if (cluster_exists_) {
+      OTTAVA_RETURN_IF_ERROR(rules->CheckFallbackClusters(cluster_exists_, ""));
+    }
   }
   if (cluster_.load() == nullptr) {
     for (size_t i = 0; i < rules->rules.size(); ++i) {

@@ -140,6 +140,13 @@ class Controller {
   /// Where events go (not owned; must outlive the controller; nullptr: nowhere). Blocks are
   /// reported at most once per rule per second. Any thread.
   void SetEventListener(EventListener* listener) { events_.store(listener); }
+  /// Which cluster names a rule's `fallback_cluster` may take (the mesh's); UpdateFromText
+  /// refuses a set naming another. Unset: any name (answered 503 at request time if unknown).
+  /// Call before rules are pushed live.
+  void SetClusterNames(std::function<bool(std::string_view)> exists) {
+    absl::MutexLock lock(&update_mu_);
+    cluster_exists_ = std::move(exists);
+  }
   /// How many rule-set versions were installed (1 after Create).
   uint64_t version() const { return version_.load(); }
 
@@ -157,6 +164,7 @@ class Controller {
   const TimeSource& time_;
   stats::Store& stats_;
   absl::Mutex update_mu_;  // one Update at a time (compile against the previous set, install)
+  std::function<bool(std::string_view)> cluster_exists_ ABSL_GUARDED_BY(update_mu_);
   std::atomic<std::shared_ptr<const CompiledRules>> rules_;
   std::atomic<uint64_t> version_{0};
   std::atomic<AdaptiveLimiter*> adaptive_{nullptr};

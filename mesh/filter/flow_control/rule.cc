@@ -336,6 +336,24 @@ absl::StatusOr<RuleSet> RuleSet::Parse(const nlohmann::json& value, const std::s
   return set;
 }
 
+absl::Status RuleSet::CheckFallbackClusters(const std::function<bool(std::string_view)>& exists,
+                                            const std::string& pointer) const {
+  auto check = [&](const ReplySpec& reply, const std::string& at) -> absl::Status {
+    if (reply.fallback_cluster.empty() || exists(reply.fallback_cluster)) {
+      return absl::OkStatus();
+    }
+    return ConfigError(at + "/reply/fallback_cluster",
+                       "no mesh cluster named '" + reply.fallback_cluster + "'");
+  };
+  OTTAVA_RETURN_IF_ERROR(check(default_reply, pointer));
+  for (size_t i = 0; i < rules.size(); ++i) {
+    if (rules[i].reply) {
+      OTTAVA_RETURN_IF_ERROR(check(*rules[i].reply, pointer + "/rules/" + std::to_string(i)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RuleSet> RuleSet::ParseText(std::string_view text) {
   nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) {

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -161,6 +162,10 @@ struct RuleSet {
   static absl::StatusOr<RuleSet> Parse(const nlohmann::json& value, const std::string& pointer);
   /// Parses a JSON text (the actuator body, a configuration item); pointers start at "".
   static absl::StatusOr<RuleSet> ParseText(std::string_view text);
+  /// Checks that every `fallback_cluster` (the set's reply and each rule's) names a cluster for
+  /// which `exists` is true; the error carries the JSON pointer under `pointer` (the set's).
+  absl::Status CheckFallbackClusters(const std::function<bool(std::string_view)>& exists,
+                                     const std::string& pointer) const;
 };
 
 /// The config file's `flow_control` section: the initial rules plus where live rules come from.
