@@ -57,23 +57,34 @@ common_v1::HTTPExtension::Verb VerbOf(const std::string& name) {
 
 }  // namespace
 
-void ToDaprTopicEvent(const Event& event, v1::TopicEventRequest* out) {
-  const api::CloudEvent& ce = event.cloud_event;
+namespace {
+
+// The CloudEvent attributes Dapr sends in fields, for TopicEventRequest (one event) and
+// TopicEventCERequest (a bulk entry) alike: the other attributes in `extensions`, `data` the
+// payload bytes.
+template <typename Request>
+void SplitCloudEvent(const api::CloudEvent& ce, Request* out) {
   out->set_id(ce.id);
   out->set_source(ce.source);
   out->set_type(ce.type);
   out->set_spec_version(ce.spec_version);
   out->set_data_content_type(ce.data_content_type);
   out->set_data(ce.data);
-  out->set_topic(ce.topic);
-  out->set_pubsub_name(ce.pubsub_name);
-  out->set_path(event.path);
   if (!ce.extensions.empty()) {
     auto& fields = *out->mutable_extensions()->mutable_fields();
     for (const auto& [key, value] : ce.extensions) {
       fields[key].set_string_value(value);
     }
   }
+}
+
+}  // namespace
+
+void ToDaprTopicEvent(const Event& event, v1::TopicEventRequest* out) {
+  SplitCloudEvent(event.cloud_event, out);
+  out->set_topic(event.cloud_event.topic);
+  out->set_pubsub_name(event.cloud_event.pubsub_name);
+  out->set_path(event.path);
 }
 
 void ToDaprBulkRequest(const EventBatch& batch, v1::TopicEventBulkRequest* out) {
@@ -90,19 +101,7 @@ void ToDaprBulkRequest(const EventBatch& batch, v1::TopicEventBulkRequest* out) 
       item->set_bytes(ce.data);
       item->set_content_type("application/octet-stream");
     } else {
-      auto* event = item->mutable_cloud_event();
-      event->set_id(ce.id);
-      event->set_source(ce.source);
-      event->set_type(ce.type);
-      event->set_spec_version(ce.spec_version);
-      event->set_data_content_type(ce.data_content_type);
-      event->set_data(ce.data);
-      if (!ce.extensions.empty()) {
-        auto& fields = *event->mutable_extensions()->mutable_fields();
-        for (const auto& [key, value] : ce.extensions) {
-          fields[key].set_string_value(value);
-        }
-      }
+      SplitCloudEvent(ce, item->mutable_cloud_event());
       item->set_content_type("application/cloudevents+json");
     }
     item->mutable_metadata()->insert(entry.event->metadata.begin(), entry.event->metadata.end());

@@ -172,6 +172,15 @@ class SubscriberTest : public ::testing::Test {
     dead_letters_ = *id;
   }
 
+  // What reached the dead-letter topic, once at least `n` events did (or the wait timed out).
+  std::vector<std::string> AwaitDeadLetters(size_t n) {
+    absl::MutexLock lock(&dlq_mu_);
+    auto landed = [this, n]()
+                      ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return dead_lettered_.size() >= n; };
+    dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5));
+    return dead_lettered_;
+  }
+
   uint64_t Count(const char* outcome) {
     return stats_
         .CounterFor("ottava_pubsub_deliveries_total", "",
@@ -229,10 +238,7 @@ TEST_F(SubscriberTest, ExhaustedRetriesGoToTheDeadLetterTopicOnce) {
   ASSERT_TRUE(sink_->WaitForCount(5, std::chrono::seconds(5)));
   EXPECT_EQ(sink_->Seen(),
             (std::vector<std::string>{"poison", "poison", "poison", "poison", "after"}));
-  absl::MutexLock lock(&dlq_mu_);
-  auto landed = [this]() ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return !dead_lettered_.empty(); };
-  ASSERT_TRUE(dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5)));
-  EXPECT_EQ(dead_lettered_, (std::vector<std::string>{"poison"}));
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"poison"}));
   EXPECT_EQ(Count("dead_letter"), 1u);
 }
 
@@ -385,10 +391,7 @@ TEST_F(SubscriberTest, BulkAppliesEachEntrysVerdict) {
   }
   EXPECT_TRUE(WaitUntil([this] { return Count("success") == 3; }));
   EXPECT_EQ(Count("retry"), 2u);
-  absl::MutexLock lock(&dlq_mu_);
-  auto landed = [this]() ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return !dead_lettered_.empty(); };
-  ASSERT_TRUE(dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5)));
-  EXPECT_EQ(dead_lettered_, (std::vector<std::string>{"drop"}));
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"drop"}));
   EXPECT_EQ(sink_->Seen().size(), 6u);  // nothing else came back
 }
 
@@ -401,10 +404,7 @@ TEST_F(SubscriberTest, BulkExhaustedRetriesGoToTheDeadLetterTopic) {
   sink_->Script("poison", std::deque<Outcome>(100, Outcome::kRetry));
   Publish("poison");
   Publish("fine");
-  absl::MutexLock lock(&dlq_mu_);
-  auto landed = [this]() ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return !dead_lettered_.empty(); };
-  ASSERT_TRUE(dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5)));
-  EXPECT_EQ(dead_lettered_, (std::vector<std::string>{"poison"}));
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"poison"}));
   auto seen = sink_->Seen();
   EXPECT_EQ(std::count(seen.begin(), seen.end(), "poison"), 3);  // 1 + 2 redeliveries
   EXPECT_EQ(std::count(seen.begin(), seen.end(), "fine"), 1);
