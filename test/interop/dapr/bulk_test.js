@@ -18,13 +18,7 @@ const {
   DaprPubSubStatusEnum,
 } = require("@dapr/dapr");
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 2; i < argv.length; i += 2) {
-    out[argv[i].replace(/^--/, "")] = argv[i + 1];
-  }
-  return out;
-}
+const { parseArgs, check, assert, sleep, waitFor, failures } = require("./checks");
 
 const args = parseArgs(process.argv);
 const protocol =
@@ -37,34 +31,6 @@ const TOTAL = 50;
 const RETRY_N = 7;
 const DROP_N = 13;
 
-let failures = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failures += 1;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message : String(e)}`);
-  }
-}
-function assert(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-async function waitFor(predicate, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await predicate()) {
-      return;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 function getMetadata() {
   return new Promise((resolve, reject) => {
     const headers = token ? { "dapr-api-token": token } : {};
@@ -184,8 +150,8 @@ async function main() {
   });
 
   clearTimeout(timer);
-  console.log(`DONE ${failures} failure(s)`);
-  process.exit(failures);
+  console.log(`DONE ${failures()} failure(s)`);
+  process.exit(failures());
 }
 
 main().catch((e) => {
