@@ -129,6 +129,7 @@ CloudEvent ParseEnvelope(std::string_view payload,
     event.data = std::string(payload);
     event.topic = std::string(topic);
     event.pubsub_name = std::string(pubsub_name);
+    event.raw = true;
     return event;
   }
   event.id = StringOr(envelope, "id", fallback_id);

@@ -19,6 +19,8 @@ struct CloudEvent {
   std::string topic;
   std::string pubsub_name;
   std::map<std::string, std::string> extensions;  // other string attributes (traceparent ...)
+  /// The message was not an envelope (published with rawPayload): `data` is all of it.
+  bool raw = false;
 };
 
 struct EnvelopeInput {

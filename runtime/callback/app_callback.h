@@ -31,6 +31,10 @@ class AppCallbackClient : public AppChannel,
 
   /// EventSink: OnTopicEvent with the configured deadline.
   void Deliver(std::shared_ptr<const Event> event, std::function<void(Outcome)> done) override;
+  /// Layotto's AppCallback has no bulk call: one OnTopicEvent per entry.
+  void DeliverBulk(std::shared_ptr<const EventBatch> batch, BulkDone done) override {
+    DeliverEach(*this, batch, std::move(done));
+  }
 
   /// Layotto's AppCallback has no invocation method.
   bool CanInvoke() const override { return false; }

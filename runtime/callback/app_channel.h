@@ -14,6 +14,7 @@
 #include "components/rpc/rpc.h"
 #include "runtime/callback/event_sink.h"
 #include "runtime/callback/route_match.h"
+#include "runtime/callback/subscription_options.h"
 
 namespace ottava::runtime::callback {
 
@@ -26,6 +27,8 @@ struct AppSubscription {
   std::vector<RouteRule> rules;
   std::string default_route;
   std::string dead_letter_topic;  // empty: none, or the metadata's deadLetterTopic
+  /// Dapr's bulkSubscribe as the app declared it (checked when the subscription starts).
+  BulkSubscribe bulk;
 };
 
 class AppChannel : public EventSink {

@@ -57,23 +57,76 @@ common_v1::HTTPExtension::Verb VerbOf(const std::string& name) {
 
 }  // namespace
 
-void ToDaprTopicEvent(const Event& event, v1::TopicEventRequest* out) {
-  const api::CloudEvent& ce = event.cloud_event;
+namespace {
+
+// The CloudEvent attributes Dapr sends in fields, for TopicEventRequest (one event) and
+// TopicEventCERequest (a bulk entry) alike: the other attributes in `extensions`, `data` the
+// payload bytes.
+template <typename Request>
+void SplitCloudEvent(const api::CloudEvent& ce, Request* out) {
   out->set_id(ce.id);
   out->set_source(ce.source);
   out->set_type(ce.type);
   out->set_spec_version(ce.spec_version);
   out->set_data_content_type(ce.data_content_type);
   out->set_data(ce.data);
-  out->set_topic(ce.topic);
-  out->set_pubsub_name(ce.pubsub_name);
-  out->set_path(event.path);
   if (!ce.extensions.empty()) {
     auto& fields = *out->mutable_extensions()->mutable_fields();
     for (const auto& [key, value] : ce.extensions) {
       fields[key].set_string_value(value);
     }
   }
+}
+
+}  // namespace
+
+void ToDaprTopicEvent(const Event& event, v1::TopicEventRequest* out) {
+  SplitCloudEvent(event.cloud_event, out);
+  out->set_topic(event.cloud_event.topic);
+  out->set_pubsub_name(event.cloud_event.pubsub_name);
+  out->set_path(event.path);
+}
+
+void ToDaprBulkRequest(const EventBatch& batch, v1::TopicEventBulkRequest* out) {
+  out->set_id(batch.id);
+  out->set_topic(batch.topic);
+  out->set_pubsub_name(batch.pubsub_name);
+  out->set_type("com.dapr.event.sent.bulk");
+  out->set_path(batch.path);
+  for (const BulkEntry& entry : batch.entries) {
+    const api::CloudEvent& ce = entry.event->cloud_event;
+    auto* item = out->add_entries();
+    item->set_entry_id(entry.entry_id);
+    if (ce.raw) {
+      item->set_bytes(ce.data);
+      item->set_content_type("application/octet-stream");
+    } else {
+      SplitCloudEvent(ce, item->mutable_cloud_event());
+      item->set_content_type("application/cloudevents+json");
+    }
+    item->mutable_metadata()->insert(entry.event->metadata.begin(), entry.event->metadata.end());
+  }
+}
+
+Outcome DaprOutcomeOf(int status) {
+  switch (status) {
+    case v1::TopicEventResponse::SUCCESS:
+      return Outcome::kSuccess;
+    case v1::TopicEventResponse::DROP:
+      return Outcome::kDrop;
+    default:
+      return Outcome::kRetry;  // RETRY, or a status daprd does not know either
+  }
+}
+
+std::vector<Outcome> DaprBulkOutcomes(const EventBatch& batch,
+                                      const v1::TopicEventBulkResponse& in) {
+  std::vector<std::pair<std::string, Outcome>> answered;
+  answered.reserve(in.statuses_size());
+  for (const auto& status : in.statuses()) {
+    answered.emplace_back(status.entry_id(), DaprOutcomeOf(status.status()));
+  }
+  return OutcomesByEntry(batch, answered);
 }
 
 AppSubscription FromDaprSubscription(const v1::TopicSubscription& in) {
@@ -86,6 +139,11 @@ AppSubscription FromDaprSubscription(const v1::TopicSubscription& in) {
   }
   out.default_route = in.routes().default_();
   out.dead_letter_topic = in.dead_letter_topic();
+  if (in.has_bulk_subscribe()) {
+    out.bulk.enabled = in.bulk_subscribe().enabled();
+    out.bulk.max_messages_count = in.bulk_subscribe().max_messages_count();
+    out.bulk.max_await_duration_ms = in.bulk_subscribe().max_await_duration_ms();
+  }
   return out;
 }
 
@@ -108,6 +166,7 @@ DaprGrpcChannel::DaprGrpcChannel(std::shared_ptr<grpc::Channel> channel,
                                  Dispatcher* dispatcher)
     : channel_(std::move(channel)),
       stub_(v1::AppCallback::NewStub(channel_)),
+      alpha_stub_(v1::AppCallbackAlpha::NewStub(channel_)),
       call_timeout_(call_timeout),
       app_token_(std::move(app_token)),
       dispatcher_(dispatcher) {}
@@ -207,18 +266,67 @@ void DaprGrpcChannel::Deliver(std::shared_ptr<const Event> event,
           done(Outcome::kRetry);
           return;
         }
-        switch (call->response.status()) {
-          case v1::TopicEventResponse::SUCCESS:
-            done(Outcome::kSuccess);
-            return;
-          case v1::TopicEventResponse::DROP:
-            done(Outcome::kDrop);
-            return;
-          default:
-            done(Outcome::kRetry);
-            return;
-        }
+        done(DaprOutcomeOf(call->response.status()));
       });
+}
+
+struct DaprGrpcChannel::BulkCall {
+  std::shared_ptr<const EventBatch> batch;
+  BulkDone done;
+  v1::TopicEventBulkRequest request;
+  // A ClientContext serves a single call: one for the stable method, one for Alpha1.
+  grpc::ClientContext stable_context;
+  grpc::ClientContext alpha_context;
+  v1::TopicEventBulkResponse response;
+};
+
+void DaprGrpcChannel::DeliverBulk(std::shared_ptr<const EventBatch> batch, BulkDone done) {
+  auto call = std::make_shared<BulkCall>();
+  ToDaprBulkRequest(*batch, &call->request);
+  call->batch = std::move(batch);
+  call->done = std::move(done);
+  CallBulk(std::move(call), bulk_alpha_only_);
+}
+
+void DaprGrpcChannel::CallBulk(std::shared_ptr<BulkCall> call, bool alpha) {
+  grpc::ClientContext& context = alpha ? call->alpha_context : call->stable_context;
+  call->response.Clear();
+  context.set_deadline(std::chrono::system_clock::now() + call_timeout_);
+  context.set_wait_for_ready(true);
+  AddToken(context);
+  std::weak_ptr<DaprGrpcChannel> weak = weak_from_this();
+  auto on_done = [weak, call, alpha](grpc::Status status) {
+    const size_t n = call->batch->entries.size();
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      auto self = weak.lock();
+      if (!alpha && self) {
+        // The stable method is missing (the JS SDK has only Alpha1): ask Alpha1, from now on.
+        self->bulk_alpha_only_ = true;
+        self->CallBulk(call, true);
+        return;
+      }
+      OTTAVA_LOG(Callback, warn,
+                 "app implements neither OnBulkTopicEvent nor OnBulkTopicEventAlpha1: {} "
+                 "event(s) of {}/{} dropped",
+                 n, call->batch->pubsub_name, call->batch->topic);
+      call->done(std::vector<Outcome>(n, Outcome::kDrop));
+      return;
+    }
+    if (!status.ok()) {
+      OTTAVA_LOG(Callback, debug, "{} {} failed: {} {}",
+                 alpha ? "OnBulkTopicEventAlpha1" : "OnBulkTopicEvent", call->request.id(),
+                 static_cast<int>(status.error_code()), status.error_message());
+      call->done(std::vector<Outcome>(n, Outcome::kRetry));
+      return;
+    }
+    call->done(DaprBulkOutcomes(*call->batch, call->response));
+  };
+  if (alpha) {
+    alpha_stub_->async()->OnBulkTopicEventAlpha1(&context, &call->request, &call->response,
+                                                 std::move(on_done));
+  } else {
+    stub_->async()->OnBulkTopicEvent(&context, &call->request, &call->response, std::move(on_done));
+  }
 }
 
 void DaprGrpcChannel::Invoke(components::rpc::RpcRequest request,

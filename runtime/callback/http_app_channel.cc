@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "common/logging.h"
 
 namespace ottava::runtime::callback {
@@ -49,6 +50,57 @@ std::string StringField(const Json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// "SUCCESS", "DROP" (any case); RETRY or a status daprd does not know either retries.
+Outcome OutcomeOfStatusText(std::string verdict) {
+  for (char& c : verdict) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (verdict == "SUCCESS") {
+    return Outcome::kSuccess;
+  }
+  if (verdict == "DROP") {
+    return Outcome::kDrop;
+  }
+  return Outcome::kRetry;
+}
+
+// A whole number in a JSON answer, when present.
+absl::Status ReadWholeNumber(const Json& object,
+                             const char* key,
+                             const std::string& where,
+                             int64_t* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) {
+    return absl::OkStatus();
+  }
+  if (it->is_number_integer()) {
+    *out = it->get<int64_t>();
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(where + "." + key + ": expected a whole number");
+}
+
+absl::Status ReadBulkSubscribe(const Json& bulk, const std::string& where, BulkSubscribe* out) {
+  if (bulk.is_null()) {
+    return absl::OkStatus();
+  }
+  if (!bulk.is_object()) {
+    return absl::InvalidArgumentError(where + ": expected an object");
+  }
+  if (auto enabled = bulk.find("enabled"); enabled != bulk.end() && !enabled->is_null()) {
+    if (!enabled->is_boolean()) {
+      return absl::InvalidArgumentError(where + ".enabled: expected true or false");
+    }
+    out->enabled = enabled->get<bool>();
+  }
+  if (absl::Status status =
+          ReadWholeNumber(bulk, "maxMessagesCount", where, &out->max_messages_count);
+      !status.ok()) {
+    return status;
+  }
+  return ReadWholeNumber(bulk, "maxAwaitDurationMs", where, &out->max_await_duration_ms);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<AppSubscription>> ParseDaprSubscribeAnswer(std::string_view body) {
@@ -92,6 +144,13 @@ absl::StatusOr<std::vector<AppSubscription>> ParseDaprSubscribeAnswer(std::strin
         }
       }
     }
+    if (auto bulk = item.find("bulkSubscribe"); bulk != item.end()) {
+      if (absl::Status status =
+              ReadBulkSubscribe(*bulk, where + ".bulkSubscribe", &subscription.bulk);
+          !status.ok()) {
+        return status;
+      }
+    }
     const std::string route = StringField(item, "route");
     if (subscription.default_route.empty() && !route.empty()) {
       subscription.default_route = route;
@@ -123,17 +182,66 @@ Outcome OutcomeOfHttp(int status, std::string_view body) {
   if (it == answer.end() || !it->is_string()) {
     return Outcome::kSuccess;
   }
-  std::string verdict = it->get<std::string>();
-  for (char& c : verdict) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string verdict = it->get<std::string>();
+  return verdict.empty() ? Outcome::kSuccess : OutcomeOfStatusText(verdict);
+}
+
+std::string DaprBulkBody(const EventBatch& batch) {
+  Json entries = Json::array();
+  for (const BulkEntry& entry : batch.entries) {
+    const api::CloudEvent& ce = entry.event->cloud_event;
+    Json item = {{"entryId", entry.entry_id}, {"metadata", Json::object()}};
+    for (const auto& [key, value] : entry.event->metadata) {
+      item["metadata"][key] = value;
+    }
+    if (ce.raw) {
+      item["event"] = Base64Encode(ce.data);
+      item["contentType"] = "application/octet-stream";
+    } else {
+      item["event"] = Json::parse(api::RebuildEnvelope(ce), nullptr, false);
+      item["contentType"] = "application/cloudevents+json";
+    }
+    entries.push_back(std::move(item));
   }
-  if (verdict.empty() || verdict == "SUCCESS") {
-    return Outcome::kSuccess;
+  Json body = {{"id", batch.id},
+               {"entries", std::move(entries)},
+               {"metadata", Json::object()},
+               {"topic", batch.topic},
+               {"pubsubname", batch.pubsub_name},
+               {"type", "com.dapr.event.sent.bulk"}};
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::vector<Outcome> OutcomesOfHttpBulk(const EventBatch& batch,
+                                        int status,
+                                        std::string_view body) {
+  const size_t n = batch.entries.size();
+  if (status == 404) {
+    return std::vector<Outcome>(n, Outcome::kDrop);
   }
-  if (verdict == "DROP") {
-    return Outcome::kDrop;
+  if (status < 200 || status > 299) {
+    return std::vector<Outcome>(n, Outcome::kRetry);
   }
-  return Outcome::kRetry;  // RETRY, or a status daprd does not know either
+  Json answer = Json::parse(body, nullptr, false);
+  const Json* statuses = nullptr;
+  if (!answer.is_discarded() && answer.is_object()) {
+    if (auto it = answer.find("statuses"); it != answer.end() && it->is_array()) {
+      statuses = &*it;
+    }
+  }
+  if (statuses == nullptr) {
+    // daprd cannot read such an answer either, and retries every entry.
+    return std::vector<Outcome>(n, Outcome::kRetry);
+  }
+  std::vector<std::pair<std::string, Outcome>> answered;
+  for (const Json& item : *statuses) {
+    if (!item.is_object()) {
+      continue;
+    }
+    answered.emplace_back(StringField(item, "entryId"),
+                          OutcomeOfStatusText(StringField(item, "status")));
+  }
+  return OutcomesByEntry(batch, answered);
 }
 
 std::shared_ptr<HttpAppChannel> HttpAppChannel::Create(Address app,
@@ -317,6 +425,36 @@ void HttpAppChannel::Deliver(std::shared_ptr<const Event> event,
                  event->cloud_event.id);
     }
     (*shared_done)(OutcomeOfHttp(result->status, result->body));
+  });
+}
+
+void HttpAppChannel::DeliverBulk(std::shared_ptr<const EventBatch> batch, BulkDone done) {
+  std::weak_ptr<HttpAppChannel> weak = weak_from_this();
+  auto shared_done = std::make_shared<BulkDone>(std::move(done));
+  Enqueue([weak, batch, shared_done](Worker* worker) {
+    auto self = weak.lock();
+    if (!self || worker == nullptr) {
+      (*shared_done)(std::vector<Outcome>(batch->entries.size(), Outcome::kRetry));
+      return;
+    }
+    httplib::Headers headers;
+    if (!self->app_token_.empty()) {
+      headers.emplace("dapr-api-token", self->app_token_);
+    }
+    const std::string path = RoutePath(batch->path.empty() ? batch->topic : batch->path);
+    httplib::Result result =
+        worker->client.Post(path, headers, DaprBulkBody(*batch), "application/json");
+    if (!result) {
+      OTTAVA_LOG(Callback, debug, "bulk POST {} of {} event(s) failed: {}", path,
+                 batch->entries.size(), httplib::to_string(result.error()));
+      (*shared_done)(std::vector<Outcome>(batch->entries.size(), Outcome::kRetry));
+      return;
+    }
+    if (result->status == 404) {
+      OTTAVA_LOG(Callback, warn, "app answered 404 to bulk POST {}: {} event(s) dropped", path,
+                 batch->entries.size());
+    }
+    (*shared_done)(OutcomesOfHttpBulk(*batch, result->status, result->body));
   });
 }
 

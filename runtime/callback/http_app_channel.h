@@ -7,6 +7,11 @@
 //   status rules: 2xx with an empty or non-JSON body, or `{"status":"SUCCESS"}`, acks;
 //   `{"status":"RETRY"}` (or an unknown status) retries; `{"status":"DROP"}` drops; 404 drops;
 //   any other status or a transport error retries;
+// - bulk: a bulk subscription's batch POSTed to the route as one JSON object (Dapr's bulk
+//   envelope: `id`, `entries` [{entryId, event, contentType, metadata}], `metadata`, `topic`,
+//   `pubsubname`, `type` com.dapr.event.sent.bulk); the answer `{"statuses": [{entryId,
+//   status}]}` gives each entry its verdict (an entry left out retries); 404 drops the batch, any
+//   other non-2xx answer, an answer that is not that JSON, or a transport error retries it;
 // - invocation: `<VERB> /<method>?<query>` with the caller's content type and metadata as
 //   headers; a non-2xx answer is an error carrying the status.
 // Every request carries `dapr-api-token` when the app token (APP_API_TOKEN) is set.
@@ -45,6 +50,7 @@ class HttpAppChannel : public AppChannel, public std::enable_shared_from_this<Ht
 
   void ListSubscriptions(std::function<void(std::vector<AppSubscription>)> on_answer) override;
   void Deliver(std::shared_ptr<const Event> event, std::function<void(Outcome)> done) override;
+  void DeliverBulk(std::shared_ptr<const EventBatch> batch, BulkDone done) override;
   bool CanInvoke() const override { return true; }
   void Invoke(components::rpc::RpcRequest request, components::rpc::RpcCallback done) override;
   bool DaprSemantics() const override { return true; }
@@ -84,5 +90,13 @@ absl::StatusOr<std::vector<AppSubscription>> ParseDaprSubscribeAnswer(std::strin
 
 /// The verdict of an event POST (Dapr's status rules above).
 Outcome OutcomeOfHttp(int status, std::string_view body);
+
+/// The body of a bulk POST (Dapr's bulk envelope above): a CloudEvent entry carries the envelope
+/// as a JSON object with content type application/cloudevents+json, a raw payload its bytes in
+/// base64 with application/octet-stream.
+std::string DaprBulkBody(const EventBatch& batch);
+
+/// The verdicts of a bulk POST's answer (the rules above).
+std::vector<Outcome> OutcomesOfHttpBulk(const EventBatch& batch, int status, std::string_view body);
 
 }  // namespace ottava::runtime::callback

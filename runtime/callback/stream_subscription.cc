@@ -20,6 +20,11 @@ class StreamSubscription::Sink final : public EventSink {
     done(Outcome::kRetry);
   }
 
+  /// A stream has no bulk message: the batch goes out event by event.
+  void DeliverBulk(std::shared_ptr<const EventBatch> batch, BulkDone done) override {
+    DeliverEach(*this, batch, std::move(done));
+  }
+
   bool OnProcessed(const std::string& id, Outcome outcome) {
     std::function<void(Outcome)> done;
     {

@@ -1,5 +1,8 @@
 #include "runtime/callback/subscriber.h"
 
+#include <algorithm>
+
+#include "common/encoding.h"
 #include "common/logging.h"
 #include "runtime/api/cloud_event.h"
 
@@ -10,6 +13,7 @@ struct Subscriber::Delivery {
   std::shared_ptr<const Event> event;
   std::function<void()> ack;
   uint32_t redeliveries = 0;
+  std::string entry_id;  // bulk: the id of its entry in every batch it joins
 };
 
 namespace {
@@ -51,7 +55,11 @@ Subscriber::Subscriber(components::pubsub::PubSub* pubsub,
       delivered_(DeliveryCounter(stats, options_, "success")),
       retried_(DeliveryCounter(stats, options_, "retry")),
       dropped_(DeliveryCounter(stats, options_, "drop")),
-      dead_lettered_(DeliveryCounter(stats, options_, "dead_letter")) {}
+      dead_lettered_(DeliveryCounter(stats, options_, "dead_letter")),
+      batches_delivered_(
+          stats->CounterFor("ottava_pubsub_bulk_batches_total",
+                            "Bulk subscribe batches handed to the app",
+                            {{"pubsub", options_.pubsub_name}, {"topic", options_.topic}})) {}
 
 absl::Status Subscriber::Start() {
   for (const RouteRule& rule : options_.rules) {
@@ -66,7 +74,10 @@ absl::Status Subscriber::Start() {
   components::pubsub::SubscribeRequest request;
   request.topic = options_.topic;
   request.consumer_group = options_.consumer_group;
-  request.max_in_flight = static_cast<uint32_t>(options_.concurrency);
+  // A bulk subscription needs a batch's worth of messages handed out at once.
+  const int64_t per_slot = options_.bulk.enabled ? options_.bulk.MaxMessages() : 1;
+  request.max_in_flight = static_cast<uint32_t>(
+      std::min<int64_t>(options_.concurrency * per_slot, BulkSubscribe::kMaxMessagesLimit * 16));
   request.metadata = options_.metadata;
   std::weak_ptr<Subscriber> weak = weak_from_this();
   absl::StatusOr<uint64_t> id = pubsub_->Subscribe(
@@ -81,8 +92,15 @@ absl::Status Subscriber::Start() {
   }
   subscription_id_ = *id;
   subscribed_ = true;
-  OTTAVA_LOG(Pubsub, info, "subscribed to {}/{} (group {}, concurrency {})", options_.pubsub_name,
-             options_.topic, options_.consumer_group, options_.concurrency);
+  if (options_.bulk.enabled) {
+    OTTAVA_LOG(Pubsub, info,
+               "subscribed to {}/{} (group {}, concurrency {}, bulk: up to {} events or {} ms)",
+               options_.pubsub_name, options_.topic, options_.consumer_group, options_.concurrency,
+               options_.bulk.MaxMessages(), options_.bulk.MaxAwaitMs());
+  } else {
+    OTTAVA_LOG(Pubsub, info, "subscribed to {}/{} (group {}, concurrency {})", options_.pubsub_name,
+               options_.topic, options_.consumer_group, options_.concurrency);
+  }
   return absl::OkStatus();
 }
 
@@ -134,6 +152,10 @@ void Subscriber::Attempt(std::shared_ptr<Delivery> delivery) {
   if (stopped_) {
     return;
   }
+  if (options_.bulk.enabled) {
+    Gather(std::move(delivery));
+    return;
+  }
   std::weak_ptr<Subscriber> weak = weak_from_this();
   sink_->Deliver(delivery->event, [weak, delivery](Outcome outcome) {
     auto self = weak.lock();
@@ -143,6 +165,77 @@ void Subscriber::Attempt(std::shared_ptr<Delivery> delivery) {
     self->dispatcher_->Post([weak, delivery, outcome] {
       if (auto s = weak.lock()) {
         s->OnVerdict(delivery, outcome);
+      }
+    });
+  });
+}
+
+void Subscriber::Gather(std::shared_ptr<Delivery> delivery) {
+  if (!dispatcher_->IsLoopThread()) {
+    std::weak_ptr<Subscriber> weak = weak_from_this();
+    dispatcher_->Post([weak, delivery = std::move(delivery)]() mutable {
+      if (auto self = weak.lock()) {
+        self->Gather(std::move(delivery));
+      }
+    });
+    return;
+  }
+  if (delivery->entry_id.empty()) {
+    delivery->entry_id = RandomUuid();
+  }
+  const std::string path = delivery->event->path;
+  Batch& batch = batches_[path];
+  batch.deliveries.push_back(std::move(delivery));
+  if (static_cast<int64_t>(batch.deliveries.size()) >= options_.bulk.MaxMessages()) {
+    Flush(path, 0);
+    return;
+  }
+  if (batch.deliveries.size() == 1) {
+    batch.generation = ++next_generation_;
+    std::weak_ptr<Subscriber> weak = weak_from_this();
+    dispatcher_->PostDelayed(std::chrono::milliseconds(options_.bulk.MaxAwaitMs()),
+                             [weak, path, generation = batch.generation] {
+                               if (auto self = weak.lock()) {
+                                 self->Flush(path, generation);
+                               }
+                             });
+  }
+}
+
+void Subscriber::Flush(const std::string& path, uint64_t generation) {
+  auto it = batches_.find(path);
+  if (stopped_ || it == batches_.end() || it->second.deliveries.empty() ||
+      (generation != 0 && it->second.generation != generation)) {
+    return;
+  }
+  std::vector<std::shared_ptr<Delivery>> deliveries;
+  deliveries.swap(it->second.deliveries);
+  it->second.generation = 0;
+  auto batch = std::make_shared<EventBatch>();
+  batch->id = RandomUuid();
+  batch->pubsub_name = options_.pubsub_name;
+  batch->topic = options_.topic;
+  batch->path = path;
+  batch->entries.reserve(deliveries.size());
+  for (const auto& delivery : deliveries) {
+    batch->entries.push_back(BulkEntry{delivery->entry_id, delivery->event});
+  }
+  batches_delivered_.Inc();
+  std::weak_ptr<Subscriber> weak = weak_from_this();
+  sink_->DeliverBulk(batch, [weak, deliveries = std::move(deliveries)](
+                                std::vector<Outcome> outcomes) mutable {
+    auto self = weak.lock();
+    if (!self || self->stopped_) {
+      return;
+    }
+    self->dispatcher_->Post([weak, deliveries = std::move(deliveries),
+                             outcomes = std::move(outcomes)]() mutable {
+      auto s = weak.lock();
+      if (!s) {
+        return;
+      }
+      for (size_t i = 0; i < deliveries.size(); ++i) {
+        s->OnVerdict(std::move(deliveries[i]), i < outcomes.size() ? outcomes[i] : Outcome::kRetry);
       }
     });
   });

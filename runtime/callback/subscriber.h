@@ -7,11 +7,18 @@
 // dead-letter topic (then acks) when one is set, else it is dropped with a warning. The component
 // limits how many messages are in flight (`concurrency`, 1 = publish order).
 //
+// A bulk subscription (`options.bulk`) gathers events per route until `max_messages_count` are
+// waiting or `max_await_duration_ms` passed since the first, then hands them to the sink in one
+// DeliverBulk() call; each entry's verdict then goes through the same rules as a single event's,
+// and an entry to redeliver joins a later batch after its backoff. The component then hands out
+// up to `concurrency` x `max_messages_count` messages at once.
+//
 // Threading: all state lives on the component dispatcher's thread; sink verdicts are posted there.
 // Stop() may be called from any thread.
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -56,6 +63,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
   void OnMessage(const components::pubsub::Message& message, std::function<void()> ack);
   void Attempt(std::shared_ptr<Delivery> delivery);
+  // Bulk: adds to the batch of the delivery's route; flushes a full batch, or arms its timer.
+  void Gather(std::shared_ptr<Delivery> delivery);
+  // Bulk: hands the route's waiting deliveries to the sink in one call. `generation` is the
+  // batch's when a timer fires (a batch flushed since is left alone), 0 for a full batch.
+  void Flush(const std::string& path, uint64_t generation);
   void OnVerdict(std::shared_ptr<Delivery> delivery, Outcome outcome);
   void DeadLetter(std::shared_ptr<Delivery> delivery);
 
@@ -69,10 +81,19 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::atomic<uint64_t> subscription_id_{0};
   std::atomic<bool> subscribed_{false};
 
+  // Bulk batches being gathered, by route; dispatcher thread only.
+  struct Batch {
+    std::vector<std::shared_ptr<Delivery>> deliveries;
+    uint64_t generation = 0;
+  };
+  std::map<std::string, Batch> batches_;
+  uint64_t next_generation_ = 0;
+
   stats::Counter& delivered_;
   stats::Counter& retried_;
   stats::Counter& dropped_;
   stats::Counter& dead_lettered_;
+  stats::Counter& batches_delivered_;
 };
 
 }  // namespace ottava::runtime::callback

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -41,19 +43,45 @@ class ScriptedSink : public EventSink {
     Outcome outcome = Outcome::kSuccess;
     {
       absl::MutexLock lock(&mu_);
-      seen_.push_back(event->cloud_event.data);
-      auto& script = scripts_[event->cloud_event.data];
-      if (!script.empty()) {
-        outcome = script.front();
-        script.pop_front();
-      }
+      outcome = Next(event->cloud_event.data);
     }
     done(outcome);
+  }
+
+  // Each entry answered from its script, as one call.
+  void DeliverBulk(std::shared_ptr<const EventBatch> batch, BulkDone done) override {
+    std::vector<Outcome> outcomes;
+    {
+      absl::MutexLock lock(&mu_);
+      std::vector<std::string> data;
+      for (const BulkEntry& entry : batch->entries) {
+        EXPECT_EQ(entry.event->path, batch->path);
+        data.push_back(entry.event->cloud_event.data);
+        outcomes.push_back(Next(entry.event->cloud_event.data));
+      }
+      batches_.push_back({batch->path, std::move(data)});
+    }
+    done(std::move(outcomes));
+  }
+
+  struct SeenBatch {
+    std::string path;
+    std::vector<std::string> data;
+  };
+  std::vector<SeenBatch> Batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
   }
 
   std::vector<std::string> Seen() {
     absl::MutexLock lock(&mu_);
     return seen_;
+  }
+
+  bool WaitForBatches(size_t n, std::chrono::milliseconds timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return batches_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Milliseconds(timeout.count()));
   }
 
   bool WaitForCount(size_t n, std::chrono::milliseconds timeout) {
@@ -63,9 +91,21 @@ class ScriptedSink : public EventSink {
   }
 
  private:
+  Outcome Next(const std::string& data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    seen_.push_back(data);
+    auto& script = scripts_[data];
+    if (script.empty()) {
+      return Outcome::kSuccess;
+    }
+    Outcome outcome = script.front();
+    script.pop_front();
+    return outcome;
+  }
+
   absl::Mutex mu_;
   std::map<std::string, std::deque<Outcome>> scripts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
+  std::vector<SeenBatch> batches_ ABSL_GUARDED_BY(mu_);
 };
 
 class SubscriberTest : public ::testing::Test {
@@ -106,10 +146,10 @@ class SubscriberTest : public ::testing::Test {
     ASSERT_TRUE(subscriber_->Start().ok());
   }
 
-  void Publish(const std::string& data) {
+  void Publish(const std::string& data, const std::string& content_type = "text/plain") {
     absl::Notification published;
     const std::string id = "id-" + data;  // EnvelopeInput holds views
-    api::EnvelopeInput input{id, "app", "orders", "bus", "text/plain", data, ""};
+    api::EnvelopeInput input{id, "app", "orders", "bus", content_type, data, ""};
     pubsub_->Publish({"orders", api::BuildEnvelope(input), "application/cloudevents+json", {}},
                      [&published](absl::Status status) {
                        EXPECT_TRUE(status.ok());
@@ -130,6 +170,15 @@ class SubscriberTest : public ::testing::Test {
         });
     ASSERT_TRUE(id.ok());
     dead_letters_ = *id;
+  }
+
+  // What reached the dead-letter topic, once at least `n` events did (or the wait timed out).
+  std::vector<std::string> AwaitDeadLetters(size_t n) {
+    absl::MutexLock lock(&dlq_mu_);
+    auto landed = [this, n]()
+                      ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return dead_lettered_.size() >= n; };
+    dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5));
+    return dead_lettered_;
   }
 
   uint64_t Count(const char* outcome) {
@@ -189,10 +238,7 @@ TEST_F(SubscriberTest, ExhaustedRetriesGoToTheDeadLetterTopicOnce) {
   ASSERT_TRUE(sink_->WaitForCount(5, std::chrono::seconds(5)));
   EXPECT_EQ(sink_->Seen(),
             (std::vector<std::string>{"poison", "poison", "poison", "poison", "after"}));
-  absl::MutexLock lock(&dlq_mu_);
-  auto landed = [this]() ABSL_SHARED_LOCKS_REQUIRED(dlq_mu_) { return !dead_lettered_.empty(); };
-  ASSERT_TRUE(dlq_mu_.AwaitWithTimeout(absl::Condition(&landed), absl::Seconds(5)));
-  EXPECT_EQ(dead_lettered_, (std::vector<std::string>{"poison"}));
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"poison"}));
   EXPECT_EQ(Count("dead_letter"), 1u);
 }
 
@@ -275,6 +321,134 @@ TEST_F(SubscriberTest, StreamSubscriptionRoutesVerdictsByIdAndRetriesOnStop) {
   EXPECT_TRUE(second->WaitForCount(1, std::chrono::seconds(5)));
   EXPECT_EQ(second->Seen().front(), "b");
   subscriber->Stop();
+}
+
+SubscriptionOptions Bulk(int64_t max_messages, int64_t max_await_ms) {
+  SubscriptionOptions options;
+  options.bulk.enabled = true;
+  options.bulk.max_messages_count = max_messages;
+  options.bulk.max_await_duration_ms = max_await_ms;
+  return options;
+}
+
+std::vector<size_t> Sizes(const std::vector<ScriptedSink::SeenBatch>& batches) {
+  std::vector<size_t> sizes;
+  for (const auto& batch : batches) {
+    sizes.push_back(batch.data.size());
+  }
+  return sizes;
+}
+
+TEST_F(SubscriberTest, BulkBatchesByCount) {
+  // The timer would wait a minute: only a full batch can go out within the test.
+  Subscribe(Bulk(5, 60000));
+  for (int i = 0; i < 10; ++i) {
+    Publish("e" + std::to_string(i));
+  }
+  ASSERT_TRUE(sink_->WaitForBatches(2, std::chrono::seconds(5)));
+  auto batches = sink_->Batches();
+  EXPECT_EQ(Sizes(batches), (std::vector<size_t>{5, 5}));
+  // With concurrency 1 the component hands out a batch's worth of messages in publish order.
+  EXPECT_EQ(batches[0].data, (std::vector<std::string>{"e0", "e1", "e2", "e3", "e4"}));
+  EXPECT_TRUE(WaitUntil([this] { return Count("success") == 10; }));
+}
+
+TEST_F(SubscriberTest, BulkBatchesByTime) {
+  Subscribe(Bulk(100, 300));
+  const auto start = std::chrono::steady_clock::now();
+  Publish("a");
+  Publish("b");
+  Publish("c");
+  ASSERT_TRUE(sink_->WaitForBatches(1, std::chrono::seconds(5)));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(250));  // the batch waited for more events
+  EXPECT_EQ(sink_->Batches()[0].data, (std::vector<std::string>{"a", "b", "c"}));
+  // A later event starts a new batch and its own timer.
+  Publish("d");
+  ASSERT_TRUE(sink_->WaitForBatches(2, std::chrono::seconds(5)));
+  EXPECT_EQ(sink_->Batches()[1].data, (std::vector<std::string>{"d"}));
+}
+
+TEST_F(SubscriberTest, BulkAppliesEachEntrysVerdict) {
+  WatchDeadLetters("orders-dlq");
+  SubscriptionOptions options = Bulk(4, 50);
+  options.dead_letter_topic = "orders-dlq";
+  options.dead_letter_on_drop = true;
+  Subscribe(options);
+  sink_->Script("retry", {Outcome::kRetry, Outcome::kRetry});
+  sink_->Script("drop", {Outcome::kDrop});
+  Publish("ok");
+  Publish("retry");
+  Publish("drop");
+  Publish("ok2");
+  // One batch of four; "retry" alone comes back twice more (after its backoff, in new batches).
+  ASSERT_TRUE(sink_->WaitForCount(6, std::chrono::seconds(5)));
+  auto batches = sink_->Batches();
+  ASSERT_GE(batches.size(), 3u);
+  EXPECT_EQ(batches[0].data, (std::vector<std::string>{"ok", "retry", "drop", "ok2"}));
+  for (size_t i = 1; i < batches.size(); ++i) {
+    EXPECT_EQ(batches[i].data, (std::vector<std::string>{"retry"}));
+  }
+  EXPECT_TRUE(WaitUntil([this] { return Count("success") == 3; }));
+  EXPECT_EQ(Count("retry"), 2u);
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"drop"}));
+  EXPECT_EQ(sink_->Seen().size(), 6u);  // nothing else came back
+}
+
+TEST_F(SubscriberTest, BulkExhaustedRetriesGoToTheDeadLetterTopic) {
+  WatchDeadLetters("orders-dlq");
+  SubscriptionOptions options = Bulk(2, 20);
+  options.max_retries = 2;
+  options.dead_letter_topic = "orders-dlq";
+  Subscribe(options);
+  sink_->Script("poison", std::deque<Outcome>(100, Outcome::kRetry));
+  Publish("poison");
+  Publish("fine");
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"poison"}));
+  auto seen = sink_->Seen();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "poison"), 3);  // 1 + 2 redeliveries
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "fine"), 1);
+}
+
+TEST_F(SubscriberTest, BulkGroupsBatchesByRoute) {
+  SubscriptionOptions options = Bulk(100, 200);
+  options.rules.push_back(RouteRule{R"(event.data.size == "big")", "/big"});
+  options.default_route = "/small";
+  Subscribe(options);
+  Publish(R"({"size": "big", "n": 1})", "application/json");
+  Publish(R"({"size": "small", "n": 2})", "application/json");
+  Publish(R"({"size": "big", "n": 3})", "application/json");
+  ASSERT_TRUE(sink_->WaitForBatches(2, std::chrono::seconds(5)));
+  std::map<std::string, size_t> by_path;
+  for (const auto& batch : sink_->Batches()) {
+    by_path[batch.path] += batch.data.size();
+  }
+  EXPECT_EQ(by_path, (std::map<std::string, size_t>{{"/big", 2}, {"/small", 1}}));
+}
+
+TEST(EventSinkTest, OutcomesByEntryRetriesWhatTheAnswerLeavesOut) {
+  EventBatch batch;
+  for (const char* id : {"a", "b", "c"}) {
+    batch.entries.push_back(BulkEntry{id, std::make_shared<Event>()});
+  }
+  EXPECT_EQ(OutcomesByEntry(
+                batch, {{"c", Outcome::kDrop}, {"zz", Outcome::kDrop}, {"a", Outcome::kSuccess}}),
+            (std::vector<Outcome>{Outcome::kSuccess, Outcome::kRetry, Outcome::kDrop}));
+}
+
+TEST(EventSinkTest, DeliverEachGathersEveryVerdict) {
+  auto sink = std::make_shared<ScriptedSink>();
+  sink->Script("b", {Outcome::kDrop});
+  auto batch = std::make_shared<EventBatch>();
+  for (const char* data : {"a", "b"}) {
+    auto event = std::make_shared<Event>();
+    event->cloud_event.data = data;
+    batch->entries.push_back(BulkEntry{data, event});
+  }
+  std::vector<Outcome> outcomes;
+  DeliverEach(*sink, batch, [&outcomes](std::vector<Outcome> got) { outcomes = std::move(got); });
+  EXPECT_EQ(outcomes, (std::vector<Outcome>{Outcome::kSuccess, Outcome::kDrop}));
+  EXPECT_EQ(sink->Seen(), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(SubscriptionOptionsTest, FromMetadataIsStrict) {

@@ -25,7 +25,25 @@ absl::Status ReadInt(
   return absl::OkStatus();
 }
 
+absl::Status CheckRange(int64_t value, int64_t max, const std::string& name) {
+  if (value < 0 || value > max) {
+    return absl::InvalidArgumentError(name + "=" + std::to_string(value) +
+                                      ": expected a whole number from 0 (the default) to " +
+                                      std::to_string(max));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status BulkSubscribe::Validate(const std::string& count_name,
+                                     const std::string& await_name) const {
+  if (absl::Status status = CheckRange(max_messages_count, kMaxMessagesLimit, count_name);
+      !status.ok()) {
+    return status;
+  }
+  return CheckRange(max_await_duration_ms, kMaxAwaitLimitMs, await_name);
+}
 
 absl::StatusOr<SubscriptionOptions> SubscriptionOptions::FromMetadata(
     std::string pubsub_name, std::string topic, components::Metadata metadata) {

@@ -14,6 +14,30 @@
 
 namespace ottava::runtime::callback {
 
+/// Dapr's bulk subscribe: the subscriber gathers up to `max_messages_count` events (or what came
+/// within `max_await_duration_ms` of the first) and hands them to the app in one call. A count or
+/// duration of 0 takes Dapr's default.
+struct BulkSubscribe {
+  static constexpr int64_t kDefaultMaxMessages = 100;
+  static constexpr int64_t kDefaultMaxAwaitMs = 1000;
+  static constexpr int64_t kMaxMessagesLimit = 10000;
+  static constexpr int64_t kMaxAwaitLimitMs = 600000;
+
+  bool enabled = false;
+  int64_t max_messages_count = 0;
+  int64_t max_await_duration_ms = 0;
+
+  int64_t MaxMessages() const {
+    return max_messages_count > 0 ? max_messages_count : kDefaultMaxMessages;
+  }
+  int64_t MaxAwaitMs() const {
+    return max_await_duration_ms > 0 ? max_await_duration_ms : kDefaultMaxAwaitMs;
+  }
+  /// INVALID_ARGUMENT when a value is negative or over its limit (10000 messages, 600000 ms),
+  /// naming `count_name` or `await_name`, the field as the caller spells it.
+  absl::Status Validate(const std::string& count_name, const std::string& await_name) const;
+};
+
 struct SubscriptionOptions {
   std::string pubsub_name;
   std::string topic;
@@ -32,6 +56,8 @@ struct SubscriptionOptions {
   /// Dapr's DROP: the event moves to `dead_letter_topic` (when set) before it is acked. Layotto's
   /// DROP just acks.
   bool dead_letter_on_drop = false;
+  /// Batched delivery (DeliverBulk) when enabled; each entry's verdict is applied on its own.
+  BulkSubscribe bulk;
 
   /// Reads the options from subscription metadata: "maxRetries" (an integer >= -1),
   /// "concurrency" (an integer >= 1), "deadLetterTopic" and "consumerID". Every key, these

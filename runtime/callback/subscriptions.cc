@@ -29,6 +29,9 @@ absl::Status SubscriptionManager::AddFromConfig(const config::SubscriptionConfig
     options.rules.push_back(RouteRule{rule.match, rule.path});
   }
   options.default_route = config.default_route;
+  options.bulk.enabled = config.bulk.enabled;
+  options.bulk.max_messages_count = config.bulk.max_messages_count;
+  options.bulk.max_await_duration_ms = config.bulk.max_await_duration_ms;
   if (auto it = config.metadata.find("consumerID"); it != config.metadata.end()) {
     options.consumer_group = it->second;
   }
@@ -80,6 +83,12 @@ void SubscriptionManager::DiscoverFromApp() {
         }
         options->rules = std::move(subscription.rules);
         options->default_route = std::move(subscription.default_route);
+        options->bulk = subscription.bulk;
+        if (absl::Status status = options->bulk.Validate("bulkSubscribe.maxMessagesCount",
+                                                         "bulkSubscribe.maxAwaitDurationMs");
+            !status.ok()) {
+          options = status;
+        }
       }
       if (!options.ok()) {
         OTTAVA_LOG(Callback, error, "cannot subscribe to {} as the app asked: {}", name,

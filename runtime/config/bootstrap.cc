@@ -6,6 +6,7 @@
 #include "common/json_config.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "runtime/callback/subscription_options.h"
 
 namespace ottava::runtime::config {
 namespace {
@@ -125,6 +126,18 @@ absl::Status ParseSubscriptions(const nlohmann::json& value,
     OTTAVA_RETURN_IF_ERROR(reader.Int("retry_initial_ms", &sub.retry_initial_ms, 1, 3600000));
     OTTAVA_RETURN_IF_ERROR(reader.Int("retry_max_ms", &sub.retry_max_ms, 1, 3600000));
     OTTAVA_RETURN_IF_ERROR(reader.StringMap("metadata", &sub.metadata));
+    if (const nlohmann::json* bulk = reader.Child("bulk_subscribe")) {
+      const std::string bulk_pointer = reader.PointerOf("bulk_subscribe");
+      OTTAVA_RETURN_IF_ERROR(ObjectReader::CheckObject(*bulk, bulk_pointer));
+      ObjectReader bulk_reader(*bulk, bulk_pointer);
+      OTTAVA_RETURN_IF_ERROR(bulk_reader.Bool("enabled", &sub.bulk.enabled));
+      OTTAVA_RETURN_IF_ERROR(bulk_reader.Int("max_messages_count", &sub.bulk.max_messages_count, 0,
+                                             callback::BulkSubscribe::kMaxMessagesLimit));
+      OTTAVA_RETURN_IF_ERROR(bulk_reader.Int("max_await_duration_ms",
+                                             &sub.bulk.max_await_duration_ms, 0,
+                                             callback::BulkSubscribe::kMaxAwaitLimitMs));
+      OTTAVA_RETURN_IF_ERROR(bulk_reader.CheckNoUnknownKeys());
+    }
     OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
     if (sub.retry_max_ms < sub.retry_initial_ms) {
       return ConfigError(reader.PointerOf("retry_max_ms"), "must be >= retry_initial_ms");

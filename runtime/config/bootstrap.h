@@ -52,6 +52,15 @@ struct RouteRuleConfig {
   std::string path;
 };
 
+/// Dapr's bulk subscribe (a Subscription's `bulkSubscribe`, the config's `bulk_subscribe`):
+/// batches of up to `max_messages_count` events (0: 100), or what arrived within
+/// `max_await_duration_ms` (0: 1000) of the first.
+struct BulkSubscribeConfig {
+  bool enabled = false;
+  int64_t max_messages_count = 0;
+  int64_t max_await_duration_ms = 0;
+};
+
 struct SubscriptionConfig {
   std::string pubsub_name;
   std::string topic;
@@ -67,6 +76,7 @@ struct SubscriptionConfig {
   /// else `default_route`. Both empty: no path (Layotto's delivery).
   std::vector<RouteRuleConfig> rules;
   std::string default_route;
+  BulkSubscribeConfig bulk;
 };
 
 /// Hot upgrade (`upgrade`, docs/architecture.md "Upgrade").

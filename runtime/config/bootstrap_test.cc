@@ -103,7 +103,19 @@ INSTANTIATE_TEST_SUITE_P(
                      "flow_control": {"rules": [{"id": "q", "resource": "/a", "kind": "qps",
                                                  "threshold": 1,
                                                  "reply": {"fallback_cluster": "d"}}]}})",
-            "/flow_control/rules/0/reply/fallback_cluster", "no mesh cluster named 'd'"}),
+            "/flow_control/rules/0/reply/fallback_cluster", "no mesh cluster named 'd'"},
+        Rejected{"subscription bulk count",
+                 R"({"app": {"callback": {}},
+                     "components": {"pub_subs": {"bus": {"type": "in-memory"}}},
+                     "subscriptions": [{"pubsub_name": "bus", "topic": "t",
+                                        "bulk_subscribe": {"max_messages_count": 20000}}]})",
+                 "/subscriptions/0/bulk_subscribe/max_messages_count", "between"},
+        Rejected{"subscription bulk unknown key",
+                 R"({"app": {"callback": {}},
+                     "components": {"pub_subs": {"bus": {"type": "in-memory"}}},
+                     "subscriptions": [{"pubsub_name": "bus", "topic": "t",
+                                        "bulk_subscribe": {"maxMessagesCount": 2}}]})",
+                 "/subscriptions/0/bulk_subscribe/maxMessagesCount", "unknown key"}),
     [](const ::testing::TestParamInfo<Rejected>& param_info) {
       std::string name = param_info.param.name;
       for (char& c : name) {
@@ -134,7 +146,8 @@ TEST(BootstrapTest, ParsesAFullConfig) {
                 "main": {"type": "in-memory", "metadata": {"keyPrefix": "name"}}}
     },
     "subscriptions": [{"pubsub_name": "bus", "topic": "orders", "dead_letter_topic": "dlq",
-                       "max_retries": 3, "concurrency": 4}],
+                       "max_retries": 3, "concurrency": 4,
+                       "bulk_subscribe": {"enabled": true, "max_messages_count": 20}}],
     "mesh": {"workers": 2, "listeners": [], "routers": [], "clusters": []}
   })");
   ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
@@ -153,6 +166,9 @@ TEST(BootstrapTest, ParsesAFullConfig) {
   ASSERT_EQ(bootstrap->subscriptions.size(), 1u);
   EXPECT_EQ(bootstrap->subscriptions[0].max_retries, 3);
   EXPECT_EQ(bootstrap->subscriptions[0].concurrency, 4);
+  EXPECT_TRUE(bootstrap->subscriptions[0].bulk.enabled);
+  EXPECT_EQ(bootstrap->subscriptions[0].bulk.max_messages_count, 20);
+  EXPECT_EQ(bootstrap->subscriptions[0].bulk.max_await_duration_ms, 0);  // Dapr's default
   ASSERT_TRUE(bootstrap->mesh.has_value());
   EXPECT_EQ(bootstrap->mesh->workers, 2u);
 }

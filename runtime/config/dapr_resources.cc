@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "runtime/callback/route_match.h"
+#include "runtime/callback/subscription_options.h"
 
 namespace ottava::runtime::config {
 namespace {
@@ -155,6 +157,22 @@ class MapReader {
     } else {
       return where_.Error(PathOf(key), "expected true or false, got '" + text + "'");
     }
+    return absl::OkStatus();
+  }
+  // A whole number in [min, max] (0 where the field means "the default").
+  absl::Status Int(std::string_view key, int64_t min, int64_t max, int64_t* out) {
+    std::string text;
+    OTTAVA_RETURN_IF_ERROR(String(key, &text));
+    if (text.empty()) {
+      return absl::OkStatus();
+    }
+    int64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+      return where_.Error(PathOf(key), "expected a whole number from " + std::to_string(min) +
+                                           " to " + std::to_string(max) + ", got '" + text + "'");
+    }
+    *out = value;
     return absl::OkStatus();
   }
   // A list of strings (`scopes`).
@@ -487,9 +505,15 @@ absl::Status ParseSubscription(const YAML::Node& doc,
   }
   if (YAML::Node bulk = reader.Child("bulkSubscribe"); bulk.IsDefined() && !bulk.IsNull()) {
     OTTAVA_RETURN_IF_ERROR(MapReader::CheckMap(bulk, "spec.bulkSubscribe", where));
-    OTTAVA_LOG(Runtime, warn,
-               "{}: spec.bulkSubscribe is ignored: subscription {} gets its events one by one",
-               where.Document(), name);
+    MapReader bulk_reader(bulk, "spec.bulkSubscribe", where);
+    OTTAVA_RETURN_IF_ERROR(bulk_reader.Bool("enabled", &sub.bulk.enabled));
+    OTTAVA_RETURN_IF_ERROR(bulk_reader.Int("maxMessagesCount", 0,
+                                           callback::BulkSubscribe::kMaxMessagesLimit,
+                                           &sub.bulk.max_messages_count));
+    OTTAVA_RETURN_IF_ERROR(bulk_reader.Int("maxAwaitDurationMs", 0,
+                                           callback::BulkSubscribe::kMaxAwaitLimitMs,
+                                           &sub.bulk.max_await_duration_ms));
+    OTTAVA_RETURN_IF_ERROR(bulk_reader.CheckNoUnknownKeys());
   }
   OTTAVA_RETURN_IF_ERROR(reader.CheckNoUnknownKeys());
   if (!scopes.empty() && std::find(scopes.begin(), scopes.end(), app_id) == scopes.end()) {

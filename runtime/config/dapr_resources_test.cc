@@ -173,6 +173,10 @@ scopes: [billing]
   EXPECT_EQ(v2.rules[0].match, "event.type == \"big\"");
   EXPECT_EQ(v2.rules[0].path, "/big");
   EXPECT_EQ(v2.metadata.at("consumerID"), "c1");
+  EXPECT_TRUE(v2.bulk.enabled);
+  EXPECT_EQ(v2.bulk.max_messages_count, 10);
+  EXPECT_EQ(v2.bulk.max_await_duration_ms, 0);  // Dapr's default applies
+  EXPECT_FALSE(r.subscriptions[0].bulk.enabled);
   EXPECT_EQ(r.subscription_origins[1], "res.yaml: document 1");
 }
 
@@ -271,6 +275,16 @@ INSTANTIATE_TEST_SUITE_P(
             "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: s}\n"
             "spec: {type: state.redis, version: v1, ignoreErrors: maybe}\n",
             "res.yaml: document 0: spec.ignoreErrors: ", "true or false"},
+        Bad{"bad bulkSubscribe count",
+            "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\n"
+            "spec: {pubsubname: p, topic: t, routes: {default: /t}, "
+            "bulkSubscribe: {enabled: true, maxMessagesCount: many}}\n",
+            "res.yaml: document 0: spec.bulkSubscribe.maxMessagesCount: ", "whole number"},
+        Bad{"unknown bulkSubscribe key",
+            "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\n"
+            "spec: {pubsubname: p, topic: t, routes: {default: /t}, "
+            "bulkSubscribe: {enabled: true, maxMessages: 5}}\n",
+            "res.yaml: document 0: spec.bulkSubscribe.maxMessages: ", "unknown key"},
         Bad{"v1 subscription without route",
             "apiVersion: dapr.io/v1alpha1\nkind: Subscription\nmetadata: {name: s}\n"
             "spec: {pubsubname: p, topic: t}\n",

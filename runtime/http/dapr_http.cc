@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -126,6 +128,30 @@ bool ReadStringMap(const json& object, components::Metadata* out) {
 std::string StringField(const json& object, const char* key) {
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// daprd reads request bodies with Go's encoding/json, which matches keys case-insensitively: the
+// JS SDK's HTTP publishBulk sends `entryID` for `entryId`. The exact key wins, then any casing.
+const json* FoldedField(const json& object, std::string_view key) {
+  if (auto it = object.find(key); it != object.end()) {
+    return &*it;
+  }
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string& name = it.key();
+    if (name.size() == key.size() &&
+        std::equal(name.begin(), name.end(), key.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return &*it;
+    }
+  }
+  return nullptr;
+}
+
+std::string FoldedString(const json& object, std::string_view key) {
+  const json* value = FoldedField(object, key);
+  return value != nullptr && value->is_string() ? value->get<std::string>() : std::string();
 }
 
 state::Concurrency ParseConcurrency(std::string_view text) {
@@ -587,7 +613,7 @@ void DaprHttpServer::Routes() {
     std::vector<std::pair<std::string, api::PubSubApi::PublishRequest>> entries;
     std::set<std::string> ids;
     for (const auto& in : body) {
-      const std::string id = in.is_object() ? StringField(in, "entryId") : "";
+      const std::string id = in.is_object() ? FoldedString(in, "entryId") : "";
       if (id.empty() || !ids.insert(id).second) {
         SendError(res, 400, "ERR_PUBSUB_EVENTS_SER",
                   "entryId is duplicated or not present for entry '" + id + "'");
@@ -596,13 +622,14 @@ void DaprHttpServer::Routes() {
       api::PubSubApi::PublishRequest publish;
       publish.pubsub_name = pubsub;
       publish.topic = topic;
-      publish.content_type = StringField(in, "contentType");
-      const json& event = in.contains("event") ? in["event"] : json();
+      publish.content_type = FoldedString(in, "contentType");
+      const json* found_event = FoldedField(in, "event");
+      const json& event = found_event != nullptr ? *found_event : json();
       publish.data = event.is_string() && !IsJsonContentType(publish.content_type)
                          ? event.get<std::string>()
                          : event.dump();
-      if (auto metadata = in.find("metadata");
-          metadata != in.end() && !ReadStringMap(*metadata, &publish.metadata)) {
+      if (const json* metadata = FoldedField(in, "metadata");
+          metadata != nullptr && !ReadStringMap(*metadata, &publish.metadata)) {
         SendError(res, 400, "ERR_PUBSUB_EVENTS_SER", "metadata must be an object of strings");
         return;
       }

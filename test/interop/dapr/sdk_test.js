@@ -24,13 +24,7 @@ const {
 // The SDK's LockStatus enum (not exported from the package root).
 const { LockStatus } = require("@dapr/dapr/types/lock/UnlockResponse");
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 2; i < argv.length; i += 2) {
-    out[argv[i].replace(/^--/, "")] = argv[i + 1];
-  }
-  return out;
-}
+const { parseArgs, pass, check, assert, sleep, waitFor, failures } = require("./checks");
 
 const args = parseArgs(process.argv);
 const protocol =
@@ -42,41 +36,6 @@ const httpPort = Number(args["http-port"]);
 const STORE = "state";
 const PUBSUB = "pubsub";
 const LOCK = "lock";
-
-let failures = 0;
-function pass(name) {
-  console.log(`PASS ${name}`);
-}
-function fail(name, why) {
-  failures += 1;
-  console.log(`FAIL ${name}: ${why}`);
-}
-async function check(name, fn) {
-  try {
-    await fn();
-    pass(name);
-  } catch (e) {
-    fail(name, e && e.stack ? e.stack.split("\n").slice(0, 3).join(" | ") : String(e));
-  }
-}
-function assert(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-async function waitFor(predicate, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await predicate()) {
-      return;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 // A plain HTTP request to the sidecar's Dapr HTTP port (for what the SDK does not show).
 function rawHttp(method, path, headers = {}, body) {
@@ -393,10 +352,10 @@ async function main() {
     await checkTokenRefusal();
   }
   clearTimeout(timer);
-  console.log(`DONE ${failures} failure(s)`);
+  console.log(`DONE ${failures()} failure(s)`);
   // DaprServer.stop() waits for the sidecar to close its connection to the app; the test stops
   // the sidecar after this process, so exit here.
-  process.exit(failures);
+  process.exit(failures());
 }
 
 main().catch((e) => {
