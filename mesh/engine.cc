@@ -1,5 +1,8 @@
 #include "mesh/engine.h"
 
+#include <unistd.h>
+
+#include <set>
 #include <thread>
 
 #include "common/accept_loop.h"
@@ -338,6 +341,67 @@ void Engine::Drain(bool close_idle) {
   for (auto& worker : workers_) {
     worker->Drain(close_idle);
   }
+}
+
+std::map<std::string, std::string> Engine::AdoptableListeners() const {
+  std::map<std::string, std::string> out;
+  for (const BoundListener& listener : listeners_) {
+    if (listener.manager_config->codec->multiplexed()) {
+      out[listener.config.name] = std::string(ProtocolName(listener.config.protocol));
+    }
+  }
+  return out;
+}
+
+void Engine::DrainForUpgrade(const std::map<std::string, std::string>& adoptable,
+                             MigrationSink sink) {
+  std::set<const ConnectionManagerConfig*> migrate;
+  for (const auto& [name, protocol] : AdoptableListeners()) {
+    auto found = adoptable.find(name);
+    if (found != adoptable.end() && found->second == protocol) {
+      for (const BoundListener& listener : listeners_) {
+        if (listener.config.name == name) {
+          migrate.insert(listener.manager_config.get());
+        }
+      }
+    }
+  }
+  StopAccepting();
+  for (auto& worker : workers_) {
+    worker->DrainForUpgrade(migrate, sink);
+  }
+}
+
+absl::Status Engine::AdoptConnection(const std::string& listener, int fd, std::string unread) {
+  const BoundListener* found = nullptr;
+  for (const BoundListener& bound : listeners_) {
+    if (bound.config.name == listener) {
+      found = &bound;
+    }
+  }
+  absl::Status error;
+  if (!running_.load() || workers_.empty()) {
+    error = absl::UnavailableError("the mesh is not running");
+  } else if (found == nullptr) {
+    error = absl::NotFoundError("no listener '" + listener + "'");
+  } else if (!found->manager_config->codec->multiplexed()) {
+    error = absl::FailedPreconditionError("listener '" + listener + "' speaks " +
+                                          std::string(ProtocolName(found->config.protocol)) +
+                                          ": its connections do not migrate");
+  }
+  if (!error.ok()) {
+    ::close(fd);
+    return error;
+  }
+  Worker* target = workers_.front().get();
+  for (const auto& worker : workers_) {
+    if (worker->ActiveConnections() < target->ActiveConnections()) {
+      target = worker.get();
+    }
+  }
+  target->CountConnection();
+  target->AdoptMigrated(*found->manager_config, fd, std::move(unread));
+  return absl::OkStatus();
 }
 
 void Engine::StopAccepting() {

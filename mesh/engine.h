@@ -62,6 +62,20 @@ class Engine {
   /// `close_idle` false (upgrade) an idle keep-alive connection is not closed under a client
   /// that may be sending on it: its next response says `Connection: close` instead.
   void Drain(bool close_idle = true);
+  /// Listener name → protocol ("bolt", "dubbo") of every listener whose connections this engine
+  /// can adopt from a previous process on upgrade: the multiplexed ones, whose connections can
+  /// change hands between two frames.
+  std::map<std::string, std::string> AdoptableListeners() const;
+  /// Upgrade drain: as Drain(false), except that the connections of every listener named in
+  /// `adoptable` with the protocol it has here (the next process's AdoptableListeners()) stop
+  /// reading between frames, finish the requests they already forwarded and go to `sink`. The
+  /// others (HTTP/1.1, a listener the next process lacks or serves with another protocol) drain
+  /// as with Drain(false).
+  void DrainForUpgrade(const std::map<std::string, std::string>& adoptable, MigrationSink sink);
+  /// Serves `fd` (owned from now on), a connection the previous process handed over, as one of
+  /// `listener`'s on the least loaded worker; `unread` is decoded first. An error (no such
+  /// listener, not one that adopts, not running) closes `fd`.
+  absl::Status AdoptConnection(const std::string& listener, int fd, std::string unread);
   /// Requests in flight plus open connections on every worker (what a drain waits for).
   int64_t ActiveRequests() const;
   /// Stops workers and checks. Idempotent.

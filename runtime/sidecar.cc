@@ -1,6 +1,7 @@
 #include "runtime/sidecar.h"
 
 #include <grpcpp/grpcpp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -436,10 +438,18 @@ struct Sidecar::State {
   // Hot upgrade (runtime/upgrade/). The binary path is read at startup: SIGHUP runs whatever
   // is at that path then.
   std::string binary_path;
-  std::string socket_path;                            // the control socket
-  std::unique_ptr<upgrade::TakeoverClient> takeover;  // new process: until taken over
+  std::string socket_path;  // the control socket
+  // New process: until taken over, then on `migration_receiver`, which adopts the Bolt and
+  // Dubbo connections the old process migrates until it says "end" (or Stop() cancels it).
+  std::unique_ptr<upgrade::TakeoverClient> takeover;
+  std::thread migration_receiver;
   std::map<std::string, int> inherited;               // new process: sockets not yet used
   std::unique_ptr<upgrade::HandoverSource> handover;  // old process: what is handed over
+  // Old process, from HandedOver (upgrade thread) to DrainAfterHandover (main thread): which mesh
+  // listeners' connections migrate, and where they go.
+  std::mutex migration_mu;
+  std::map<std::string, std::string> migration_adopt;
+  std::shared_ptr<upgrade::MigrationQueue> migration_queue;
   std::unique_ptr<upgrade::UpgradeServer> upgrade_server;
   int64_t generation = 1;
   std::string took_over_at;  // RFC 3339, empty for generation 1
@@ -473,8 +483,15 @@ class SidecarHandover : public upgrade::HandoverSource {
   std::vector<std::pair<std::string, int>> ListeningSockets() override;
   void StopAccepting() override;
   std::vector<upgrade::StateChunk> ExportState() override;
-  void HandedOver(pid_t pid) override {
+  void HandedOver(pid_t pid,
+                  const std::map<std::string, std::string>& adopt,
+                  std::shared_ptr<upgrade::MigrationQueue> queue) override {
     OTTAVA_LOG(Runtime, info, "upgrade: pid {} serves now", pid);
+    {
+      std::lock_guard<std::mutex> lock(s_.migration_mu);
+      s_.migration_adopt = adopt;
+      s_.migration_queue = std::move(queue);
+    }
     kill(getpid(), SIGUSR2);  // WaitForSignal() returns and the process drains
   }
 
@@ -991,6 +1008,10 @@ absl::Status Sidecar::StartUpgradeControl() {
     const int64_t ready_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count();
+    std::map<std::string, std::string> adopt;
+    if (s.mesh) {
+      adopt = s.mesh->engine().AdoptableListeners();
+    }
     auto stopped = s.takeover->Ready(
         std::chrono::seconds(bootstrap.upgrade.drain_seconds + 5),
         [&](upgrade::StateChunk&& chunk) {
@@ -1004,7 +1025,8 @@ absl::Status Sidecar::StartUpgradeControl() {
             return;
           }
           imported.Inc();
-        });
+        },
+        adopt);
     if (!stopped.ok()) {
       OTTAVA_LOG(Runtime, warn, "upgrade: the old process did not confirm it stopped: {}",
                  stopped.status().message());
@@ -1016,7 +1038,11 @@ absl::Status Sidecar::StartUpgradeControl() {
                          {"state_bytes", stopped->value("state_bytes", int64_t{0})}};
     }
     s.took_over_at = NowRfc3339();
-    s.takeover.reset();
+    if (stopped.ok() && !adopt.empty()) {
+      StartMigrationReceiver();
+    } else {
+      s.takeover.reset();
+    }
     if (auto found = s.inherited.find("control"); found != s.inherited.end()) {
       control_fd = found->second;
       s.inherited.erase(found);
@@ -1086,6 +1112,40 @@ absl::Status Sidecar::StartUpgradeControl() {
     s.options.takeover_status_fd = -1;
   }
   return absl::OkStatus();
+}
+
+void Sidecar::StartMigrationReceiver() {
+  State& s = *state_;
+  stats::Counter& received = s.stats.CounterFor(
+      "ottava_upgrade_migrated_connections_total",
+      "Bolt and Dubbo downstream connections moved between processes on upgrade: sent to the "
+      "next one, received from the previous",
+      {{"direction", "received"}});
+  stats::Counter& errors = s.stats.CounterFor(
+      "ottava_upgrade_migration_errors_total",
+      "Connections that were to migrate and were closed instead (could not be sent or adopted)");
+  s.migration_receiver = std::thread([&s, &received, &errors] {
+    pthread_setname_np(pthread_self(), "ottava-migrate");
+    absl::StatusOr<int64_t> count =
+        s.takeover->ReceiveConnections([&](upgrade::MigratingConnection&& connection) {
+          absl::Status status = s.mesh->engine().AdoptConnection(connection.listener, connection.fd,
+                                                                 std::move(connection.unread));
+          if (status.ok()) {
+            received.Inc();
+            return;
+          }
+          errors.Inc();
+          OTTAVA_LOG(Runtime, warn, "upgrade: a migrated connection of '{}' was closed: {}",
+                     connection.listener, status.message());
+        });
+    if (count.ok()) {
+      OTTAVA_LOG(Runtime, info, "upgrade: {} connection(s) migrated from pid {}", *count,
+                 s.previous_pid);
+    } else {
+      OTTAVA_LOG(Runtime, info, "upgrade: connection migration ended: {}",
+                 count.status().message());
+    }
+  });
 }
 
 absl::StatusOr<nlohmann::json> Sidecar::Upgrade(const std::string& config_path) {
@@ -1199,7 +1259,23 @@ void Sidecar::DrainAfterHandover() {
   const auto drain_start = std::chrono::steady_clock::now();
   const auto deadline = drain_start + std::chrono::seconds(s.bootstrap.upgrade.drain_seconds);
   if (s.mesh) {
-    s.mesh->engine().Drain(/*close_idle=*/false);
+    std::map<std::string, std::string> adopt;
+    std::shared_ptr<upgrade::MigrationQueue> queue;
+    {
+      std::lock_guard<std::mutex> lock(s.migration_mu);
+      adopt = s.migration_adopt;
+      queue = s.migration_queue;
+    }
+    if (queue != nullptr) {
+      // Bolt and Dubbo connections of the listeners the new process has go to it between two
+      // frames; the others (HTTP/1.1) drain with Connection: close.
+      s.mesh->engine().DrainForUpgrade(
+          adopt, [queue](const std::string& listener, int fd, std::string unread) {
+            return queue->Push({listener, fd, std::move(unread)});
+          });
+    } else {
+      s.mesh->engine().Drain(/*close_idle=*/false);
+    }
   }
   stats::Gauge& in_flight = s.stats.GaugeFor("ottava_grpc_requests_in_flight",
                                              "API requests and streams currently being served");
@@ -1230,6 +1306,11 @@ void Sidecar::Stop() {
   if (handed_over) {
     s.ready_file_written = false;  // rewritten by the new process
   }
+  if (s.migration_receiver.joinable()) {
+    s.takeover->Cancel();  // the engine it adopts into stops below
+    s.migration_receiver.join();
+  }
+  s.takeover.reset();
   if (s.api) {
     s.api->Shutdown();  // a no-op after Drain()
   }

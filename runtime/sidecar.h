@@ -92,6 +92,8 @@ class Sidecar {
  private:
   explicit Sidecar(std::unique_ptr<State> state);
   absl::Status StartUpgradeControl();
+  /// New process: adopts the connections the old one migrates, on a thread of its own.
+  void StartMigrationReceiver();
   void DrainAfterHandover();
 
   std::unique_ptr<State> state_;

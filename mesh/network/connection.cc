@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <utility>
 #include <vector>
 
 #include "common/assert.h"
@@ -100,15 +101,32 @@ class ConnectionImpl : public Connection {
     CloseNow(ConnectionEvent::kLocalClose);
   }
 
-  int ReleaseFd() override {
+  int ReleaseFd(std::string* unread) override {
     if (state_ == State::kClosed) {
       return -1;
     }
+    if (unread != nullptr) {
+      *unread = in_.ToString();
+    }
+    in_.Drain(in_.Length());
+    out_.Drain(out_.Length());
+    flush_timer_.reset();
     event_.reset();
     int fd = fd_;
     fd_ = -1;
     state_ = State::kClosed;
     return fd;
+  }
+
+  // Bytes read by a previous owner of the socket: delivered before the socket's own, on the loop
+  // (the read handler is set after construction).
+  void Preload(std::string unread) {
+    if (unread.empty()) {
+      return;
+    }
+    in_.Add(unread);
+    deliver_preloaded_ = true;
+    event_->Activate(FileReadyType::kRead);
   }
 
   // A client connection whose socket could not be created reports the failure on the loop.
@@ -214,7 +232,8 @@ class ConnectionImpl : public Connection {
     if (total >= kMaxReadPerEvent) {
       event_->Activate(FileReadyType::kRead);  // more may be waiting; let others run first
     }
-    if ((total > 0 || end_stream) && read_handler_ != nullptr) {
+    const bool preloaded = std::exchange(deliver_preloaded_, false) && !in_.Empty();
+    if ((total > 0 || end_stream || preloaded) && read_handler_ != nullptr) {
       std::shared_ptr<bool> alive = alive_;
       read_handler_->OnData(in_, end_stream);
       if (!*alive) {
@@ -295,7 +314,8 @@ class ConnectionImpl : public Connection {
   uint32_t frames_queued_ = 0;  // Write() calls since the last flush
   bool above_high_ = false;
   bool write_scheduled_ = false;
-  bool peer_closed_ = false;  // EPOLLRDHUP seen
+  bool peer_closed_ = false;        // EPOLLRDHUP seen
+  bool deliver_preloaded_ = false;  // Preload() bytes wait for the first read pass
   // Flipped when the socket closes, so a callback can tell it must not touch the connection.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
@@ -307,9 +327,14 @@ void SetNoDelay(int fd) {
 
 }  // namespace
 
-ConnectionPtr CreateServerConnection(Dispatcher& dispatcher, int fd, const Address& remote) {
+ConnectionPtr CreateServerConnection(Dispatcher& dispatcher,
+                                     int fd,
+                                     const Address& remote,
+                                     std::string unread) {
   SetNoDelay(fd);
-  return std::make_unique<ConnectionImpl>(dispatcher, fd, remote, /*connecting=*/false);
+  auto connection = std::make_unique<ConnectionImpl>(dispatcher, fd, remote, /*connecting=*/false);
+  connection->Preload(std::move(unread));
+  return connection;
 }
 
 ConnectionPtr CreateClientConnection(Dispatcher& dispatcher, const Address& address) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/address.h"
@@ -85,8 +86,10 @@ class Connection : public DeferredDeletable {
   virtual void Close(CloseType type) = 0;
 
   /// Detaches and returns the socket fd, leaving the connection closed without raising events
-  /// (for the hot-upgrade hand-off of an idle connection). -1 when already closed.
-  virtual int ReleaseFd() = 0;
+  /// (the hot-upgrade migration of a downstream connection). `unread`, when not null, receives
+  /// the bytes read from the socket and not consumed by the read handler; queued output is
+  /// dropped (the caller waits for BufferedBytes() == 0 first). -1 when already closed.
+  virtual int ReleaseFd(std::string* unread) = 0;
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 
@@ -95,8 +98,13 @@ inline std::vector<double> FramesPerWritevBounds() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256};
 }
 
-/// Wraps an accepted, connected socket. Takes ownership of `fd`.
-ConnectionPtr CreateServerConnection(Dispatcher& dispatcher, int fd, const Address& remote);
+/// Wraps an accepted, connected socket. Takes ownership of `fd`. `unread` are bytes read from
+/// the socket before (by the previous process, on upgrade): the read handler gets them first, on
+/// the loop, before anything read from the socket.
+ConnectionPtr CreateServerConnection(Dispatcher& dispatcher,
+                                     int fd,
+                                     const Address& remote,
+                                     std::string unread = {});
 
 /// Starts a non-blocking connect to `address`; the outcome arrives as kConnected or
 /// kConnectFailed. A failure to even create the socket also arrives as kConnectFailed (posted).

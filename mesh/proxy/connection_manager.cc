@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/assert.h"
+
 namespace ottava::mesh {
 
 // Downstream output above this pauses reading the upstream response.
@@ -158,7 +160,8 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
 
 ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
                                      const ConnectionManagerConfig& config,
-                                     ConnectionPtr connection)
+                                     ConnectionPtr connection,
+                                     bool migrated)
     : context_(context),
       config_(config),
       connection_(std::move(connection)),
@@ -168,7 +171,9 @@ ConnectionManager::ConnectionManager(ConnectionManagerContext& context,
   connection_->SetWriteBufferLimit(kDownstreamWriteHighWatermark);
   connection_->SetFramesPerWritevHistogram(config_.stats->frames_per_writev);
   codec_ = config_.codec->CreateServerCodec(*this, *this, config_.codec_options);
-  config_.stats->connections_total->Inc();
+  if (!migrated) {
+    config_.stats->connections_total->Inc();
+  }
   config_.stats->connections_active->Add(1);
   ArmIdleTimer();
 }
@@ -235,7 +240,9 @@ void ConnectionManager::OnStreamComplete(ActiveStream& stream, bool request_comp
     streams_.erase(stream.self);
     connection_->dispatcher().DeferredDelete(std::move(owned));
     if (streams_.empty()) {
-      if (draining_) {
+      if (migrate_ != nullptr) {
+        CheckMigrationDone();
+      } else if (draining_) {
         CloseConnection(CloseType::kFlushWrite);
       } else {
         ArmIdleTimer();
@@ -331,6 +338,49 @@ void ConnectionManager::StartDraining(bool close_idle) {
   }
 }
 
+void ConnectionManager::StartMigration(MigrateCallback ready) {
+  OTTAVA_ASSERT(multiplexed_, "only multiplexed codecs migrate between frames");
+  if (closed_ || migrate_ != nullptr) {
+    return;
+  }
+  migrate_ = std::move(ready);
+  connection_->ReadDisable(true);  // never enabled again: the next process reads from here on
+  DisableTimer(idle_timer_);
+  DisableTimer(header_timer_);  // a partial frame completes in the next process
+  CheckMigrationDone();
+}
+
+// Called when the last stream ended and on the poll timer. The hand-off itself runs from the
+// timer, never inside a stream's callback (the codec is still on the stack there).
+void ConnectionManager::CheckMigrationDone() {
+  if (migrate_timer_ == nullptr) {
+    migrate_timer_ = connection_->dispatcher().CreateTimer([this] {
+      if (closed_ || migrate_ == nullptr) {
+        return;
+      }
+      if (!streams_.empty() || connection_->BufferedBytes() > 0) {
+        // Waiting for responses (bounded by their routes' timeouts) or for the client to read.
+        migrate_timer_->Enable(std::chrono::milliseconds(1));
+        return;
+      }
+      closed_ = true;
+      config_.stats->connections_active->Sub(1);
+      idle_timer_.reset();
+      header_timer_.reset();
+      read_buffer_ = nullptr;
+      std::string unread;
+      const int fd = connection_->ReleaseFd(&unread);
+      MigrateCallback ready = std::move(migrate_);
+      migrate_ = nullptr;
+      ready(*this, fd, std::move(unread));
+      context_.OnConnectionClosed(*this);
+    });
+  }
+  if (!migrate_timer_->Enabled()) {
+    migrate_timer_->Enable(std::chrono::milliseconds(0));
+  }
+}
+
 void ConnectionManager::OnAboveWriteHighWatermark() {
   write_above_high_ = true;
   for (auto& stream : streams_) {
@@ -363,6 +413,8 @@ void ConnectionManager::OnEvent(ConnectionEvent event) {
   config_.stats->connections_active->Sub(1);
   idle_timer_.reset();
   header_timer_.reset();
+  migrate_timer_.reset();
+  migrate_ = nullptr;
   read_buffer_ = nullptr;
   for (auto& stream : streams_) {
     stream->OnDownstreamReset();

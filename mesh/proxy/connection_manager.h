@@ -70,10 +70,24 @@ class ConnectionManager : public DeferredDeletable,
                           public CodecOutput,
                           public ServerCodecCallbacks {
  public:
+  /// `migrated`: the connection came from the previous process on upgrade (not counted as an
+  /// accepted connection of the listener).
   ConnectionManager(ConnectionManagerContext& context,
                     const ConnectionManagerConfig& config,
-                    ConnectionPtr connection);
+                    ConnectionPtr connection,
+                    bool migrated = false);
   ~ConnectionManager() override;
+
+  /// Receives a migrating connection's socket and the bytes read from it but not decoded.
+  using MigrateCallback = std::function<void(ConnectionManager&, int fd, std::string unread)>;
+  /// Upgrade, multiplexed codecs only (Bolt, Dubbo): stops reading at once, which is at a frame
+  /// boundary (the codec decodes every whole frame as it arrives; a partial one stays in the
+  /// input). Once every request in flight is answered and the output is written, `ready` gets the
+  /// socket and the undecoded bytes; this manager is then closed without touching the socket and
+  /// the owner removes it as for any close. A close before that (the peer left, a reset) ends the
+  /// migration as an ordinary close.
+  void StartMigration(MigrateCallback ready);
+  const ConnectionManagerConfig& config() const { return config_; }
 
   /// Responses from now on ask the client to close; an idle connection closes at once unless
   /// `close_idle` is false (upgrade: it closes after its next response, or at the drain deadline).
@@ -113,6 +127,7 @@ class ConnectionManager : public DeferredDeletable,
   void OnIdleTimeout();
   void OnHeaderTimeout();
   void CloseConnection(CloseType type);
+  void CheckMigrationDone();
 
   ConnectionManagerContext& context_;
   const ConnectionManagerConfig& config_;
@@ -129,6 +144,8 @@ class ConnectionManager : public DeferredDeletable,
   bool closed_ = false;
   bool dispatch_posted_ = false;
   bool write_above_high_ = false;
+  MigrateCallback migrate_;  // set while migrating
+  TimerPtr migrate_timer_;   // polls for the output to drain once the streams are done
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -253,7 +253,7 @@ void Worker::Drain(bool close_idle) {
       managers.push_back(manager.get());
     }
     for (ConnectionManager* manager : managers) {
-      manager->StartDraining(close_idle);
+      DrainConnection(*manager);
     }
     // A graceful (upgrade) drain still sends requests upstream on the connections it keeps, so
     // the pools stay as they are; they close with the worker.
@@ -262,6 +262,35 @@ void Worker::Drain(bool close_idle) {
         entry.second->Drain();
       }
     }
+  });
+}
+
+void Worker::DrainForUpgrade(std::set<const ConnectionManagerConfig*> migrate, MigrationSink sink) {
+  dispatcher_->Post([this, migrate = std::move(migrate), sink = std::move(sink)]() mutable {
+    migrate_ = std::move(migrate);
+    migration_sink_ = std::move(sink);
+  });
+  Drain(/*close_idle=*/false);
+}
+
+// One connection's part of a drain: migrate it when its listener's connections go to the next
+// process, else ask it to close.
+void Worker::DrainConnection(ConnectionManager& manager) {
+  if (migration_sink_ == nullptr || !migrate_.contains(&manager.config())) {
+    manager.StartDraining(close_idle_);
+    return;
+  }
+  manager.StartMigration([this](ConnectionManager& leaving, int fd, std::string unread) {
+    if (fd >= 0) {
+      migration_sink_(leaving.config().listener, fd, std::move(unread));
+    }
+  });
+}
+
+void Worker::AdoptMigrated(const ConnectionManagerConfig& config, int fd, std::string unread) {
+  dispatcher_->Post([this, &config, fd, unread = std::move(unread)]() mutable {
+    absl::StatusOr<Address> remote = SocketAddress(fd, /*peer=*/true);
+    Adopt(config, fd, remote.ok() ? *remote : Address{}, std::move(unread), /*migrated=*/true);
   });
 }
 
@@ -282,14 +311,19 @@ void Worker::OnAccept(const ConnectionManagerConfig& config, int fd, const Addre
   target->dispatcher_->Post([target, &config, fd, remote] { target->Adopt(config, fd, remote); });
 }
 
-void Worker::Adopt(const ConnectionManagerConfig& config, int fd, const Address& remote) {
-  ConnectionPtr connection = CreateServerConnection(*dispatcher_, fd, remote);
-  auto manager = std::make_unique<ConnectionManager>(*this, config, std::move(connection));
+void Worker::Adopt(const ConnectionManagerConfig& config,
+                   int fd,
+                   const Address& remote,
+                   std::string unread,
+                   bool migrated) {
+  ConnectionPtr connection = CreateServerConnection(*dispatcher_, fd, remote, std::move(unread));
+  auto manager =
+      std::make_unique<ConnectionManager>(*this, config, std::move(connection), migrated);
   ConnectionManager* raw = manager.get();
   connections_.push_back(std::move(manager));
   raw->self = std::prev(connections_.end());
   if (draining_) {
-    raw->StartDraining(close_idle_);
+    DrainConnection(*raw);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ struct InvokeResponse {
 };
 using InvokeCallback = std::function<void(InvokeResponse)>;
 
+/// Takes a downstream connection leaving for the next process on upgrade: its listener's name,
+/// socket (owned by the callee from now on) and the bytes read from it but not decoded. Any
+/// worker thread. Returns false when the connection cannot go (the callee closed the socket).
+using MigrationSink = std::function<bool(const std::string& listener, int fd, std::string unread)>;
+
 /// Called when a host of a cluster should be ejected (on a worker thread; the callee posts).
 using OutlierEjectCallback = std::function<void(const ClusterInfoConstSharedPtr&, Host&)>;
 
@@ -75,6 +81,15 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   /// Asks every connection to close when its current request is done (posted); with
   /// `close_idle` false idle connections stay open until their next response.
   void Drain(bool close_idle = true);
+  /// Upgrade drain: as Drain(false), except that connections of the listeners in `migrate` stop
+  /// reading between frames, finish their requests in flight and go to `sink` (posted; also
+  /// applies to connections handed to this worker later).
+  void DrainForUpgrade(std::set<const ConnectionManagerConfig*> migrate, MigrationSink sink);
+  /// Serves `fd`, a connection of the listener `config` that the previous process handed over,
+  /// decoding `unread` first (posted). The caller counted it in ActiveConnections() already.
+  void AdoptMigrated(const ConnectionManagerConfig& config, int fd, std::string unread);
+  /// Counts a connection about to be posted here (AdoptMigrated), so load balancing sees it.
+  void CountConnection() { active_connections_.fetch_add(1); }
   /// Sends a request through the current snapshot's `mesh.rpc_router` (posted); `done` runs on
   /// this worker's thread.
   void Invoke(InvokeRequest request, InvokeCallback done);
@@ -114,7 +129,12 @@ class Worker : public RouterContext, public ConnectionManagerContext {
          stats::Store& stats,
          OutlierEjectCallback on_eject);
   void OnAccept(const ConnectionManagerConfig& config, int fd, const Address& remote);
-  void Adopt(const ConnectionManagerConfig& config, int fd, const Address& remote);
+  void Adopt(const ConnectionManagerConfig& config,
+             int fd,
+             const Address& remote,
+             std::string unread = {},
+             bool migrated = false);
+  void DrainConnection(ConnectionManager& manager);
   void ReapClusters();
 
   const uint32_t index_;
@@ -136,6 +156,8 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   TimerPtr reap_timer_;
   bool draining_ = false;
   bool close_idle_ = true;
+  std::set<const ConnectionManagerConfig*> migrate_;  // upgrade: listeners that migrate
+  MigrationSink migration_sink_;
   std::atomic<int64_t> active_connections_{0};
   std::atomic<int64_t> active_requests_{0};
 };

@@ -3,24 +3,30 @@
 // The hot-upgrade handover protocol (docs/architecture.md, "Upgrade"): the running sidecar (the
 // "old" process) listens on a Unix stream socket, `<upgrade.socket_dir>/ottava-upgrade.sock`; a
 // new process dials it and they exchange length-prefixed JSON messages, some carrying file
-// descriptors (SCM_RIGHTS) or a binary payload. Version 2:
+// descriptors (SCM_RIGHTS) or a binary payload. Version 3:
 //
-//   new → old  {"type":"hello","version":1,"pid":N}
-//   old → new  {"type":"welcome","version":1,"pid":N,"generation":G,"ready_file":"..."}
+//   new → old  {"type":"hello","version":3,"pid":N}
+//   old → new  {"type":"welcome","version":3,"pid":N,"generation":G,"ready_file":"..."}
 //              or {"type":"refused","version":V,"error":"..."} (version skew, upgrade busy)
 //   ...        the new process initialises its components...
 //   new → old  {"type":"take_sockets"}
 //   old → new  {"type":"sockets","names":["grpc","actuator",...]} + one fd per name
 //   ...        the new process starts serving on them (not the state APIs: gRPC and Dapr HTTP
 //              wait), rewrites the ready file...
-//   new → old  {"type":"ready","pid":N}
-//              the old process stops accepting, waits (bounded) for the API calls in flight,
-//              freezes its in-memory components (later writes fail) and exports them:
+//   new → old  {"type":"ready","pid":N,"adopt":{"<listener>":"bolt",...}}
+//              ("adopt": the mesh listeners whose connections the new process takes over, with
+//              their protocol) the old process stops accepting, waits (bounded) for the API calls
+//              in flight, freezes its in-memory components (later writes fail) and exports them:
 //   old → new  {"type":"state","component":"state/cache","component_type":"in-memory",
 //               "format":F,"seq":I,"payload_bytes":N} + N bytes   (zero or more, one component's
 //               chunks in order; "metrics"/"counters" carries the counter values)
 //   old → new  {"type":"stopped","stop_us":T,"freeze_us":F,"chunks":C,"state_bytes":B}
 //              the new process imports the state, then its gRPC API and Dapr HTTP accept
+//   old → new  {"type":"connection","listener":"<name>","payload_bytes":N} + the socket's fd
+//              + N bytes read from it and not decoded (zero or more, as the old process's Bolt
+//              and Dubbo downstream connections finish the requests they already forwarded;
+//              only for listeners in "adopt" with the same protocol)
+//   old → new  {"type":"end","connections":C}  the old process is done (it exits)
 //
 // The old process keeps serving until "ready"; if the new one disconnects, times out or sends
 // anything else first, the handover is aborted and nothing changed for the old process.
@@ -42,7 +48,7 @@
 namespace ottava::runtime::upgrade {
 
 /// The version of the protocol above. A process refuses a peer that speaks another one.
-inline constexpr int kHandoverVersion = 2;
+inline constexpr int kHandoverVersion = 3;
 /// The largest JSON part of a message.
 inline constexpr uint32_t kMaxMessageBytes = 1u << 20;
 /// The largest binary payload of a message.

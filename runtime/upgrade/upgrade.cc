@@ -38,6 +38,43 @@ std::string Describe(int wait_status) {
 
 }  // namespace
 
+MigrationQueue::~MigrationQueue() {
+  absl::MutexLock lock(&mu_);
+  for (MigratingConnection& connection : queue_) {
+    ::close(connection.fd);
+  }
+}
+
+bool MigrationQueue::Push(MigratingConnection connection) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) {
+    ::close(connection.fd);
+    return false;
+  }
+  queue_.push_back(std::move(connection));
+  return true;
+}
+
+std::optional<MigratingConnection> MigrationQueue::Pop() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](MigrationQueue* queue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue->mu_) {
+        return queue->closed_ || !queue->queue_.empty();
+      },
+      this));
+  if (queue_.empty()) {
+    return std::nullopt;
+  }
+  MigratingConnection next = std::move(queue_.front());
+  queue_.pop_front();
+  return next;
+}
+
+void MigrationQueue::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
 UpgradeServer::UpgradeServer(int control_fd,
                              ServerSettings settings,
                              HandoverSource& source,
@@ -53,7 +90,15 @@ UpgradeServer::UpgradeServer(int control_fd,
                                 {{"outcome", "aborted"}})),
       refused_(stats.CounterFor("ottava_upgrade_handovers_total",
                                 "Upgrade handovers this process answered, by outcome",
-                                {{"outcome", "refused"}})) {}
+                                {{"outcome", "refused"}})),
+      migrated_(stats.CounterFor("ottava_upgrade_migrated_connections_total",
+                                 "Bolt and Dubbo downstream connections moved between processes "
+                                 "on upgrade: sent to the next one, received from the previous",
+                                 {{"direction", "sent"}})),
+      migration_errors_(stats.CounterFor(
+          "ottava_upgrade_migration_errors_total",
+          "Connections that were to migrate and were closed instead (could not be sent or "
+          "adopted)")) {}
 
 UpgradeServer::~UpgradeServer() {
   Stop();
@@ -74,9 +119,11 @@ void UpgradeServer::Stop() {
     return;
   }
   stopping_.store(true);
+  // After a handover the thread sends the connections still queued, then "end", and returns.
+  migrations_->Close();
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
-  if (int connection = connection_.load(); connection >= 0) {
+  if (int connection = connection_.load(); connection >= 0 && !handed_over_.load()) {
     ::shutdown(connection, SHUT_RDWR);  // wakes a handover in progress
   }
   thread_.join();
@@ -175,6 +222,14 @@ void UpgradeServer::Handle(int connection) {
     abort(ready.status());
     return;
   }
+  std::map<std::string, std::string> adopt;
+  if (auto found = ready->body.find("adopt"); found != ready->body.end() && found->is_object()) {
+    for (const auto& [listener, protocol] : found->items()) {
+      if (protocol.is_string()) {
+        adopt[listener] = protocol.get<std::string>();
+      }
+    }
+  }
   // From here on the new process serves: this one stops, whatever happens to the connection.
   const auto stop_start = Clock::now();
   source_.StopAccepting();
@@ -216,7 +271,42 @@ void UpgradeServer::Handle(int connection) {
              pid,
              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
              stop_us, freeze_us, chunks.size(), state_bytes);
-  source_.HandedOver(pid);
+  source_.HandedOver(pid, adopt, migrations_);
+  if (sent.ok()) {
+    SendMigrations(connection, pid);
+  }
+}
+
+void UpgradeServer::SendMigrations(int connection, pid_t pid) {
+  // A new process that stops reading must not hold this one forever: each send is bounded, and
+  // after a failed one the stream may be cut mid-message, so nothing more is sent.
+  timeval limit{static_cast<time_t>(kMigrationSendTimeout.count()), 0};
+  ::setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  int64_t sent = 0;
+  absl::Status broken = absl::OkStatus();
+  while (std::optional<MigratingConnection> next = migrations_->Pop()) {
+    if (broken.ok()) {
+      broken = SendMessage(connection, {{"type", "connection"}, {"listener", next->listener}},
+                           {next->fd}, next->unread);
+      if (!broken.ok()) {
+        OTTAVA_LOG(Runtime, warn,
+                   "upgrade: cannot send a connection to pid {} ({}): closing the rest", pid,
+                   broken.message());
+      }
+    }
+    ::close(next->fd);
+    if (broken.ok()) {
+      migrated_.Inc();
+      ++sent;
+    } else {
+      migration_errors_.Inc();
+    }
+  }
+  if (broken.ok()) {
+    [[maybe_unused]] absl::Status status =
+        SendMessage(connection, {{"type", "end"}, {"connections", sent}});
+  }
+  OTTAVA_LOG(Runtime, info, "upgrade: {} connection(s) migrated to pid {}", sent, pid);
 }
 
 absl::StatusOr<std::unique_ptr<TakeoverClient>> TakeoverClient::Connect(
@@ -269,8 +359,15 @@ absl::StatusOr<std::map<std::string, int>> TakeoverClient::TakeSockets(
 }
 
 absl::StatusOr<nlohmann::json> TakeoverClient::Ready(
-    std::chrono::seconds timeout, const std::function<void(StateChunk&&)>& on_chunk) {
-  OTTAVA_RETURN_IF_ERROR(SendMessage(fd_, {{"type", "ready"}, {"pid", getpid()}}));
+    std::chrono::seconds timeout,
+    const std::function<void(StateChunk&&)>& on_chunk,
+    const std::map<std::string, std::string>& adopt) {
+  nlohmann::json adopt_json = nlohmann::json::object();
+  for (const auto& [listener, protocol] : adopt) {
+    adopt_json[listener] = protocol;
+  }
+  OTTAVA_RETURN_IF_ERROR(
+      SendMessage(fd_, {{"type", "ready"}, {"pid", getpid()}, {"adopt", std::move(adopt_json)}}));
   const auto deadline = Clock::now() + timeout;
   size_t received = 0;
   while (true) {
@@ -303,6 +400,39 @@ absl::StatusOr<nlohmann::json> TakeoverClient::Ready(
     }
     return out;
   }
+}
+
+absl::StatusOr<int64_t> TakeoverClient::ReceiveConnections(
+    const std::function<void(MigratingConnection&&)>& on_connection) {
+  // The old process sends until it has drained (upgrade.drain_seconds); Cancel() ends the wait.
+  const Deadline far = Clock::now() + std::chrono::hours(24);
+  int64_t received = 0;
+  while (true) {
+    absl::StatusOr<Message> message = ReceiveMessage(fd_, far);
+    if (!message.ok()) {
+      return absl::Status(message.status().code(), "waiting for migrated connections: " +
+                                                       std::string(message.status().message()));
+    }
+    if (message->type() == "end") {
+      return received;
+    }
+    if (message->type() != "connection" || message->fds.size() != 1) {
+      return absl::InvalidArgumentError("expected 'connection' with one fd or 'end', got '" +
+                                        message->type() + "' with " +
+                                        std::to_string(message->fds.size()) + " fds");
+    }
+    MigratingConnection connection;
+    connection.listener = message->body.value("listener", std::string());
+    connection.fd = message->fds[0];
+    message->fds[0] = -1;
+    connection.unread = std::move(message->payload);
+    ++received;
+    on_connection(std::move(connection));
+  }
+}
+
+void TakeoverClient::Cancel() {
+  ::shutdown(fd_, SHUT_RDWR);
 }
 
 void ReportStatus(int fd, const nlohmann::json& report) {

@@ -13,20 +13,54 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/stats.h"
 #include "runtime/upgrade/handover.h"
 
 namespace ottava::runtime::upgrade {
+
+/// A downstream connection on its way to the new process (handover.h, "connection").
+struct MigratingConnection {
+  std::string listener;
+  int fd = -1;
+  std::string unread;  // read from the socket, not decoded
+};
+
+/// The old process's connections ready to migrate: pushed by mesh workers as each finishes its
+/// requests in flight, sent by the upgrade thread. Thread-safe.
+class MigrationQueue {
+ public:
+  MigrationQueue() = default;
+  MigrationQueue(const MigrationQueue&) = delete;
+  MigrationQueue& operator=(const MigrationQueue&) = delete;
+  /// Closes the fds of what was never sent.
+  ~MigrationQueue();
+
+  /// Queues `connection` (the queue owns its fd from now on). After Close() the fd is closed
+  /// instead and false returned: the process is stopping, the connection ends as at a drain's end.
+  bool Push(MigratingConnection connection);
+  /// The next connection; waits until there is one, or returns nothing once closed and empty.
+  std::optional<MigratingConnection> Pop();
+  /// No more pushes; Pop() returns what is queued, then nothing.
+  void Close();
+
+ private:
+  absl::Mutex mu_;
+  std::deque<MigratingConnection> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 /// What a running sidecar gives a new process. Called on the upgrade thread, one handover at a
 /// time.
@@ -43,8 +77,13 @@ class HandoverSource {
   /// later write fails, so no acknowledged write is left out) and returns their data and the
   /// metric counters, in chunks.
   virtual std::vector<StateChunk> ExportState() = 0;
-  /// The new process `pid` serves: drain and exit. Must not block (posts to the main thread).
-  virtual void HandedOver(pid_t pid) = 0;
+  /// The new process `pid` serves: drain and exit. The mesh connections of the listeners in
+  /// `adopt` (name → protocol, what the new process adopts) migrate through `queue` instead of
+  /// draining; the upgrade thread sends what arrives there until the queue is closed. Must not
+  /// block (posts to the main thread).
+  virtual void HandedOver(pid_t pid,
+                          const std::map<std::string, std::string>& adopt,
+                          std::shared_ptr<MigrationQueue> queue) = 0;
 };
 
 struct ServerSettings {
@@ -67,7 +106,9 @@ class UpgradeServer {
   UpgradeServer& operator=(const UpgradeServer&) = delete;
 
   absl::Status Start();
-  /// Ends the thread (aborting a handover in progress). Idempotent.
+  /// Ends the thread (aborting a handover in progress). After a handover, the connections already
+  /// queued for migration are sent first (bounded by kMigrationSendTimeout each), then "end".
+  /// Idempotent.
   void Stop();
   /// Whether a new process took over (then the socket file belongs to it: not to be removed).
   bool handed_over() const { return handed_over_.load(); }
@@ -76,6 +117,7 @@ class UpgradeServer {
  private:
   void Run();
   void Handle(int connection);
+  void SendMigrations(int connection, pid_t pid);
 
   const int control_fd_;
   const ServerSettings settings_;
@@ -83,6 +125,9 @@ class UpgradeServer {
   stats::Counter& completed_;
   stats::Counter& aborted_;
   stats::Counter& refused_;
+  stats::Counter& migrated_;
+  stats::Counter& migration_errors_;
+  std::shared_ptr<MigrationQueue> migrations_ = std::make_shared<MigrationQueue>();
   int wake_fd_ = -1;
   std::atomic<int> connection_{-1};
   std::atomic<bool> stopping_{false};
@@ -105,12 +150,20 @@ class TakeoverClient {
 
   /// Asks for the listening sockets. Returns name -> fd (owned by the caller from now on).
   absl::StatusOr<std::map<std::string, int>> TakeSockets(std::chrono::seconds timeout);
-  /// Tells the old process that this one serves; calls `on_chunk` for each chunk of its
-  /// in-memory state as it arrives (an error there is logged and counted by the caller, the
-  /// handover goes on), and returns the "stopped" message once the old process stopped
-  /// accepting and sent everything. `timeout` bounds the whole exchange.
+  /// Tells the old process that this one serves and adopts the connections of the listeners in
+  /// `adopt` (name → protocol); calls `on_chunk` for each chunk of its in-memory state as it
+  /// arrives (an error there is logged and counted by the caller, the handover goes on), and
+  /// returns the "stopped" message once the old process stopped accepting and sent everything.
+  /// `timeout` bounds the whole exchange.
   absl::StatusOr<nlohmann::json> Ready(std::chrono::seconds timeout,
-                                       const std::function<void(StateChunk&&)>& on_chunk);
+                                       const std::function<void(StateChunk&&)>& on_chunk,
+                                       const std::map<std::string, std::string>& adopt = {});
+  /// After Ready: calls `on_connection` (owning the fd) for each connection the old process
+  /// migrates, until it says "end" (returns how many came), closes, or Cancel() is called.
+  absl::StatusOr<int64_t> ReceiveConnections(
+      const std::function<void(MigratingConnection&&)>& on_connection);
+  /// Makes a ReceiveConnections on another thread return. Any thread.
+  void Cancel();
 
  private:
   explicit TakeoverClient(int fd) : fd_(fd) {}
@@ -135,6 +188,9 @@ absl::StatusOr<SpawnResult> SpawnNewProcess(std::vector<std::string> argv,
                                             std::chrono::seconds timeout,
                                             bool detach,
                                             const std::function<void(pid_t)>& on_started = {});
+
+/// How long the old process tries to send one migrating connection before it gives up on it.
+inline constexpr std::chrono::seconds kMigrationSendTimeout{5};
 
 /// The fd number the spawned process finds its status pipe on.
 inline constexpr int kStatusFd = 3;

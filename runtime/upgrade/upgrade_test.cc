@@ -13,7 +13,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "common/byte_codec.h"
 #include "components/config_store/in_memory/in_memory_config_store.h"
@@ -365,9 +367,20 @@ class FakeSource : public HandoverSource {
             {"state/cache", "in-memory", 1, "def"},
             {"metrics", "counters", 1, "xyz"}};
   }
-  void HandedOver(pid_t pid) override { handed_over_to = pid; }
+  void HandedOver(pid_t pid,
+                  const std::map<std::string, std::string>& adopt_from_new,
+                  std::shared_ptr<MigrationQueue> queue) override {
+    adopt = adopt_from_new;
+    for (MigratingConnection& connection : to_migrate) {
+      queue->Push(std::move(connection));
+    }
+    to_migrate.clear();
+    handed_over_to = pid;
+  }
 
   int fd_ = -1;
+  std::vector<MigratingConnection> to_migrate;  // pushed at HandedOver
+  std::map<std::string, std::string> adopt;
   std::atomic<bool> stopped{false};
   std::atomic<pid_t> handed_over_to{0};
 };
@@ -444,6 +457,89 @@ TEST_F(HandoverTest, SocketsThenStateChunksInOrderThenStopped) {
   }
   EXPECT_EQ(source_.handed_over_to.load(), getpid());
   EXPECT_TRUE(server_->handed_over());
+}
+
+// Protocol v3: "ready" names the listeners the new process adopts; after "stopped" the old
+// process's migrating connections arrive with their fd and unread bytes, then "end" once the old
+// process stops.
+TEST_F(HandoverTest, MigratedConnectionsFollowStoppedWithTheirUnreadBytes) {
+  int client_side[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client_side), 0);
+  const std::string partial("\x01\x01\x00\x01partial frame", 17);
+  source_.to_migrate.push_back({"bolt_in", client_side[1], partial});
+  auto client = TakeoverClient::Connect(path_);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto sockets = (*client)->TakeSockets(std::chrono::seconds(5));
+  ASSERT_TRUE(sockets.ok()) << sockets.status();
+  for (const auto& [name, fd] : *sockets) {
+    ::close(fd);
+  }
+  auto stopped = (*client)->Ready(std::chrono::seconds(5), [](StateChunk&&) {},
+                                  {{"bolt_in", "bolt"}, {"dubbo_in", "dubbo"}});
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+
+  std::vector<MigratingConnection> received;
+  std::mutex received_mu;
+  absl::StatusOr<int64_t> count;
+  std::thread receiver([&] {
+    count = (*client)->ReceiveConnections([&](MigratingConnection&& connection) {
+      std::lock_guard<std::mutex> lock(received_mu);
+      received.push_back(std::move(connection));
+    });
+  });
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline) {
+    std::lock_guard<std::mutex> lock(received_mu);
+    if (!received.empty()) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // The old process stops: what is queued is sent, then "end".
+  server_->Stop();
+  receiver.join();
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 1);
+  EXPECT_EQ(source_.adopt,
+            (std::map<std::string, std::string>{{"bolt_in", "bolt"}, {"dubbo_in", "dubbo"}}));
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].listener, "bolt_in");
+  EXPECT_EQ(received[0].unread, partial);
+  // The fd is the client's connection: bytes written on it reach the client, and the old
+  // process's copy is closed (only the received one keeps it open).
+  ASSERT_EQ(write(received[0].fd, "pong", 4), 4);
+  char buffer[8] = {};
+  ASSERT_EQ(read(client_side[0], buffer, sizeof(buffer)), 4);
+  EXPECT_EQ(std::string(buffer, 4), "pong");
+  ::close(received[0].fd);
+  EXPECT_EQ(read(client_side[0], buffer, sizeof(buffer)), 0) << "a copy of the fd leaked";
+  ::close(client_side[0]);
+  EXPECT_EQ(
+      stats_.CounterFor("ottava_upgrade_migrated_connections_total", "", {{"direction", "sent"}})
+          .Value(),
+      1u);
+}
+
+TEST(MigrationQueue, ClosedQueueClosesWhatIsPushedAndDrainsTheRest) {
+  int a[2];
+  int b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+  MigrationQueue queue;
+  EXPECT_TRUE(queue.Push({"x", a[1], "u"}));
+  queue.Close();
+  EXPECT_FALSE(queue.Push({"y", b[1], ""}));
+  char c;
+  EXPECT_EQ(read(b[0], &c, 1), 0) << "a refused connection's fd is closed";
+  std::optional<MigratingConnection> first = queue.Pop();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->listener, "x");
+  EXPECT_EQ(first->unread, "u");
+  EXPECT_FALSE(queue.Pop().has_value());
+  ::close(first->fd);
+  for (int fd : {a[0], b[0]}) {
+    ::close(fd);
+  }
 }
 
 TEST_F(HandoverTest, AnotherVersionIsRefusedWithBothNamed) {

@@ -22,6 +22,7 @@
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 #include "test/support/bolt_upstream.h"
 #include "test/support/process.h"
+#include "test/support/rpc_clients.h"
 
 namespace ottava::test {
 namespace {
@@ -31,109 +32,6 @@ namespace bolt = mesh::bolt;
 using nlohmann::json;
 
 constexpr char kService[] = "com.example.Echo:1.0";
-
-// A blocking Bolt client on one connection.
-class BoltClient {
- public:
-  explicit BoltClient(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  ~BoltClient() { ::close(fd_); }
-  bool connected() const { return connected_; }
-
-  void Send(uint32_t id,
-            const std::string& content,
-            const std::string& service = kService,
-            int32_t timeout_ms = 3000,
-            uint8_t type = bolt::kTypeRequest) {
-    mesh::RpcHead head;
-    head.type = type;
-    head.cmd_code = bolt::kCmdRequest;
-    head.timeout_ms = timeout_ms;
-    head.class_name = std::string(bolt::kDefaultRequestClass);
-    mesh::HeaderMap headers;
-    if (!service.empty()) {
-      headers.AddCased("service", service);
-    }
-    mesh::Buffer body;
-    body.Add(content);
-    mesh::Buffer out;
-    bolt::EncodeFrame(head, id, headers, body, out);
-    SendRaw(out.ToString());
-  }
-
-  void SendHeartbeat(uint32_t id) {
-    mesh::Buffer out;
-    bolt::EncodeHeartbeat(mesh::RpcHead(), id, false, out);
-    SendRaw(out.ToString());
-  }
-
-  void SendRaw(const std::string& bytes) {
-    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  }
-
-  /// The next frame, or nullopt on timeout or close.
-  std::optional<bolt::Frame> Read(int timeout_ms = 5000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (true) {
-      bolt::Frame frame;
-      auto decoded = bolt::DecodeFrame(in_, 64 << 20, frame);
-      if (!decoded.ok()) {
-        ADD_FAILURE() << decoded.status();
-        return std::nullopt;
-      }
-      if (*decoded) {
-        return frame;
-      }
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now())
-                                      .count());
-      if (left <= 0) {
-        return std::nullopt;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, left) <= 0) {
-        return std::nullopt;
-      }
-      char chunk[65536];
-      ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-      if (n <= 0) {
-        closed_ = true;
-        return std::nullopt;
-      }
-      in_.Add(chunk, static_cast<size_t>(n));
-    }
-  }
-
-  /// Whether the peer closed the connection within `timeout_ms`.
-  bool WaitClosed(int timeout_ms = 3000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!closed_ && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) > 0) {
-        char chunk[4096];
-        if (::recv(fd_, chunk, sizeof(chunk), 0) <= 0) {
-          closed_ = true;
-        }
-      }
-    }
-    return closed_;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-  mesh::Buffer in_;
-};
 
 json BoltConfig(const std::vector<std::string>& hosts,
                 json route_extra = json::object(),

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
+#include "test/support/node_peer.h"
 #include "test/support/process.h"
 
 namespace ottava::test {
@@ -36,13 +37,11 @@ using nlohmann::json;
 constexpr char kService[] = "com.example.Echo:1.0";
 
 std::string PeerDir() {
-  const char* source = std::getenv("OTTAVA_SOURCE_DIR");
-  return std::string(source != nullptr ? source : ".") + "/test/interop/bolt";
+  return InteropDir("bolt");
 }
 
 bool PeersInstalled() {
-  struct stat st {};
-  return stat((PeerDir() + "/node_modules/sofa-rpc-node/package.json").c_str(), &st) == 0;
+  return InteropInstalled("bolt", "sofa-rpc-node");
 }
 
 // Runs `node <script> args...` in the peer folder and returns its result.
@@ -53,90 +52,6 @@ RunResult Node(const std::string& script,
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv, timeout);
 }
-
-// A server.js process: started on port 0, its ready line read from a pipe (bounded wait), stopped
-// with SIGTERM (and reaped) when destroyed.
-class NodeServer {
- public:
-  static std::unique_ptr<NodeServer> Start(const std::string& name) {
-    int fds[2];
-    if (pipe(fds) != 0) {
-      return nullptr;
-    }
-    const std::string script = PeerDir() + "/server.js";
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], STDOUT_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-      execl("/usr/bin/env", "env", "node", script.c_str(), "--port", "0", "--name", name.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    auto server = std::unique_ptr<NodeServer>(new NodeServer(pid, fds[0]));
-    std::string line;
-    if (!server->ReadLine(&line, std::chrono::seconds(20))) {
-      ADD_FAILURE() << "server.js " << name << " printed no ready line";
-      return nullptr;
-    }
-    json ready = json::parse(line, nullptr, false);
-    if (!ready.is_object() || !ready.value("ready", false)) {
-      ADD_FAILURE() << "server.js " << name << " ready line: " << line;
-      return nullptr;
-    }
-    server->port_ = ready["port"].get<int>();
-    return server;
-  }
-
-  ~NodeServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      WaitFor(
-          [&] {
-            int status = 0;
-            return waitpid(pid_, &status, WNOHANG) != 0;
-          },
-          std::chrono::seconds(5));
-      kill(pid_, SIGKILL);  // harmless if it already exited and was reaped: ESRCH
-      waitpid(pid_, nullptr, WNOHANG);
-    }
-    close(out_);
-  }
-
-  int port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  NodeServer(pid_t pid, int out) : pid_(pid), out_(out) {}
-
-  bool ReadLine(std::string* line, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::string buffer;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) {
-        continue;
-      }
-      char c;
-      ssize_t n = read(out_, &c, 1);
-      if (n <= 0) {
-        return false;
-      }
-      if (c == '\n') {
-        *line = buffer;
-        return true;
-      }
-      buffer.push_back(c);
-    }
-    return false;
-  }
-
-  pid_t pid_;
-  int out_;
-  int port_ = 0;
-};
 
 json Route(const std::string& cluster, int timeout_ms = 3000, json extra = json::object()) {
   json route = {
@@ -232,7 +147,7 @@ class BoltInteropTest : public ::testing::Test {
   }
 
   std::unique_ptr<NodeServer> Server(const std::string& name) {
-    auto server = NodeServer::Start(name);
+    auto server = NodeServer::Start(PeerDir() + "/server.js", name);
     EXPECT_NE(server, nullptr);
     return server;
   }

@@ -26,6 +26,7 @@
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
 #include "test/support/dubbo_upstream.h"
 #include "test/support/process.h"
+#include "test/support/rpc_clients.h"
 
 namespace ottava::test {
 namespace {
@@ -36,146 +37,6 @@ namespace hessian2 = mesh::hessian2;
 using nlohmann::json;
 
 constexpr char kService[] = "com.example.Echo";
-
-std::string RequestBody(const std::string& service,
-                        const std::string& argument,
-                        const std::string& group) {
-  std::string b;
-  hessian2::WriteString("2.0.2", b);
-  hessian2::WriteString(service, b);
-  hessian2::WriteString("1.0.0", b);
-  hessian2::WriteString("echo", b);
-  hessian2::WriteString("Ljava/lang/String;", b);
-  hessian2::WriteString(argument, b);
-  b += "H";
-  hessian2::WriteString("path", b);
-  hessian2::WriteString(service, b);
-  if (!group.empty()) {
-    hessian2::WriteString("group", b);
-    hessian2::WriteString(group, b);
-  }
-  b += "Z";
-  return b;
-}
-
-std::string Header(uint8_t flag, uint64_t id, uint32_t length) {
-  std::string h = "\xda\xbb";
-  h.push_back(static_cast<char>(flag));
-  h.push_back('\0');
-  for (int i = 7; i >= 0; --i) {
-    h.push_back(static_cast<char>(id >> (8 * i)));
-  }
-  for (int i = 3; i >= 0; --i) {
-    h.push_back(static_cast<char>(length >> (8 * i)));
-  }
-  return h;
-}
-
-// A blocking Dubbo client on one connection.
-class DubboClient {
- public:
-  explicit DubboClient(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  ~DubboClient() { ::close(fd_); }
-  bool connected() const { return connected_; }
-
-  void SendRaw(const std::string& bytes) {
-    size_t at = 0;
-    while (at < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
-      if (n <= 0) {
-        return;
-      }
-      at += static_cast<size_t>(n);
-    }
-  }
-
-  void Send(uint64_t id,
-            const std::string& argument,
-            const std::string& service = kService,
-            const std::string& group = "",
-            bool two_way = true) {
-    const std::string body = RequestBody(service, argument, group);
-    const uint8_t flag = 0x80 | (two_way ? 0x40 : 0) | 2;
-    SendRaw(Header(flag, id, static_cast<uint32_t>(body.size())) + body);
-  }
-
-  void SendHeartbeat(uint64_t id) { SendRaw(Header(0xe2, id, 1) + "N"); }
-
-  /// The next frame, or nullopt on timeout or close.
-  std::optional<dubbo::Frame> Read(int timeout_ms = 5000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (true) {
-      dubbo::Frame frame;
-      auto decoded = dubbo::DecodeFrame(in_, 64 << 20, frame);
-      if (!decoded.ok()) {
-        ADD_FAILURE() << decoded.status();
-        return std::nullopt;
-      }
-      if (*decoded) {
-        return frame;
-      }
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now())
-                                      .count());
-      if (left <= 0) {
-        return std::nullopt;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, left) <= 0) {
-        return std::nullopt;
-      }
-      char chunk[65536];
-      ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-      if (n <= 0) {
-        closed_ = true;
-        return std::nullopt;
-      }
-      in_.Add(chunk, static_cast<size_t>(n));
-    }
-  }
-
-  /// Whether the peer closed the connection within `timeout_ms`.
-  bool WaitClosed(int timeout_ms = 3000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!closed_ && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) > 0) {
-        char chunk[4096];
-        if (::recv(fd_, chunk, sizeof(chunk), 0) <= 0) {
-          closed_ = true;
-        }
-      }
-    }
-    return closed_;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-  mesh::Buffer in_;
-};
-
-// The value of a successful response body: int 1 (value), then a string.
-std::string Value(const dubbo::Frame& frame) {
-  const std::string body = frame.body.ToString();
-  hessian2::Reader reader(body);
-  auto flag = reader.ReadLong();
-  if (!flag.ok() || *flag != 1) {
-    return "<not a value>";
-  }
-  auto text = reader.ReadString();
-  return text.ok() ? *text : "<bad string>";
-}
 
 // The message of an error response body: a hessian2 string.
 std::string Message(const dubbo::Frame& frame) {
@@ -296,7 +157,7 @@ TEST_F(DubboTest, ProxiesRequestsKeepingEachClientsOwn64BitIds) {
       EXPECT_EQ(frame->request_id, id);
       EXPECT_EQ(frame->status, dubbo::kOk);
       EXPECT_FALSE(frame->is_request());
-      EXPECT_EQ(Value(*frame), "a:" + who + std::to_string(id));
+      EXPECT_EQ(DubboClient::Value(*frame), "a:" + who + std::to_string(id));
     }
   }
   EXPECT_EQ(up_->requests(), 6u);
@@ -311,7 +172,7 @@ TEST_F(DubboTest, RoutesByGroupFromTheAttachments) {
   for (int i = 0; i < 2; ++i) {
     auto frame = client.Read();
     ASSERT_TRUE(frame.has_value());
-    answers[frame->request_id] = Value(*frame);
+    answers[frame->request_id] = DubboClient::Value(*frame);
   }
   EXPECT_EQ(answers[1], "blue:x");
   EXPECT_EQ(answers[2], "a:y");
@@ -350,7 +211,7 @@ TEST_F(DubboTest, AnswersWithDubboStatuses) {
   auto after = client.Read();
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->request_id, 14u);
-  EXPECT_EQ(Value(*after), "a:after");
+  EXPECT_EQ(DubboClient::Value(*after), "a:after");
 
   // One-way: reaches the provider, no answer.
   const uint64_t before = up_->requests();
@@ -400,13 +261,13 @@ TEST_F(DubboTest, BadInputClosesTheConnectionAndLeaksNoDescriptors) {
   {
     // A length past max_frame_bytes (64 KiB) is refused from the header alone.
     DubboClient client(port_);
-    client.SendRaw(Header(0xc2, 1, 1u << 30));
+    client.SendRaw(DubboClient::Header(0xc2, 1, 1u << 30));
     EXPECT_TRUE(client.WaitClosed());
   }
   {
     // A negative length.
     DubboClient client(port_);
-    client.SendRaw(Header(0xc2, 1, 0xFFFFFFFFu));
+    client.SendRaw(DubboClient::Header(0xc2, 1, 0xFFFFFFFFu));
     EXPECT_TRUE(client.WaitClosed());
   }
   {
@@ -419,16 +280,15 @@ TEST_F(DubboTest, BadInputClosesTheConnectionAndLeaksNoDescriptors) {
     // A valid request, then garbage in the same segment: the connection closes (the request's
     // answer, still in flight, is lost with it, as with Bolt).
     DubboClient client(port_);
-    const std::string body = RequestBody(kService, "before-garbage", "");
-    client.SendRaw(Header(0xc2, 5, static_cast<uint32_t>(body.size())) + body + "\x01\x02\x03");
+    client.SendRaw(DubboClient::RequestFrame(5, "before-garbage", kService) + "\x01\x02\x03");
     EXPECT_TRUE(client.WaitClosed());
   }
   {
     // A frame cut by the close: half a header, and a header promising more body than comes.
     DubboClient half(port_);
-    half.SendRaw(Header(0xc2, 1, 100).substr(0, 7));
+    half.SendRaw(DubboClient::Header(0xc2, 1, 100).substr(0, 7));
     DubboClient cut(port_);
-    cut.SendRaw(Header(0xc2, 2, 100) + "only a part");
+    cut.SendRaw(DubboClient::Header(0xc2, 2, 100) + "only a part");
   }
   {
     // A flood of heartbeats: every one answered, in order, nothing sent upstream. (First the
@@ -442,7 +302,7 @@ TEST_F(DubboTest, BadInputClosesTheConnectionAndLeaksNoDescriptors) {
     std::string flood;
     constexpr int kBeats = 20000;
     for (int i = 1; i <= kBeats; ++i) {
-      flood += Header(0xe2, static_cast<uint64_t>(i), 1) + "N";
+      flood += DubboClient::Header(0xe2, static_cast<uint64_t>(i), 1) + "N";
     }
     std::thread writer([&client, &flood] { client.SendRaw(flood); });
     int answered = 0;
@@ -477,7 +337,7 @@ TEST_F(DubboTest, BadInputClosesTheConnectionAndLeaksNoDescriptors) {
   client.Send(9, "still-here");
   auto answer = client.Read();
   ASSERT_TRUE(answer.has_value());
-  EXPECT_EQ(Value(*answer), "a:still-here");
+  EXPECT_EQ(DubboClient::Value(*answer), "a:still-here");
 }
 
 TEST_F(DubboTest, AProviderThatGoesAwayIsAnErrorNotSilence) {
@@ -509,7 +369,8 @@ TEST_F(DubboTest, InvokeServiceReachesADubboUpstream) {
   request.set_id(kService);
   request.mutable_message()->set_method("echo");
   {
-    request.mutable_message()->mutable_data()->set_value(RequestBody(kService, "via-grpc", ""));
+    request.mutable_message()->mutable_data()->set_value(
+        DubboClient::RequestBody(kService, "via-grpc"));
     grpc::ClientContext context;
     v1::InvokeResponse response;
     grpc::Status status = stub->InvokeService(&context, request, &response);
@@ -523,7 +384,8 @@ TEST_F(DubboTest, InvokeServiceReachesADubboUpstream) {
     EXPECT_EQ(*text, "a:via-grpc");
   }
   {
-    request.mutable_message()->mutable_data()->set_value(RequestBody(kService, "fail:boom", ""));
+    request.mutable_message()->mutable_data()->set_value(
+        DubboClient::RequestBody(kService, "fail:boom"));
     grpc::ClientContext context;
     v1::InvokeResponse response;
     grpc::Status status = stub->InvokeService(&context, request, &response);

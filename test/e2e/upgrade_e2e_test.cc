@@ -25,9 +25,12 @@
 #include <thread>
 
 #include "spec/proto/runtime/v1/runtime.grpc.pb.h"
+#include "test/support/dubbo_upstream.h"
 #include "test/support/http_upstream.h"
+#include "test/support/node_peer.h"
 #include "test/support/process.h"
 #include "test/support/redis_server.h"
+#include "test/support/rpc_clients.h"
 #include "test/support/runtime_calls.h"
 
 namespace ottava::test {
@@ -605,6 +608,133 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   EXPECT_GT(saves_after, saves_before);
   EXPECT_GE(MetricValue(actuator, R"(ottava_upgrade_handovers_total{outcome="completed"})"), 3u);
   stub.reset();
+
+  kill(generations.back(), SIGTERM);
+  EXPECT_EQ(WaitExit(generations.back(), std::chrono::seconds(15)), 0);
+}
+
+// Long-lived Bolt and Dubbo connections migrate (takeover step 5): sofa-rpc-node clients (3
+// connections, 4 calls in flight on each) and a raw Dubbo client keep calling through three
+// upgrades on the connections they opened first: no failed call, no reconnect, and no generation
+// accepted a connection on those listeners after the first.
+TEST_F(UpgradeE2E, BoltAndDubboConnectionsMigrateThroughThreeUpgrades) {
+  if (!InteropInstalled("bolt", "sofa-rpc-node")) {
+    GTEST_SKIP() << "test/interop/bolt/node_modules missing: run scripts/setup.sh";
+  }
+  auto bolt_server = NodeServer::Start(InteropDir("bolt") + "/server.js", "a");
+  ASSERT_NE(bolt_server, nullptr);
+  auto dubbo_upstream = DubboUpstream::Start("d");
+  ASSERT_TRUE(dubbo_upstream.ok()) << dubbo_upstream.status();
+  json config = Config({{"type", "in-memory"}});
+  config["mesh"]["listeners"].push_back(
+      {{"name", "bolt"}, {"address", "127.0.0.1:0"}, {"protocol", "bolt"}, {"router", "rb"}});
+  config["mesh"]["listeners"].push_back(
+      {{"name", "dubbo"}, {"address", "127.0.0.1:0"}, {"protocol", "dubbo"}, {"router", "rd"}});
+  config["mesh"]["routers"].push_back(
+      {{"name", "rb"},
+       {"routes", {{{"match", {{"service", "com.example.Echo:1.0"}}}, {"cluster", "sofa"}}}}});
+  config["mesh"]["routers"].push_back(
+      {{"name", "rd"},
+       {"routes", {{{"match", {{"service", "com.example.Echo"}}}, {"cluster", "dubbo"}}}}});
+  config["mesh"]["clusters"].push_back(
+      {{"name", "sofa"}, {"protocol", "bolt"}, {"hosts", {{{"address", bolt_server->address()}}}}});
+  config["mesh"]["clusters"].push_back({{"name", "dubbo"},
+                                        {"protocol", "dubbo"},
+                                        {"hosts", {{{"address", (*dubbo_upstream)->address()}}}}});
+  auto sidecar = Sidecar::Start(config);
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  const std::string ready_file = (*sidecar)->ready_file();
+  const json ready = ReadyOf(ready_file);
+  const std::string bolt_address = ready["listeners"]["bolt"];
+  const std::string dubbo_address = ready["listeners"]["dubbo"];
+  const std::string actuator = ready["actuator"];
+  constexpr int kBoltClients = 3;
+
+  RunResult sofa;
+  std::thread sofa_thread([&] {
+    sofa = RunProcess({"/usr/bin/env", "node", InteropDir("bolt") + "/client.js", "--target",
+                       bolt_address, "--scenario", "steady", "--clients",
+                       std::to_string(kBoltClients), "--concurrency", "4", "--duration-ms", "7000"},
+                      std::chrono::seconds(60));
+  });
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> dubbo_ok{0};
+  std::atomic<int64_t> dubbo_failed{0};
+  bool dubbo_closed = false;
+  std::string dubbo_error;
+  std::thread dubbo_thread([&] {
+    DubboClient client(std::stoi(dubbo_address.substr(dubbo_address.rfind(':') + 1)));
+    for (uint64_t id = 1; !stop.load() && !client.closed(); ++id) {
+      client.Send(id, "d" + std::to_string(id));
+      auto answer = client.Read(3000);
+      if (answer.has_value() && answer->request_id == id &&
+          DubboClient::Value(*answer) == "d:d" + std::to_string(id)) {
+        dubbo_ok.fetch_add(1);
+      } else {
+        if (dubbo_error.empty()) {
+          dubbo_error = answer.has_value() ? "wrong answer to " + std::to_string(id)
+                                           : "no answer to " + std::to_string(id);
+        }
+        dubbo_failed.fetch_add(1);
+      }
+    }
+    dubbo_closed = client.closed();
+  });
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::vector<pid_t> generations{(*sidecar)->pid()};
+  for (int round = 0; round < 3; ++round) {
+    RunResult result = Upgrade(ready_file, config);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    json report = json::parse(result.out, nullptr, false);
+    ASSERT_TRUE(report.is_object()) << result.out;
+    generations.push_back(report["pid"].get<pid_t>());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  }
+  sofa_thread.join();
+  stop.store(true);
+  dubbo_thread.join();
+  for (size_t i = 0; i + 1 < generations.size(); ++i) {
+    EXPECT_EQ(WaitExit(generations[i], std::chrono::seconds(10)), 0) << "generation " << i + 1;
+  }
+
+  json out = json::parse(sofa.out, nullptr, false);
+  ASSERT_TRUE(out.is_object()) << "client.js printed: " << sofa.out << "\nstderr: " << sofa.err;
+  std::printf(
+      "sofa-rpc-node: %lld ok, %lld failed, %lld connects, %lld closes, max latency %lld "
+      "ms, %lld calls over 100 ms\n",
+      out.value("ok", 0LL), out.value("error_count", 0LL), out.value("connects", 0LL),
+      out.value("closes", 0LL), out["latency_ms"].value("max", 0LL),
+      out["latency_ms"].value("over_100", 0LL));
+  std::printf("dubbo: %lld ok, %lld failed%s\n", (long long)dubbo_ok.load(),
+              (long long)dubbo_failed.load(),
+              dubbo_error.empty() ? "" : (": " + dubbo_error).c_str());
+  EXPECT_TRUE(out.value("pass", false)) << sofa.out;
+  EXPECT_EQ(out.value("error_count", -1), 0) << out["errors"].dump();
+  EXPECT_GT(out.value("ok", 0), 500);
+  EXPECT_EQ(out.value("connects", -1), kBoltClients) << "a client reconnected";
+  EXPECT_EQ(out.value("closes", -1), 0) << "a client saw its connection close";
+  EXPECT_EQ(dubbo_failed.load(), 0) << dubbo_error;
+  EXPECT_GT(dubbo_ok.load(), 100);
+  EXPECT_FALSE(dubbo_closed);
+
+  // The last generation counts (counters carry over) 4 connections received at each upgrade, and
+  // only the first generation's accepts on those listeners.
+  httplib::Client http(actuator);
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  auto sample = [&](const std::string& series) {
+    return MetricSample(metrics->body, series).value_or(-1);
+  };
+  EXPECT_EQ(sample(R"(ottava_upgrade_migrated_connections_total{direction="received"})"),
+            3 * (kBoltClients + 1));
+  EXPECT_EQ(sample("ottava_upgrade_migration_errors_total"), 0);
+  EXPECT_EQ(sample(R"(ottava_mesh_listener_connections_total{listener="bolt",protocol="bolt"})"),
+            kBoltClients);
+  EXPECT_EQ(sample(R"(ottava_mesh_listener_connections_total{listener="dubbo",protocol="dubbo"})"),
+            1);
+  EXPECT_EQ(sample(R"(ottava_mesh_listener_connections_active{listener="bolt",protocol="bolt"})"),
+            0);
 
   kill(generations.back(), SIGTERM);
   EXPECT_EQ(WaitExit(generations.back(), std::chrono::seconds(15)), 0);

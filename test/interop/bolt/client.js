@@ -13,6 +13,10 @@
 //               echo must succeed on the same client (a timed-out call leaves no damage)
 //   noroute     echo on --service (default com.example.Nope:1.0) must fail, and not by the
 //               client's own timer (the proxy must answer, not stay silent)
+//   steady      --clients K RpcClients (one connection each), each with --concurrency C calls of
+//               echo always in flight, for --duration-ms D. Counts every socket the clients
+//               open ("connects") and see close ("closes"): on long-lived connections through an
+//               upgrade both must stay at K and 0. Writes {"progress":ok} to stderr every second.
 //   many        --count N calls of echo one after the other (--interval-ms apart), counting
 //               which server answered (server.js --name). With --kill-pid P --kill-port Q
 //               --kill-after K the client sends SIGTERM to P after K calls, waits until port Q
@@ -21,6 +25,18 @@
 // exits 0 when the scenario passed, 1 otherwise.
 
 const net = require('net');
+
+// Every connection sofa-rpc-node opens goes through net.connect (lib/client/connection/rpc.js);
+// counted here, before the library is loaded, for the steady scenario's "no reconnect" check.
+const socketCounts = { connects: 0, closes: 0 };
+const realConnect = net.connect;
+net.connect = function countingConnect(...args) {
+  const socket = realConnect.apply(this, args);
+  socketCounts.connects++;
+  socket.once('close', () => { socketCounts.closes++; });
+  return socket;
+};
+
 const { RpcClient } = require('sofa-rpc-node').client;
 const dynamicConfig = require('sofa-rpc-node/lib/client/dynamic_config');
 
@@ -32,6 +48,7 @@ function parseArgs(argv) {
   const out = {
     target: '', scenario: '', service: '', count: 0, size: 1024 * 1024, delayMs: 1000,
     timeoutMs: 3000, intervalMs: 0, killPid: 0, killPort: 0, killAfter: 0,
+    clients: 1, concurrency: 1, durationMs: 1000,
   };
   const names = {
     '--target': [ 'target', String ], '--scenario': [ 'scenario', String ],
@@ -39,6 +56,8 @@ function parseArgs(argv) {
     '--delay-ms': [ 'delayMs', Number ], '--timeout-ms': [ 'timeoutMs', Number ],
     '--interval-ms': [ 'intervalMs', Number ], '--kill-pid': [ 'killPid', Number ],
     '--kill-port': [ 'killPort', Number ], '--kill-after': [ 'killAfter', Number ],
+    '--clients': [ 'clients', Number ], '--concurrency': [ 'concurrency', Number ],
+    '--duration-ms': [ 'durationMs', Number ],
   };
   for (let i = 0; i < argv.length; i += 2) {
     const spec = names[argv[i]];
@@ -221,24 +240,77 @@ async function run(args, consumer, result) {
   }
 }
 
+// Long-lived connections under steady load: K clients x C callers until the time is up.
+async function steady(args, interfaceName, version, result) {
+  const consumers = [];
+  for (let i = 0; i < args.clients; i++) {
+    const client = new RpcClient({ logger: quietLogger });
+    const consumer = client.createConsumer({
+      interfaceName, version: version || '1.0', serverHost: args.target,
+      responseTimeout: args.timeoutMs,
+    });
+    await consumer.ready();
+    consumers.push(consumer);
+  }
+  result.latency_ms = { max: 0, over_100: 0 };
+  const until = Date.now() + args.durationMs;
+  const progress = setInterval(() => {
+    process.stderr.write(JSON.stringify({ progress: result.ok, errors: result.error_count }) + '\n');
+  }, 1000);
+  const caller = async (consumer, id) => {
+    for (let n = 0; Date.now() < until; n++) {
+      const arg = 's' + id + '-' + n;
+      const start = Date.now();
+      try {
+        const answer = await consumer.invoke('echo', [ arg ], { responseTimeout: args.timeoutMs });
+        if (typeof answer !== 'string' || !answer.endsWith('echo:' + arg)) {
+          throw Object.assign(new Error('wrong answer ' + JSON.stringify(answer) + ' to ' + arg),
+            { name: 'WrongAnswer' });
+        }
+        result.ok++;
+        const ms = Date.now() - start;
+        result.latency_ms.max = Math.max(result.latency_ms.max, ms);
+        if (ms > 100) result.latency_ms.over_100++;
+      } catch (err) {
+        result.error_count++;
+        if (result.errors.length < 20) result.errors.push(describeError(err));
+      }
+    }
+  };
+  const callers = [];
+  consumers.forEach((consumer, i) => {
+    for (let j = 0; j < args.concurrency; j++) callers.push(caller(consumer, i * 1000 + j));
+  });
+  await Promise.all(callers);
+  clearInterval(progress);
+  result.connects = socketCounts.connects;
+  result.closes = socketCounts.closes;
+  return result.error_count === 0 && result.ok > 0 && result.connects === args.clients &&
+    result.closes === 0;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const service = args.service ||
     (args.scenario === 'noroute' ? 'com.example.Nope:1.0' : 'com.example.Echo:1.0');
   const [ interfaceName, version ] = service.split(':');
-  const client = new RpcClient({ logger: quietLogger });
-  const consumer = client.createConsumer({
-    interfaceName,
-    version: version || '1.0',
-    serverHost: args.target,
-    responseTimeout: args.timeoutMs,
-  });
   const result = { scenario: args.scenario, target: args.target, service, pass: false, ok: 0,
     error_count: 0, errors: [] };
   const start = Date.now();
   try {
-    await consumer.ready();
-    result.pass = await run(args, consumer, result);
+    if (args.scenario === 'steady') {
+      result.pass = await steady(args, interfaceName, version, result);
+    } else {
+      const client = new RpcClient({ logger: quietLogger });
+      const consumer = client.createConsumer({
+        interfaceName,
+        version: version || '1.0',
+        serverHost: args.target,
+        responseTimeout: args.timeoutMs,
+      });
+      await consumer.ready();
+      result.pass = await run(args, consumer, result);
+    }
   } catch (err) {
     result.pass = false;
     result.errors.push(describeError(err));
