@@ -56,10 +56,6 @@ if [ -z "$GRPC" ] || [ -z "$HTTP" ]; then
 fi
 echo "== dapr: ottava pid $OTTAVA_PID, gRPC $GRPC, Dapr HTTP $HTTP"
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # utime + stime of one process (all its threads)
-  sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
-}
 
 # run_one FILE COMMAND...: one load run with the sidecar's CPU time around it; FILE gets the tool's
 # JSON plus cpu_us_per_request. Returns 1 on a failure or any error.

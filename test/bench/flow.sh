@@ -111,27 +111,31 @@ done = function(summary, latency, requests)
 end
 EOF
 
-declare -A TPUT P50
+declare -A TPUT P50 CPU
 for t in plain flow; do
-  TPUT[$t]="" P50[$t]=""
+  TPUT[$t]="" P50[$t]="" CPU[$t]=""
   wrk -t2 -c64 -d1s "http://127.0.0.1:${PORT[$t]}/" >/dev/null 2>&1 || true
 done
-# run TARGET THREADS CONNS: prints "throughput p50_us", fails on errors.
+# run TARGET THREADS CONNS: prints "throughput p50_us cpu_us_per_request" (the proxy's own
+# utime + stime over the run), fails on errors.
 run() {
-  local raw=$OUT/flow-runs/$1-$2-$3-$RANDOM.txt
+  local raw=$OUT/flow-runs/$1-$2-$3-$RANDOM.txt before after
+  before=$(cpu_ticks "${TPID[$1]}")
   wrk -t"$2" -c"$3" -d"${DURATION}s" --timeout 5s -s "$WORK/report.lua" \
     "http://127.0.0.1:${PORT[$1]}/" >"$raw" 2>&1 || { fail "wrk against $1 failed"; return 1; }
+  after=$(cpu_ticks "${TPID[$1]}")
   read -r _ requests duration errors p50 < <(grep '^RESULT' "$raw")
   [ "${errors:-1}" = 0 ] || fail "$1: $errors errors (non-2xx or socket) in $raw"
-  awk -v n="$requests" -v d="$duration" -v p="$p50" 'BEGIN { printf "%.1f %d", n * 1e6 / d, p }'
+  awk -v n="$requests" -v d="$duration" -v p="$p50" -v t=$((after - before)) -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.1f %d %.3f", n * 1e6 / d, p, t * 1e6 / hz / n }'
 }
 echo "== flow: filter cost, throughput wrk -t2 -c64 and p50 wrk -t1 -c1, ${DURATION}s x $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
   for t in plain flow; do
-    read -r tput _ < <(run "$t" 2 64)
-    read -r _ p50 < <(run "$t" 1 1)
-    TPUT[$t]+="$tput " P50[$t]+="$p50 "
-    printf '   %-6s round %s: %10.1f req/s  p50 %6d us\n' "$t" "$round" "$tput" "$p50"
+    read -r tput _ cpu < <(run "$t" 2 64)
+    read -r _ p50 _ < <(run "$t" 1 1)
+    TPUT[$t]+="$tput " P50[$t]+="$p50 " CPU[$t]+="$cpu "
+    printf '   %-6s round %s: %10.1f req/s  p50 %6d us  cpu %6.2f us/req\n' "$t" "$round" "$tput" "$p50" "$cpu"
   done
 done
 
@@ -140,13 +144,17 @@ read -ra tp <<<"${TPUT[plain]}"
 read -ra tf <<<"${TPUT[flow]}"
 read -ra pp <<<"${P50[plain]}"
 read -ra pf <<<"${P50[flow]}"
-ratios=() added=()
+read -ra cp <<<"${CPU[plain]}"
+read -ra cf <<<"${CPU[flow]}"
+ratios=() added=() cpu_ratios=()
 for i in "${!tp[@]}"; do
   ratios+=("$(awk -v a="${tf[$i]}" -v b="${tp[$i]}" 'BEGIN { printf "%.4f", a / b }')")
   added+=("$((pf[i] - pp[i]))")
+  cpu_ratios+=("$(awk -v a="${cf[$i]}" -v b="${cp[$i]}" 'BEGIN { printf "%.4f", a / b }')")
 done
 RATIO=$(median "${ratios[@]}")
 ADDED=$(median "${added[@]}")
+CPU_RATIO=$(median "${cpu_ratios[@]}")
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "PASS" : "FAIL" }'; }
 {
   echo "## Flow control (issue 9)"
@@ -163,6 +171,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >=
   echo "|---|---|---|---|"
   echo "| throughput wrk -t2 -c64 (req/s) | $(median ${TPUT[plain]}) | $(median ${TPUT[flow]}) | ratio $RATIO (per-round median) ≥ 0.97: $(verdict "$RATIO" 0.97 '>=') |"
   echo "| p50 wrk -t1 -c1 (µs, wrk's integer µs) | $(median ${P50[plain]}) | $(median ${P50[flow]}) | added $ADDED ≤ 2: $(verdict "$ADDED" 2 '<=') |"
+  echo "| proxy CPU per request at -c64 (µs, utime+stime) | $(median ${CPU[plain]}) | $(median ${CPU[flow]}) | ratio $CPU_RATIO (per-round median), reported |"
 } >"$OUT/flow-report.md"
 cat "$OUT/flow-report.md"
 exit $FAILED

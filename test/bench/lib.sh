@@ -116,3 +116,17 @@ fmt_list() {
   fi
   printf '%s\n' "$@" | awk -v f="$f" '{ printf "%s" f, (NR > 1 ? ", " : ""), $1 }'
 }
+
+# cpu_ticks PID: utime + stime (clock ticks, CLK_TCK per second) of PID and its direct children
+# (nginx's workers), summed over all their threads.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+  local pids total=0 p ticks
+  pids="$1 $(ps -o pid= --ppid "$1" 2>/dev/null | tr '\n' ' ')"
+  for p in $pids; do
+    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    ticks=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}

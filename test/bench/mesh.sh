@@ -297,19 +297,6 @@ fi
 echo "== mesh: upstream :$UP_PORT, nginx :$NGINX_PORT, haproxy :$HAPROXY_PORT," \
   "ottava ${OTTAVA_PORT:+:$OTTAVA_PORT}${OTTAVA_NA:+not available}, $WORKERS workers each"
 
-# The CPU ticks (utime + stime) of PID and its children (nginx's workers), summed.
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-  local pids total=0 p ticks
-  pids="$1 $(ps -o pid= --ppid "$1" 2>/dev/null | tr '\n' ' ')"
-  for p in $pids; do
-    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
-    ticks=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-    total=$((total + ${ticks:-0}))
-  done
-  echo "$total"
-}
-
 # wrk prints its summary; this script adds one exact line for us: requests, duration, errors and
 # the latency percentiles in microseconds.
 cat >"$WORK/report.lua" <<'EOF'
