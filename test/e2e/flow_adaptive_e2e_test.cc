@@ -150,20 +150,7 @@ TEST(FlowAdaptiveE2eTest, ACpuHogShedsStressThenTheAbnormalResourceAndItRecovers
   ASSERT_TRUE(upstream.ok()) << upstream.status();
   (*upstream)->SetDelay(milliseconds(40));
   json config = InMemoryConfig("flow-adaptive");
-  config["mesh"] = {
-      {"workers", 2},
-      {"listeners",
-       {{{"name", "http"}, {"address", "127.0.0.1:0"}, {"protocol", "http1"}, {"router", "r"}}}},
-      {"routers",
-       {{{"name", "r"},
-         {"filters", {{{"name", "flow_control"}}}},
-         {"routes", {{{"match", json::object()}, {"cluster", "c"}, {"timeout_ms", 5000}}}}}}},
-      {"clusters",
-       {{{"name", "c"},
-         {"protocol", "http1"},
-         {"max_requests", 10000},
-         {"max_pending", 10000},
-         {"hosts", {{{"address", (*upstream)->address()}}}}}}}};
+  config["mesh"] = FlowControlledMesh((*upstream)->address());
   config["flow_control"] = {{"rules", json::array()},
                             {"adaptive",
                              {{"threshold", 0.85},

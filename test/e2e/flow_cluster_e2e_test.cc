@@ -39,20 +39,7 @@ int64_t NowMs() {
 
 json Config(const std::string& upstream, const std::string& redis, const json& rule) {
   json config = InMemoryConfig("cluster-e2e");
-  config["mesh"] = {
-      {"workers", 2},
-      {"listeners",
-       {{{"name", "http"}, {"address", "127.0.0.1:0"}, {"protocol", "http1"}, {"router", "r"}}}},
-      {"routers",
-       {{{"name", "r"},
-         {"filters", {{{"name", "flow_control"}}}},
-         {"routes", {{{"match", json::object()}, {"cluster", "c"}, {"timeout_ms", 5000}}}}}}},
-      {"clusters",
-       {{{"name", "c"},
-         {"protocol", "http1"},
-         {"max_requests", 10000},
-         {"max_pending", 10000},
-         {"hosts", {{{"address", upstream}}}}}}}};
+  config["mesh"] = FlowControlledMesh(upstream);
   config["flow_control"] = {
       {"cluster", {{"redis", {{"redisHost", redis}}}, {"key_prefix", "e2e:"}}}, {"rules", {rule}}};
   return config;

@@ -3,14 +3,9 @@
 // live rules through the actuator and the configuration store, and the config checks. Upstreams
 // are test::HttpUpstream and test::BoltUpstream.
 
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -24,6 +19,7 @@
 #include "test/support/bolt_upstream.h"
 #include "test/support/http_upstream.h"
 #include "test/support/process.h"
+#include "test/support/rpc_clients.h"
 #include "test/support/runtime_calls.h"
 
 namespace ottava::test {
@@ -36,70 +32,25 @@ using std::chrono::milliseconds;
 
 constexpr char kService[] = "com.example.Echo:1.0";
 
-// A blocking Bolt client on one connection: one request, one answer.
-class BoltClient {
- public:
-  explicit BoltClient(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  ~BoltClient() { ::close(fd_); }
-  bool connected() const { return connected_; }
-
-  // The Bolt status of the answer to one call of `method`, or -1 when none came.
-  int Call(const std::string& method) {
-    mesh::RpcHead head;
-    head.type = bolt::kTypeRequest;
-    head.cmd_code = bolt::kCmdRequest;
-    head.timeout_ms = 3000;
-    head.class_name = std::string(bolt::kDefaultRequestClass);
-    mesh::HeaderMap headers;
-    headers.AddCased("service", kService);
-    headers.AddCased("sofa_head_method_name", method);
-    mesh::Buffer body;
-    body.Add("hello");
-    mesh::Buffer out;
-    bolt::EncodeFrame(head, ++id_, headers, body, out);
-    const std::string bytes = out.ToString();
-    if (::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(bytes.size())) {
-      return -1;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      bolt::Frame frame;
-      auto decoded = bolt::DecodeFrame(in_, 64 << 20, frame);
-      if (!decoded.ok()) {
-        return -1;
-      }
-      if (*decoded) {
-        return frame.head.status;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) > 0) {
-        char chunk[65536];
-        const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-        if (n <= 0) {
-          return -1;
-        }
-        in_.Add(chunk, static_cast<size_t>(n));
-      }
-    }
-    return -1;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  uint32_t id_ = 0;
-  mesh::Buffer in_;
-};
+// One Bolt call of `method` (the `sofa_head_method_name` header, which names the flow-control
+// resource with the service) on `client`: the answer's status, or -1 when none came.
+int CallMethod(BoltClient& client, uint32_t id, const std::string& method) {
+  mesh::RpcHead head;
+  head.type = bolt::kTypeRequest;
+  head.cmd_code = bolt::kCmdRequest;
+  head.timeout_ms = 3000;
+  head.class_name = std::string(bolt::kDefaultRequestClass);
+  mesh::HeaderMap headers;
+  headers.AddCased("service", kService);
+  headers.AddCased("sofa_head_method_name", method);
+  mesh::Buffer body;
+  body.Add("hello");
+  mesh::Buffer out;
+  bolt::EncodeFrame(head, id, headers, body, out);
+  client.SendRaw(out.ToString());
+  std::optional<bolt::Frame> frame = client.Read(5000);
+  return frame ? frame->head.status : -1;
+}
 
 json Config(const std::string& upstream, json rules, const std::string& bolt_upstream = "") {
   json config = InMemoryConfig("flow-e2e");
@@ -418,17 +369,19 @@ TEST_F(FlowControlE2eTest, SameRulesOnBoltHttpAndGrpcApiTraffic) {
                 rule("grpc", "runtime:GetState")},
                (*bolt_up)->address()));
   BoltClient bolt_client(PortOf("bolt"));
+  uint32_t bolt_id = 0;
   ASSERT_TRUE(bolt_client.connected());
   auto client = Client();
   auto stub = NewRuntimeStub(sidecar_->grpc_address());
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(bolt_client.Call("echo"), bolt::kSuccess);
+    EXPECT_EQ(CallMethod(bolt_client, ++bolt_id, "echo"), bolt::kSuccess);
     EXPECT_EQ(Get(*client, "/h"), 200);
     v1::GetStateResponse response;
     EXPECT_TRUE(GetState(*stub, "k", &response).ok());
   }
-  EXPECT_EQ(bolt_client.Call("echo"), bolt::kServerThreadpoolBusy);
-  EXPECT_EQ(bolt_client.Call("other"), bolt::kSuccess) << "another method is another resource";
+  EXPECT_EQ(CallMethod(bolt_client, ++bolt_id, "echo"), bolt::kServerThreadpoolBusy);
+  EXPECT_EQ(CallMethod(bolt_client, ++bolt_id, "other"), bolt::kSuccess)
+      << "another method is another resource";
   EXPECT_EQ(Get(*client, "/h"), 429);
   v1::GetStateResponse response;
   grpc::Status status = GetState(*stub, "k", &response);

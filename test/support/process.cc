@@ -114,6 +114,24 @@ bool WaitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeo
   return true;
 }
 
+nlohmann::json FlowControlledMesh(const std::string& upstream) {
+  using nlohmann::json;
+  return json{
+      {"workers", 2},
+      {"listeners",
+       {{{"name", "http"}, {"address", "127.0.0.1:0"}, {"protocol", "http1"}, {"router", "r"}}}},
+      {"routers",
+       {{{"name", "r"},
+         {"filters", {{{"name", "flow_control"}}}},
+         {"routes", {{{"match", json::object()}, {"cluster", "c"}, {"timeout_ms", 5000}}}}}}},
+      {"clusters",
+       {{{"name", "c"},
+         {"protocol", "http1"},
+         {"max_requests", 10000},
+         {"max_pending", 10000},
+         {"hosts", {{{"address", upstream}}}}}}}};
+}
+
 nlohmann::json InMemoryConfig(const std::string& app_id) {
   return nlohmann::json{{"app", {{"id", app_id}}},
                         {"grpc", {{"address", "127.0.0.1:0"}}},

@@ -72,6 +72,11 @@ class Sidecar {
 /// A JSON config with every in-memory component and ports 0 (the quickstart names).
 nlohmann::json InMemoryConfig(const std::string& app_id = "e2e");
 
+/// A `mesh` section: 2 workers, one HTTP/1.1 listener "http" whose router "r" (with the
+/// `flow_control` filter) sends everything to cluster "c" at `upstream` ("host:port"), with
+/// limits high enough that only flow control refuses.
+nlohmann::json FlowControlledMesh(const std::string& upstream);
+
 /// The value of the sample `series` (metric name and labels exactly as rendered, e.g.
 /// `ottava_x_total{a="b"}`) in a Prometheus text page; nullopt when absent.
 std::optional<double> MetricSample(const std::string& page, const std::string& series);
