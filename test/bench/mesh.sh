@@ -510,6 +510,24 @@ row added-p50-vs-nginx "Added p50, 1 connection (proxy − direct): Ottava / ngi
   "${ADD50[ottava]}" "${ADD50[nginx]}" "$(fmt '%.1f µs' "${ADD50[nginx]}") (nginx)" "<=" 1.0 "≤ 1.0×"
 row added-p99-vs-nginx "Added p99, 1 connection (proxy − direct): Ottava / nginx" '%.1f µs' \
   "${ADD99[ottava]}" "${ADD99[nginx]}" "$(fmt '%.1f µs' "${ADD99[nginx]}") (nginx)" "<=" 1.0 "≤ 1.0×"
+# The same ratios paired round by round (each round runs every target back to back), then their
+# median: a machine-wide slowdown during one round moves both sides of that round's ratio, where
+# the medians above may come from different rounds.
+paired() { # paired VALUES BASELINES: median of value[i] / baseline[i]
+  local -a v b r=()
+  read -ra v <<<"$1"
+  read -ra b <<<"$2"
+  for i in "${!v[@]}"; do
+    [ -n "${b[$i]:-}" ] && r+=("$(awk -v x="${v[$i]}" -v y="${b[$i]}" 'BEGIN { if (y != 0) printf "%.6f", x / y }')")
+  done
+  [ ${#r[@]} -gt 0 ] && median "${r[@]}"
+}
+row tput-vs-nginx-paired "Throughput, 64 connections: Ottava / nginx, paired per round" '%.3f' \
+  "$(paired "${TPUT[ottava]:-}" "${TPUT[nginx]:-}")" 1 "1 (nginx, same round)" ">=" 1.0 "≥ 1.0×"
+row tput-vs-haproxy-paired "Throughput, 64 connections: Ottava / HAProxy, paired per round" '%.3f' \
+  "$(paired "${TPUT[ottava]:-}" "${TPUT[haproxy]:-}")" 1 "1 (HAProxy, same round)" ">=" 0.9 "≥ 0.9×"
+row cpu-vs-nginx-paired "Proxy CPU per request: Ottava / nginx, paired per round" '%.3f' \
+  "$(paired "${CPU[ottava]:-}" "${CPU[nginx]:-}")" 1 "1 (nginx, same round)" "<=" 1.0 "≤ 1.0×"
 ERRORS[ottava]=$((${ERRORS[ottava]:-0} + INVOKE_ERRORS[ottava] + INVOKE_ERRORS[echo]))
 row invoke-p50 "InvokeService → HTTP upstream p50, 1 stream" '%.1f µs' "$OTTAVA_INVOKE" \
   "$INVOKE_LIMIT" "$(fmt '%.1f µs' "$INVOKE_LIMIT") (echo $(fmt '%.1f' "$ECHO_INVOKE") + direct $(fmt '%.1f' "${M_P50[direct]}") + 30)" \
