@@ -575,6 +575,7 @@ std::vector<upgrade::StateChunk> SidecarHandover::ExportState() {
   ExportInstances(set.locks(), out);
   ExportInstances(set.sequencers(), out);
   ExportInstances(set.config_stores(), out);
+  ExportInstances(set.pubsubs(), out);
   for (std::string& payload :
        upgrade::EncodeCounters(upgrade::CountersFromPrometheus(s_.stats.RenderPrometheus()),
                                upgrade::kStateChunkBytes)) {
@@ -612,6 +613,7 @@ absl::Status ImportChunk(ComponentSet& set, stats::Store& stats, upgrade::StateC
   find(set.locks());
   find(set.sequencers());
   find(set.config_stores());
+  find(set.pubsubs());
   if (target == nullptr) {
     return absl::NotFoundError(chunk.component + " (" + chunk.component_type +
                                "): no such in-memory component in the new config; its data is "

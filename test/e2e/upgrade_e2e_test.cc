@@ -32,6 +32,7 @@
 #include "test/support/redis_server.h"
 #include "test/support/rpc_clients.h"
 #include "test/support/runtime_calls.h"
+#include "test/support/test_app.h"
 
 namespace ottava::test {
 namespace {
@@ -471,8 +472,102 @@ int64_t NextId(v1::Runtime::Stub& stub, const std::string& key) {
 // With every component in memory, three upgrades under load lose nothing: every acknowledged
 // SaveState, a held lock (its owner and what was left of its lease), the sequencer position, a
 // configuration item and the metric counters all continue in the last generation.
+// Publishes "e<n>" to pubsub/events until `stop`, keeping the acknowledged ones. A refused or
+// failed publish is a failure (CANCELLED counted apart, as for the state clients).
+void Publisher(const std::string& target,
+               std::atomic<bool>& stop,
+               Totals& totals,
+               std::mutex& mu,
+               std::vector<std::string>& acknowledged) {
+  auto stub = NewRuntimeStub(target);
+  for (int64_t n = 0; !stop.load(); ++n) {
+    v1::PublishEventRequest publish;
+    publish.set_pubsub_name("pubsub");
+    publish.set_topic("events");
+    publish.set_data("e" + std::to_string(n));
+    publish.set_data_content_type("text/plain");
+    google::protobuf::Empty empty;
+    grpc::Status status = stub->PublishEvent(CallContext().get(), publish, &empty);
+    if (status.error_code() == grpc::StatusCode::CANCELLED) {
+      totals.cancelled.fetch_add(1);
+    } else if (!status.ok()) {
+      totals.Error("PublishEvent " + publish.data() + ": " + status.error_message());
+    } else {
+      totals.ok.fetch_add(1);
+      std::lock_guard<std::mutex> lock(mu);
+      acknowledged.push_back(publish.data());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+// Holds a SubscribeConfiguration stream on key "color" of store "config"; when a draining
+// process ends it (UNAVAILABLE), subscribes again, as clients are expected to. Records every
+// content seen and how each stream ended.
+struct ConfigWatcher {
+  std::mutex mu;
+  std::vector<std::string> seen;
+  std::map<int, int> ends;  // gRPC status code -> count
+  std::atomic<int> subscriptions{0};
+  grpc::ClientContext* current = nullptr;
+
+  void Run(const std::string& target, std::atomic<bool>& stop) {
+    auto stub = NewRuntimeStub(target);
+    while (!stop.load()) {
+      grpc::ClientContext ctx;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        current = &ctx;
+      }
+      auto stream = stub->SubscribeConfiguration(&ctx);
+      v1::SubscribeConfigurationRequest subscribe;
+      subscribe.set_store_name("config");
+      subscribe.set_app_id("upgrade");
+      subscribe.add_keys("color");
+      if (stream->Write(subscribe)) {
+        subscriptions.fetch_add(1);
+        v1::SubscribeConfigurationResponse update;
+        while (stream->Read(&update)) {
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& item : update.items()) {
+            seen.push_back(item.content());
+          }
+        }
+      }
+      grpc::Status status = stream->Finish();
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        current = nullptr;
+        ends[status.error_code()]++;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (current != nullptr) {
+      current->TryCancel();
+    }
+  }
+  bool Saw(const std::string& content) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::find(seen.begin(), seen.end(), content) != seen.end();
+  }
+};
+
 TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
-  const json config = Config({{"type", "in-memory"}});
+  // An app subscribed to pubsub/events (the in-memory pub/sub, whose queue moves too).
+  // It takes 3 ms per event, slower than the publisher: a backlog is queued in the sidecar at
+  // each upgrade, and it must move with the process instead of being dropped.
+  TestApp app({});
+  app.SetPolicy([](const v1::TopicEventRequest&, int) {
+    TestApp::Reply reply;
+    reply.delay = std::chrono::milliseconds(3);
+    return reply;
+  });
+  json config = Config({{"type", "in-memory"}});
+  config["app"]["callback"] = {{"address", "127.0.0.1:" + std::to_string(app.port())}};
+  config["subscriptions"] = json::array({{{"pubsub_name", "pubsub"}, {"topic", "events"}}});
   auto sidecar = Sidecar::Start(config);
   ASSERT_TRUE(sidecar.ok()) << sidecar.status();
   const std::string ready_file = (*sidecar)->ready_file();
@@ -511,6 +606,13 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   for (int i = 0; i < 3; ++i) {
     clients.emplace_back([&, i] { GrpcClient(grpc_target, i, stop, rpc, saved_mu, saved); });
   }
+  Totals publishes;
+  std::mutex published_mu;
+  std::vector<std::string> published;
+  clients.emplace_back([&] { Publisher(grpc_target, stop, publishes, published_mu, published); });
+  ConfigWatcher watcher;
+  std::atomic<bool> stop_watcher{false};
+  std::thread watcher_thread([&] { watcher.Run(grpc_target, stop_watcher); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const std::string saves_ok = R"(ottava_grpc_requests_total{method="SaveState",code="OK"})";
   const uint64_t saves_before = MetricValue(actuator, saves_ok);
@@ -561,8 +663,26 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   EXPECT_EQ(http.failed.load(), 0);
   EXPECT_EQ(rpc.failed.load(), 0);
   EXPECT_GT(saved.size(), 100u);
+  for (const std::string& error : publishes.errors) {
+    std::printf("error: %s\n", error.c_str());
+  }
+  EXPECT_EQ(publishes.failed.load(), 0);
+  EXPECT_GT(published.size(), 100u);
 
   stub = NewRuntimeStub(grpc_target);
+  // Every acknowledged event reaches the app at least once, whichever generation took it.
+  auto undelivered = [&] {
+    int missing = 0;
+    for (const std::string& data : published) {
+      missing += app.CountData(data) == 0;
+    }
+    return missing;
+  };
+  EXPECT_TRUE(WaitFor([&] { return undelivered() == 0; }, std::chrono::seconds(30)))
+      << undelivered() << " of " << published.size() << " acknowledged events never delivered";
+  std::printf("pubsub: %zu acknowledged events, %zu deliveries, %lld cancelled publishes\n",
+              published.size(), app.Events().size(), (long long)publishes.cancelled.load());
+
   // Every acknowledged SaveState, whichever generation acknowledged it.
   int missing = 0;
   for (const auto& [key, value] : saved) {
@@ -601,6 +721,28 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   ASSERT_EQ(got.items_size(), 1);
   EXPECT_EQ(got.items(0).content(), "blue");
   EXPECT_EQ(got.items(0).tags().at("owner"), "ops");
+
+  // The configuration stream was ended by each draining process and re-subscribed; the last
+  // subscription sees a change made after the third upgrade.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        v1::SaveConfigurationRequest change;
+        change.set_store_name("config");
+        change.set_app_id("upgrade");
+        auto* changed = change.add_items();
+        changed->set_key("color");
+        changed->set_content("green");
+        google::protobuf::Empty none;
+        stub->SaveConfiguration(CallContext().get(), change, &none);
+        return watcher.Saw("green");
+      },
+      std::chrono::seconds(10)))
+      << "the re-subscribed stream never saw the change";
+  stop_watcher.store(true);
+  watcher.Stop();
+  watcher_thread.join();
+  EXPECT_GE(watcher.subscriptions.load(), 4) << "one subscription per generation";
+  EXPECT_GE(watcher.ends[static_cast<int>(grpc::StatusCode::UNAVAILABLE)], 3);
 
   // Counters continued: the last generation counts the saves of all four.
   const uint64_t saves_after = MetricValue(actuator, saves_ok);

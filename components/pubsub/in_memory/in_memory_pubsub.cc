@@ -1,5 +1,6 @@
 #include "components/pubsub/in_memory/in_memory_pubsub.h"
 
+#include <algorithm>
 #include <charconv>
 #include <deque>
 #include <map>
@@ -9,6 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/assert.h"
+#include "common/byte_codec.h"
 #include "common/dispatcher.h"
 #include "common/logging.h"
 #include "common/stats.h"
@@ -63,10 +65,15 @@ struct InMemoryPubSub::Core : std::enable_shared_from_this<Core> {
   std::unordered_map<uint64_t, Subscriber> subscribers;
   uint64_t last_sequence = 0;
   bool stopped = false;
+  bool frozen = false;  // handed over to a new process (upgrade): no publish, no delivery
 
   void Publish(PublishRequest request, DoneGuard& done) {
     if (stopped) {
       done.Run(absl::UnavailableError(label + ": shut down"));
+      return;
+    }
+    if (frozen) {
+      done.Run(absl::UnavailableError(label + ": handed over to the new process (upgrade)"));
       return;
     }
     const uint64_t sequence = ++last_sequence;
@@ -176,7 +183,7 @@ struct InMemoryPubSub::Core : std::enable_shared_from_this<Core> {
   // Hands queued messages to subscribers with room. Handlers may unsubscribe (or shut down) from
   // inside, so nothing but the group itself is held across a handler call.
   void Pump(Group& group) {
-    while (!stopped && !group.queue.empty() && !group.members.empty()) {
+    while (!stopped && !frozen && !group.queue.empty() && !group.members.empty()) {
       const size_t n = group.members.size();
       uint64_t chosen_id = 0;
       Subscriber* chosen = nullptr;
@@ -202,6 +209,124 @@ struct InMemoryPubSub::Core : std::enable_shared_from_this<Core> {
     }
   }
 };
+
+namespace {
+
+void WriteMessage(ByteWriter& out,
+                  const std::string& topic,
+                  const std::string& group,
+                  uint64_t sequence,
+                  const Message& message) {
+  out.U8('Q');
+  out.Bytes(topic);
+  out.Bytes(group);
+  out.U64(sequence);
+  out.Bytes(message.id);
+  out.Bytes(message.data);
+  out.U32(static_cast<uint32_t>(message.metadata.size()));
+  for (const auto& [key, value] : message.metadata) {
+    out.Bytes(key);
+    out.Bytes(value);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> InMemoryPubSub::FreezeAndExport(size_t chunk_bytes) {
+  ChunkWriter out(chunk_bytes);
+  RunOnLoopAndWait([&out](Core& core) {
+    core.frozen = true;
+    out.record().U8('N');
+    out.record().U64(core.last_sequence);
+    out.EndRecord();
+    for (const auto& [topic, groups] : core.topics) {
+      for (const auto& [name, group] : groups) {
+        out.record().U8('G');
+        out.record().Bytes(topic);
+        out.record().Bytes(name);
+        out.EndRecord();
+        // What the group still owes: its members' un-acked messages and its queue, by sequence.
+        std::map<uint64_t, const Message*> owed;
+        for (uint64_t member : group.members) {
+          auto it = core.subscribers.find(member);
+          if (it != core.subscribers.end()) {
+            for (const auto& [sequence, message] : it->second.in_flight) {
+              owed.emplace(sequence, &message);
+            }
+          }
+        }
+        for (const Queued& queued : group.queue) {
+          owed.emplace(queued.sequence, &queued.message);
+        }
+        for (const auto& [sequence, message] : owed) {
+          WriteMessage(out.record(), topic, name, sequence, *message);
+          out.EndRecord();
+        }
+      }
+    }
+  });
+  return out.Finish();
+}
+
+absl::Status InMemoryPubSub::ImportState(uint32_t format, std::string_view chunk) {
+  OTTAVA_RETURN_IF_ERROR(CheckStateFormat(label_, format));
+  absl::Status status = absl::OkStatus();
+  RunOnLoopAndWait([&](Core& core) {
+    ByteReader in(chunk);
+    std::vector<Group*> touched;
+    while (!in.done()) {
+      uint8_t tag = 0;
+      in.U8(&tag);
+      if (tag == 'N') {
+        uint64_t last = 0;
+        if (!in.U64(&last)) {
+          status = TruncatedStateRecord(label_);
+          break;
+        }
+        core.last_sequence = std::max(core.last_sequence, last);
+      } else if (tag == 'G') {
+        std::string topic;
+        std::string group;
+        if (!in.Bytes(&topic) || !in.Bytes(&group)) {
+          status = TruncatedStateRecord(label_);
+          break;
+        }
+        touched.push_back(&core.topics[topic][group]);
+      } else if (tag == 'Q') {
+        std::string topic;
+        std::string group;
+        Queued queued;
+        uint32_t entries = 0;
+        bool ok = in.Bytes(&topic) && in.Bytes(&group) && in.U64(&queued.sequence) &&
+                  in.Bytes(&queued.message.id) && in.Bytes(&queued.message.data) &&
+                  in.U32(&entries);
+        for (uint32_t i = 0; ok && i < entries; ++i) {
+          std::string key;
+          std::string value;
+          ok = in.Bytes(&key) && in.Bytes(&value);
+          if (ok) {
+            queued.message.metadata.insert_or_assign(std::move(key), std::move(value));
+          }
+        }
+        if (!ok) {
+          status = TruncatedStateRecord(label_);
+          break;
+        }
+        queued.message.topic = topic;
+        Group& target = core.topics[topic][group];
+        target.queue.push_back(std::move(queued));
+        touched.push_back(&target);
+      } else {
+        status = UnknownStateRecord(label_);
+        break;
+      }
+    }
+    for (Group* group : touched) {
+      core.Pump(*group);
+    }
+  });
+  return status;
+}
 
 absl::StatusOr<InMemoryPubSubSettings> InMemoryPubSubSettings::Parse(const Metadata& metadata) {
   MetadataReader reader(metadata);

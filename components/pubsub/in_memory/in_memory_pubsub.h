@@ -29,15 +29,26 @@
 // stopped) when they are called from another thread.
 //
 // Metadata: `maxQueuedMessages` (optional, default 10000) bounds each group's queue.
+//
+// Hot upgrade (Transferable, format 1): records 'G' {topic, group} for every consumer group,
+// 'Q' {topic, group, u64 sequence, id, data, u32 n, n × {key, value}} for every message a group
+// still owes (queued, and handed out but not acked, in sequence order) and 'N' {u64 last
+// sequence}. Frozen, the component refuses Publish (UNAVAILABLE) and hands out nothing more; the
+// new process queues the records in their groups, so every un-acked message is delivered there
+// (again, for those the old process had handed out: at least once). Acks after the freeze are
+// ignored.
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "components/common/metadata.h"
 #include "components/pubsub/pubsub.h"
+#include "components/transferable.h"
 
 namespace ottava::components::pubsub {
 
@@ -50,7 +61,7 @@ struct InMemoryPubSubSettings {
   static absl::StatusOr<InMemoryPubSubSettings> Read(MetadataReader& reader);
 };
 
-class InMemoryPubSub : public PubSub {
+class InMemoryPubSub : public PubSub, public Transferable {
  public:
   /// `context.dispatcher` must not be null.
   InMemoryPubSub(const ComponentContext& context, InMemoryPubSubSettings settings);
@@ -62,6 +73,10 @@ class InMemoryPubSub : public PubSub {
   void Publish(PublishRequest request, DoneCallback done) override;
   absl::StatusOr<uint64_t> Subscribe(SubscribeRequest request, MessageHandler handler) override;
   void Unsubscribe(uint64_t subscription_id) override;
+
+  uint32_t StateFormat() const override { return 1; }
+  std::vector<std::string> FreezeAndExport(size_t chunk_bytes) override;
+  absl::Status ImportState(uint32_t format, std::string_view chunk) override;
 
  private:
   // Everything owned by the loop thread (defined in the .cc). Shared with posted closures, which
