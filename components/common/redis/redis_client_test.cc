@@ -351,12 +351,12 @@ TEST(RedisClientSlowServerTest, ASlowServerIsNotWaitedForOnTheCallersThread) {
       auto reply = promise.get_future().get();
       ASSERT_TRUE(reply.ok()) << reply.status();
     }
-    // The first calls wait out the budget; once the average round trip is known, none does.
+    // Once the average round trip is known, no call waits. (On a quiet machine the first calls
+    // wait out the 1 ms budget; under `make test`'s load the connection's handshake may already
+    // have set a slow average, so the test does not require that.)
     std::vector<std::chrono::nanoseconds> last(in_call.end() - 10, in_call.end());
     std::sort(last.begin(), last.end());
     EXPECT_LT(last[5], std::chrono::microseconds(500));
-    EXPECT_GE(*std::max_element(in_call.begin(), in_call.begin() + 3),
-              std::chrono::microseconds(900));
   }
   dispatcher->Stop();
 }
