@@ -132,8 +132,10 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
   cluster_ = *cluster;
   info_.cluster = cluster_->config.name;
 
-  // Request rewrites.
-  std::string_view remote = downstream_.downstream_address();
+  // Request rewrites. RPC frames (Bolt, Dubbo) get no x-forwarded-for: it is an HTTP convention,
+  // and an untouched header map lets the frame pass through without being serialised again.
+  std::string_view remote =
+      headers->rpc.has_value() ? std::string_view() : downstream_.downstream_address();
   if (!remote.empty()) {
     headers->headers.Append("x-forwarded-for", remote);
   }

@@ -128,9 +128,10 @@ class BoltServerCodec : public ServerCodec {
   class Stream : public ResponseEncoder {
    public:
     Stream(BoltServerCodec& codec, uint64_t id, const Frame& request)
-        : codec_(codec), id_(id), request_id_(request.request_id), request_head_(request.head) {
-      request_head_.class_name.clear();
-    }
+        : codec_(codec),
+          id_(id),
+          request_id_(request.request_id),
+          request_head_(request.head.Fields()) {}
 
     void EncodeHeaders(ResponseHeaders& headers, bool end_stream) override {
       head_.proto = request_head_.proto;
@@ -143,6 +144,7 @@ class BoltServerCodec : public ServerCodec {
         head_.codec = headers.rpc->codec;
         head_.status = headers.rpc->status;
         head_.class_name = std::move(headers.rpc->class_name);
+        head_.wire_meta = std::move(headers.rpc->wire_meta);
         headers_ = std::move(headers.headers);
         keep_content_ = true;
       } else {
@@ -326,10 +328,14 @@ class BoltClientCodec : public MultiplexClientCodec {
 
     ResponseDecoder& decoder() { return decoder_; }
 
+    // The class and header map go to meta_ at once (the received bytes when unchanged), so the
+    // stream copies neither the head's strings nor its map while it waits for the content.
     void EncodeHeaders(RequestHeaders& headers, bool end_stream) override {
       if (headers.rpc.has_value()) {
-        head_ = *headers.rpc;
-        headers_ = headers.headers;
+        head_ = headers.rpc->Fields();
+        class_len_ = headers.rpc->class_name.size();
+        header_len_ = bolt::AppendMeta(headers.rpc->class_name, headers.headers,
+                                       headers.rpc->wire_meta, meta_);
       } else {
         head_.proto = bolt::kProtoV1;
         head_.cmd_code = bolt::kCmdRequest;
@@ -339,16 +345,20 @@ class BoltClientCodec : public MultiplexClientCodec {
           head_.type = bolt::kTypeOneway;
         }
         const std::string* klass = headers.headers.Get("class");
-        head_.class_name = klass != nullptr ? *klass : std::string(bolt::kDefaultRequestClass);
+        const std::string_view class_name =
+            klass != nullptr ? std::string_view(*klass) : bolt::kDefaultRequestClass;
         head_.timeout_ms = static_cast<int32_t>(headers.timeout_ms);
+        HeaderMap bolt_headers;
         if (headers.headers.Get("service") == nullptr && !headers.service.empty()) {
-          headers_.AddCased("service", headers.service);
+          bolt_headers.AddCased("service", headers.service);
         }
         for (const auto& [name, value] : headers.headers) {
           if (!SkippedForBolt(name)) {
-            headers_.AddCased(name, value);
+            bolt_headers.AddCased(name, value);
           }
         }
+        class_len_ = class_name.size();
+        header_len_ = bolt::AppendMeta(class_name, bolt_headers, {}, meta_);
       }
       if (end_stream) {
         Send();
@@ -365,7 +375,7 @@ class BoltClientCodec : public MultiplexClientCodec {
    private:
     void Send() {
       Buffer out;
-      bolt::EncodeFrame(head_, id_, headers_, content_, out);
+      bolt::EncodeFrame(head_, id_, class_len_, header_len_, meta_, content_, out);
       codec_.output_.Write(out);
       if (head_.oneway()) {
         // No response will come: the stream ends now with a success made up here.
@@ -387,8 +397,10 @@ class BoltClientCodec : public MultiplexClientCodec {
     BoltClientCodec& codec_;
     const uint32_t id_;
     ResponseDecoder& decoder_;
-    RpcHead head_;
-    HeaderMap headers_;
+    RpcHead head_;  // fixed fields only
+    size_t class_len_ = 0;
+    size_t header_len_ = 0;
+    Buffer meta_;  // class and header map, encoded
     Buffer content_;
   };
 
