@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -70,14 +71,14 @@ void AnswerHeartbeat(CodecOutput& output, const Frame& heartbeat) {
   output.Write(out);
 }
 
-// Moves a finished stream out of `streams` into `retired`, to be destroyed later: it may be
-// finishing up in its own member function.
+// Moves a finished stream's node out of `streams` into `retired`, to be destroyed later: it may
+// be finishing up in its own member function. Streams live in their map nodes (one allocation
+// per stream) and `retired` keeps its capacity.
 template <typename Map, typename Id>
-void RetireStream(Map& streams, std::vector<typename Map::mapped_type>& retired, Id id) {
+void RetireStream(Map& streams, std::vector<typename Map::node_type>& retired, Id id) {
   auto it = streams.find(id);
   if (it != streams.end()) {
-    retired.push_back(std::move(it->second));
-    streams.erase(it);
+    retired.push_back(streams.extract(it));
   }
 }
 
@@ -194,9 +195,10 @@ class BoltServerCodec : public ServerCodec {
 
   void StartStream(Frame frame) {
     const uint64_t id = ++next_stream_id_;
-    auto stream = std::make_unique<Stream>(*this, id, frame);
-    Stream& encoder = *stream;
-    streams_.emplace(id, std::move(stream));
+    Stream& encoder = streams_
+                          .emplace(std::piecewise_construct, std::forward_as_tuple(id),
+                                   std::forward_as_tuple(*this, id, frame))
+                          .first->second;
     auto headers = std::make_unique<RequestHeaders>();
     headers->method = frame.head.oneway() ? "ONEWAY" : "REQUEST";
     headers->path = "/";
@@ -222,9 +224,9 @@ class BoltServerCodec : public ServerCodec {
   ServerCodecCallbacks& callbacks_;
   const CodecOptions options_;
   uint64_t next_stream_id_ = 0;
-  std::unordered_map<uint64_t, std::unique_ptr<Stream>> streams_;
+  std::unordered_map<uint64_t, Stream> streams_;
   // Finished streams, destroyed at the next Dispatch (one may be finishing up in its caller).
-  std::vector<std::unique_ptr<Stream>> retired_;
+  std::vector<std::unordered_map<uint64_t, Stream>::node_type> retired_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -238,9 +240,10 @@ class BoltClientCodec : public MultiplexClientCodec {
   RequestEncoder& NewStream(ResponseDecoder& decoder) override {
     retired_.clear();
     const uint32_t id = NextId();
-    auto stream = std::make_unique<Stream>(*this, id, decoder);
-    Stream& encoder = *stream;
-    streams_.emplace(id, std::move(stream));
+    Stream& encoder = streams_
+                          .emplace(std::piecewise_construct, std::forward_as_tuple(id),
+                                   std::forward_as_tuple(*this, id, decoder))
+                          .first->second;
     last_id_ = id;
     return encoder;
   }
@@ -294,7 +297,7 @@ class BoltClientCodec : public MultiplexClientCodec {
         ++late_responses_;  // its stream was abandoned (timed out, downstream gone)
         continue;
       }
-      ResponseDecoder& decoder = it->second->decoder();
+      ResponseDecoder& decoder = it->second.decoder();
       Retire(frame.request_id);
       auto headers = std::make_unique<ResponseHeaders>();
       headers->status = bolt::HttpStatusFromBolt(frame.head.status);
@@ -418,9 +421,9 @@ class BoltClientCodec : public MultiplexClientCodec {
   uint32_t next_id_ = 0;
   uint64_t last_id_ = 0;
   uint64_t late_responses_ = 0;
-  std::unordered_map<uint32_t, std::unique_ptr<Stream>> streams_;
+  std::unordered_map<uint32_t, Stream> streams_;
   std::unordered_map<uint32_t, std::function<void()>> heartbeats_;
-  std::vector<std::unique_ptr<Stream>> retired_;
+  std::vector<std::unordered_map<uint32_t, Stream>::node_type> retired_;
 };
 
 }  // namespace
