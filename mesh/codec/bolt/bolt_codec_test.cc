@@ -151,15 +151,21 @@ TEST(BoltFrameTest, RefusesUnknownTypesAndCommands) {
   EXPECT_FALSE(bolt::DecodeFrame(bad_cmd, 1 << 20, frame).ok());
 }
 
-TEST(BoltFrameTest, V2RoundTripWithCrcAndTheCrcIsChecked) {
+// A request head with SOFARPC's request class: v1, or v2 with the CRC trailer switched on.
+RpcHead RequestHead(bool v2_crc, int32_t timeout_ms) {
   RpcHead head;
-  head.proto = bolt::kProtoV2;
-  head.ver1 = 2;
-  head.switches = bolt::kSwitchCrc;
+  head.proto = v2_crc ? bolt::kProtoV2 : bolt::kProtoV1;
+  head.ver1 = v2_crc ? 2 : 1;
+  head.switches = v2_crc ? bolt::kSwitchCrc : 0;
   head.type = bolt::kTypeRequest;
   head.cmd_code = bolt::kCmdRequest;
-  head.timeout_ms = 500;
+  head.timeout_ms = timeout_ms;
   head.class_name = kRequestClass;
+  return head;
+}
+
+TEST(BoltFrameTest, V2RoundTripWithCrcAndTheCrcIsChecked) {
+  RpcHead head = RequestHead(true, 500);
   HeaderMap headers;
   headers.AddCased("service", "com.example.Echo:1.0");
   headers.AddCased("rpc_trace_context.sofaTraceId", "abc");
@@ -196,14 +202,7 @@ TEST(BoltFrameTest, V2RoundTripWithCrcAndTheCrcIsChecked) {
 // with the change once the map is touched (the received bytes are then stale).
 TEST(BoltFrameTest, UnchangedFramePassesThroughAndAChangedMapIsSerialisedAgain) {
   for (const bool crc : {false, true}) {
-    RpcHead head;
-    head.proto = crc ? bolt::kProtoV2 : bolt::kProtoV1;
-    head.ver1 = crc ? 2 : 1;
-    head.switches = crc ? bolt::kSwitchCrc : 0;
-    head.type = bolt::kTypeRequest;
-    head.cmd_code = bolt::kCmdRequest;
-    head.timeout_ms = 700;
-    head.class_name = kRequestClass;
+    RpcHead head = RequestHead(crc, 700);
     HeaderMap headers;
     headers.AddCased("service", "com.example.Echo:1.0");
     headers.AddCased("Trace", "t1");
