@@ -40,21 +40,33 @@ class LibeventTimer : public Timer {
     // the timer fire early. A timer never fires before its delay has passed.
     event_base_update_cache_time(base_);
     evtimer_add(event_, &tv);
+    armed_ = true;
   }
-  void Disable() override { evtimer_del(event_); }
-  bool Enabled() const override { return evtimer_pending(event_, nullptr) != 0; }
+  // The armed flag mirrors evtimer_pending without asking libevent: with threads enabled every
+  // libevent call takes the base's lock, and the request path disarms idle and heartbeat timers
+  // that are mostly not armed (a Bolt request disarmed two per upstream stream).
+  void Disable() override {
+    if (armed_) {
+      armed_ = false;
+      evtimer_del(event_);
+    }
+  }
+  bool Enabled() const override { return armed_; }
 
  private:
   static void OnFire(evutil_socket_t, short, void* arg) {
+    auto* timer = static_cast<LibeventTimer*>(arg);
+    timer->armed_ = false;
     // The callback may destroy its own timer (a request ending on its timeout); run a copy so
     // the closure being executed outlives the timer.
-    Dispatcher::Closure callback = static_cast<LibeventTimer*>(arg)->callback_;
+    Dispatcher::Closure callback = timer->callback_;
     callback();
   }
 
   event_base* const base_;
   Dispatcher::Closure callback_;
   event* event_;
+  bool armed_ = false;
 };
 
 class LibeventFileEvent : public FileEvent {

@@ -27,10 +27,12 @@ void HeaderMap::Add(std::string_view name, std::string_view value) {
   for (char& c : lower) {
     c = Lower(c);
   }
+  from_wire_ = false;
   entries_.emplace_back(std::move(lower), std::string(value));
 }
 
 void HeaderMap::AddCased(std::string_view name, std::string_view value) {
+  from_wire_ = false;
   entries_.emplace_back(std::string(name), std::string(value));
 }
 
@@ -51,12 +53,17 @@ void HeaderMap::Set(std::string_view name, std::string_view value) {
 size_t HeaderMap::Remove(std::string_view name) {
   const size_t before = entries_.size();
   std::erase_if(entries_, [name](const Entry& entry) { return NameEquals(entry.first, name); });
-  return before - entries_.size();
+  const size_t removed = before - entries_.size();
+  if (removed > 0) {
+    from_wire_ = false;
+  }
+  return removed;
 }
 
 void HeaderMap::Append(std::string_view name, std::string_view value) {
   for (Entry& entry : entries_) {
     if (NameEquals(entry.first, name)) {
+      from_wire_ = false;
       entry.second.append(", ");
       entry.second.append(value);
       return;

@@ -42,10 +42,21 @@ class HeaderMap {
   size_t ByteSize() const;
   std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
   std::vector<Entry>::const_iterator end() const { return entries_.end(); }
-  void Clear() { entries_.clear(); }
+  void Clear() {
+    entries_.clear();
+    from_wire_ = false;
+  }
+
+  /// Called by a codec that filled this map from a frame whose serialised header map it keeps
+  /// (RpcHead::wire_meta): until the next change, from_wire() says those bytes still describe
+  /// this map, so an encoder may send them as they are instead of serialising the entries again.
+  void MarkFromWire() { from_wire_ = true; }
+  /// Whether the map is unchanged since MarkFromWire (every mutating call clears it).
+  bool from_wire() const { return from_wire_; }
 
  private:
   std::vector<Entry> entries_;
+  bool from_wire_ = false;
 };
 
 /// The application protocol a listener or cluster speaks.
@@ -80,7 +91,26 @@ struct RpcHead {
   int32_t timeout_ms = 0;  // requests: the caller's timeout (<= 0: none)
   uint16_t status = 0;     // responses: the protocol status (Bolt: 0 = success)
   std::string class_name;  // carried opaque
+  /// Decoded frames (Bolt): the class and header-map bytes as received. While the class is
+  /// unchanged and the head's HeaderMap says from_wire(), an encoder sends these bytes again
+  /// rather than serialising the map (the frame passes through with only its id rewritten).
+  std::string wire_meta;
   bool oneway() const { return type == 2; }
+  /// A copy of the fixed fields only (no class, no wire bytes): what an encoder keeps per
+  /// stream without copying strings.
+  RpcHead Fields() const {
+    RpcHead fields;
+    fields.proto = proto;
+    fields.ver1 = ver1;
+    fields.type = type;
+    fields.cmd_code = cmd_code;
+    fields.ver2 = ver2;
+    fields.codec = codec;
+    fields.switches = switches;
+    fields.timeout_ms = timeout_ms;
+    fields.status = status;
+    return fields;
+  }
 };
 
 /// Head of a request. For HTTP/1.1 `method` is the verb and `path` the request target as sent

@@ -1,6 +1,7 @@
 #include "mesh/proxy/connection_manager.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/assert.h"
 
@@ -60,8 +61,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
     MeshSnapshotConstSharedPtr snapshot = parent_.context_.snapshot();
     const RouteTable* table = snapshot->Router(parent_.config_.router);
     const std::vector<FilterFactoryCb>* filters = snapshot->Filters(parent_.config_.router);
-    router_ = std::make_unique<Router>(parent_.context_.router_context(), std::move(snapshot),
-                                       table, *this, filters);
+    router_.emplace(parent_.context_.router_context(), std::move(snapshot), table, *this, filters);
     router_->DecodeRequestHeaders(std::move(headers), end_stream);
   }
 
@@ -69,7 +69,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
     if (end_stream) {
       request_complete_ = true;
     }
-    if (router_ != nullptr && !response_complete_) {
+    if (router_.has_value() && !response_complete_) {
       router_->DecodeRequestData(data, end_stream);
     } else {
       data.Drain(data.Length());
@@ -119,13 +119,13 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
   }
 
   void OnDownstreamReset() {
-    if (router_ != nullptr) {
+    if (router_.has_value()) {
       router_->OnDownstreamReset();
     }
   }
 
   void ReadDisableUpstream(bool disable) {
-    if (router_ != nullptr) {
+    if (router_.has_value()) {
       router_->ReadDisableUpstream(disable);
     }
   }
@@ -150,7 +150,7 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
 
   ConnectionManager& parent_;
   ResponseEncoder& encoder_;
-  std::unique_ptr<Router> router_;
+  std::optional<Router> router_;  // inline: one allocation less per request
   bool request_complete_ = false;
   bool response_complete_ = false;
   bool completion_reported_ = false;  // OnStreamComplete ran with the request complete

@@ -132,8 +132,10 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
   cluster_ = *cluster;
   info_.cluster = cluster_->config.name;
 
-  // Request rewrites.
-  std::string_view remote = downstream_.downstream_address();
+  // Request rewrites. RPC frames (Bolt, Dubbo) get no x-forwarded-for: it is an HTTP convention,
+  // and an untouched header map lets the frame pass through without being serialised again.
+  std::string_view remote =
+      headers->rpc.has_value() ? std::string_view() : downstream_.downstream_address();
   if (!remote.empty()) {
     headers->headers.Append("x-forwarded-for", remote);
   }
@@ -296,9 +298,14 @@ void Router::OnRequestComplete() {
   if (caller_timeout_.count() > 0 && (timeout.count() <= 0 || caller_timeout_ < timeout)) {
     timeout = caller_timeout_;
   }
-  if (timeout.count() > 0 && route_timer_ == nullptr) {
-    route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
-    route_timer_->Enable(timeout);
+  if (timeout.count() > 0 && !route_timer_started_) {
+    route_timer_started_ = true;
+    if (TimeoutQueue* queue = context_.RouteTimeouts(timeout)) {
+      queue->Arm(route_timeout_);
+    } else {
+      route_timer_ = context_.dispatcher().CreateTimer([this] { OnRouteTimeout(); });
+      route_timer_->Enable(timeout);
+    }
   }
   MaybeMirror();
 }
@@ -419,7 +426,7 @@ void Router::DecodeHeaders(ResponseHeadersPtr headers, bool end_stream) {
     upstream_ = nullptr;
     encoder_ = nullptr;
     done_ = true;
-    route_timer_.reset();
+    CancelRouteTimer();
   }
   downstream_.EncodeHeaders(std::move(headers), end_stream);
 }
@@ -430,7 +437,7 @@ void Router::DecodeData(Buffer& data, bool end_stream) {
     upstream_ = nullptr;
     encoder_ = nullptr;
     done_ = true;
-    route_timer_.reset();
+    CancelRouteTimer();
   }
   downstream_.EncodeData(data, end_stream);
 }
@@ -481,14 +488,14 @@ void Router::FinishUpstreamTime() {
 
 void Router::OnDownstreamReset() {
   done_ = true;
-  route_timer_.reset();
+  CancelRouteTimer();
   retry_timer_.reset();
   ResetUpstream();
 }
 
 void Router::SendLocalReply(int status, LocalReplyReason reason, std::string body) {
   ResetUpstream();
-  route_timer_.reset();
+  CancelRouteTimer();
   retry_timer_.reset();
   if (response_started_) {
     done_ = true;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/dispatcher.h"
+#include "common/timeout_queue.h"
 #include "mesh/codec/codec.h"
 #include "mesh/filter/filter.h"
 #include "mesh/router/route_table.h"
@@ -49,6 +50,9 @@ class RouterContext {
                            std::unique_ptr<RequestHeaders> headers,
                            std::string body,
                            std::chrono::milliseconds timeout) = 0;
+  /// The worker's queue for route timeouts of `timeout`, or nullptr: the router then makes a
+  /// timer of its own. A queue outlives the routers armed on it or unlinks them when it goes.
+  virtual TimeoutQueue* RouteTimeouts(std::chrono::milliseconds /*timeout*/) { return nullptr; }
 };
 
 /// Where the router sends the response. Implemented by the connection manager's stream and by
@@ -125,6 +129,10 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   void OnRequestComplete();
   void StartPerTryTimer();
   void StartTry();
+  void CancelRouteTimer() {
+    route_timer_.reset();
+    route_timeout_.Cancel();
+  }
   void SendLocalReply(int status, LocalReplyReason reason, std::string body);
   void OnTryFailed(ResetReason reason, std::string_view detail);
   void OnRouteTimeout();
@@ -173,7 +181,10 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   std::chrono::milliseconds caller_timeout_{0};  // RequestHeaders::timeout_ms
   uint32_t retries_left_ = 0;
   uint32_t retry_count_ = 0;
+  // The route timeout: an entry in the worker's queue for its duration, or a timer of its own.
+  TimeoutEntry route_timeout_{[this] { OnRouteTimeout(); }};
   TimerPtr route_timer_;
+  bool route_timer_started_ = false;
   TimerPtr try_timer_;
   TimerPtr retry_timer_;
   StreamInfo info_;

@@ -362,6 +362,21 @@ ThreadLocalCluster& Worker::GetCluster(const ClusterInfoConstSharedPtr& cluster)
   return *it->second.second;
 }
 
+TimeoutQueue* Worker::RouteTimeouts(std::chrono::milliseconds timeout) {
+  constexpr size_t kMaxRouteTimeoutQueues = 64;
+  auto it = route_timeouts_.find(timeout.count());
+  if (it != route_timeouts_.end()) {
+    return it->second.get();
+  }
+  if (route_timeouts_.size() >= kMaxRouteTimeoutQueues) {
+    return nullptr;
+  }
+  auto queue = std::make_unique<TimeoutQueue>(*dispatcher_, timeout);
+  TimeoutQueue* raw = queue.get();
+  route_timeouts_.emplace(timeout.count(), std::move(queue));
+  return raw;
+}
+
 uint64_t Worker::Random() {
   // splitmix64: fast, good enough for load balancing and sampling.
   uint64_t z = (random_state_ += 0x9E3779B97F4A7C15ULL);

@@ -12,10 +12,12 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/dispatcher.h"
 #include "common/stats.h"
+#include "common/timeout_queue.h"
 #include "mesh/network/listener.h"
 #include "mesh/proxy/connection_manager.h"
 #include "mesh/router/router.h"
@@ -110,6 +112,7 @@ class Worker : public RouterContext, public ConnectionManagerContext {
                    std::unique_ptr<RequestHeaders> headers,
                    std::string body,
                    std::chrono::milliseconds timeout) override;
+  TimeoutQueue* RouteTimeouts(std::chrono::milliseconds timeout) override;
 
   // ConnectionManagerContext
   RouterContext& router_context() override { return *this; }
@@ -154,6 +157,9 @@ class Worker : public RouterContext, public ConnectionManagerContext {
            std::pair<ClusterInfoConstSharedPtr, std::unique_ptr<ThreadLocalCluster>>>
       clusters_;
   TimerPtr reap_timer_;
+  // Route timeout queues by duration (bounded: callers' own timeouts vary; past the bound a
+  // router makes its own timer).
+  std::unordered_map<int64_t, std::unique_ptr<TimeoutQueue>> route_timeouts_;
   bool draining_ = false;
   bool close_idle_ = true;
   std::set<const ConnectionManagerConfig*> migrate_;  // upgrade: listeners that migrate

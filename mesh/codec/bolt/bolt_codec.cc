@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -70,14 +71,14 @@ void AnswerHeartbeat(CodecOutput& output, const Frame& heartbeat) {
   output.Write(out);
 }
 
-// Moves a finished stream out of `streams` into `retired`, to be destroyed later: it may be
-// finishing up in its own member function.
+// Moves a finished stream's node out of `streams` into `retired`, to be destroyed later: it may
+// be finishing up in its own member function. Streams live in their map nodes (one allocation
+// per stream) and `retired` keeps its capacity.
 template <typename Map, typename Id>
-void RetireStream(Map& streams, std::vector<typename Map::mapped_type>& retired, Id id) {
+void RetireStream(Map& streams, std::vector<typename Map::node_type>& retired, Id id) {
   auto it = streams.find(id);
   if (it != streams.end()) {
-    retired.push_back(std::move(it->second));
-    streams.erase(it);
+    retired.push_back(streams.extract(it));
   }
 }
 
@@ -128,9 +129,10 @@ class BoltServerCodec : public ServerCodec {
   class Stream : public ResponseEncoder {
    public:
     Stream(BoltServerCodec& codec, uint64_t id, const Frame& request)
-        : codec_(codec), id_(id), request_id_(request.request_id), request_head_(request.head) {
-      request_head_.class_name.clear();
-    }
+        : codec_(codec),
+          id_(id),
+          request_id_(request.request_id),
+          request_head_(request.head.Fields()) {}
 
     void EncodeHeaders(ResponseHeaders& headers, bool end_stream) override {
       head_.proto = request_head_.proto;
@@ -143,6 +145,7 @@ class BoltServerCodec : public ServerCodec {
         head_.codec = headers.rpc->codec;
         head_.status = headers.rpc->status;
         head_.class_name = std::move(headers.rpc->class_name);
+        head_.wire_meta = std::move(headers.rpc->wire_meta);
         headers_ = std::move(headers.headers);
         keep_content_ = true;
       } else {
@@ -192,9 +195,10 @@ class BoltServerCodec : public ServerCodec {
 
   void StartStream(Frame frame) {
     const uint64_t id = ++next_stream_id_;
-    auto stream = std::make_unique<Stream>(*this, id, frame);
-    Stream& encoder = *stream;
-    streams_.emplace(id, std::move(stream));
+    Stream& encoder = streams_
+                          .emplace(std::piecewise_construct, std::forward_as_tuple(id),
+                                   std::forward_as_tuple(*this, id, frame))
+                          .first->second;
     auto headers = std::make_unique<RequestHeaders>();
     headers->method = frame.head.oneway() ? "ONEWAY" : "REQUEST";
     headers->path = "/";
@@ -220,9 +224,9 @@ class BoltServerCodec : public ServerCodec {
   ServerCodecCallbacks& callbacks_;
   const CodecOptions options_;
   uint64_t next_stream_id_ = 0;
-  std::unordered_map<uint64_t, std::unique_ptr<Stream>> streams_;
+  std::unordered_map<uint64_t, Stream> streams_;
   // Finished streams, destroyed at the next Dispatch (one may be finishing up in its caller).
-  std::vector<std::unique_ptr<Stream>> retired_;
+  std::vector<std::unordered_map<uint64_t, Stream>::node_type> retired_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -236,9 +240,10 @@ class BoltClientCodec : public MultiplexClientCodec {
   RequestEncoder& NewStream(ResponseDecoder& decoder) override {
     retired_.clear();
     const uint32_t id = NextId();
-    auto stream = std::make_unique<Stream>(*this, id, decoder);
-    Stream& encoder = *stream;
-    streams_.emplace(id, std::move(stream));
+    Stream& encoder = streams_
+                          .emplace(std::piecewise_construct, std::forward_as_tuple(id),
+                                   std::forward_as_tuple(*this, id, decoder))
+                          .first->second;
     last_id_ = id;
     return encoder;
   }
@@ -292,7 +297,7 @@ class BoltClientCodec : public MultiplexClientCodec {
         ++late_responses_;  // its stream was abandoned (timed out, downstream gone)
         continue;
       }
-      ResponseDecoder& decoder = it->second->decoder();
+      ResponseDecoder& decoder = it->second.decoder();
       Retire(frame.request_id);
       auto headers = std::make_unique<ResponseHeaders>();
       headers->status = bolt::HttpStatusFromBolt(frame.head.status);
@@ -326,10 +331,14 @@ class BoltClientCodec : public MultiplexClientCodec {
 
     ResponseDecoder& decoder() { return decoder_; }
 
+    // The class and header map go to meta_ at once (the received bytes when unchanged), so the
+    // stream copies neither the head's strings nor its map while it waits for the content.
     void EncodeHeaders(RequestHeaders& headers, bool end_stream) override {
       if (headers.rpc.has_value()) {
-        head_ = *headers.rpc;
-        headers_ = headers.headers;
+        head_ = headers.rpc->Fields();
+        class_len_ = headers.rpc->class_name.size();
+        header_len_ = bolt::AppendMeta(headers.rpc->class_name, headers.headers,
+                                       headers.rpc->wire_meta, meta_);
       } else {
         head_.proto = bolt::kProtoV1;
         head_.cmd_code = bolt::kCmdRequest;
@@ -339,16 +348,20 @@ class BoltClientCodec : public MultiplexClientCodec {
           head_.type = bolt::kTypeOneway;
         }
         const std::string* klass = headers.headers.Get("class");
-        head_.class_name = klass != nullptr ? *klass : std::string(bolt::kDefaultRequestClass);
+        const std::string_view class_name =
+            klass != nullptr ? std::string_view(*klass) : bolt::kDefaultRequestClass;
         head_.timeout_ms = static_cast<int32_t>(headers.timeout_ms);
+        HeaderMap bolt_headers;
         if (headers.headers.Get("service") == nullptr && !headers.service.empty()) {
-          headers_.AddCased("service", headers.service);
+          bolt_headers.AddCased("service", headers.service);
         }
         for (const auto& [name, value] : headers.headers) {
           if (!SkippedForBolt(name)) {
-            headers_.AddCased(name, value);
+            bolt_headers.AddCased(name, value);
           }
         }
+        class_len_ = class_name.size();
+        header_len_ = bolt::AppendMeta(class_name, bolt_headers, {}, meta_);
       }
       if (end_stream) {
         Send();
@@ -365,7 +378,7 @@ class BoltClientCodec : public MultiplexClientCodec {
    private:
     void Send() {
       Buffer out;
-      bolt::EncodeFrame(head_, id_, headers_, content_, out);
+      bolt::EncodeFrame(head_, id_, class_len_, header_len_, meta_, content_, out);
       codec_.output_.Write(out);
       if (head_.oneway()) {
         // No response will come: the stream ends now with a success made up here.
@@ -387,8 +400,10 @@ class BoltClientCodec : public MultiplexClientCodec {
     BoltClientCodec& codec_;
     const uint32_t id_;
     ResponseDecoder& decoder_;
-    RpcHead head_;
-    HeaderMap headers_;
+    RpcHead head_;  // fixed fields only
+    size_t class_len_ = 0;
+    size_t header_len_ = 0;
+    Buffer meta_;  // class and header map, encoded
     Buffer content_;
   };
 
@@ -406,9 +421,9 @@ class BoltClientCodec : public MultiplexClientCodec {
   uint32_t next_id_ = 0;
   uint64_t last_id_ = 0;
   uint64_t late_responses_ = 0;
-  std::unordered_map<uint32_t, std::unique_ptr<Stream>> streams_;
+  std::unordered_map<uint32_t, Stream> streams_;
   std::unordered_map<uint32_t, std::function<void()>> heartbeats_;
-  std::vector<std::unique_ptr<Stream>> retired_;
+  std::vector<std::unordered_map<uint32_t, Stream>::node_type> retired_;
 };
 
 }  // namespace

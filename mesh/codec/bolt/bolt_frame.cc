@@ -171,18 +171,21 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& fram
       return absl::InvalidArgumentError("bolt: CRC32 mismatch");
     }
   }
-  // The class and header map are small: copy them out; the content moves as slices.
+  // The class and header map are small: copy them out (kept as the head's wire_meta, so an
+  // unchanged frame goes out again without serialising its map); the content moves as slices.
   std::string meta(class_len + header_len, '\0');
   if (!meta.empty()) {
     in.CopyOut(fixed, meta.size(), meta.data());
   }
-  HeaderMap headers;
+  frame.headers.Clear();
   if (absl::Status parsed =
-          ParseHeaderMap(std::string_view(meta).substr(class_len, header_len), headers);
+          ParseHeaderMap(std::string_view(meta).substr(class_len, header_len), frame.headers);
       !parsed.ok()) {
     return parsed;
   }
-  head.class_name = meta.substr(0, class_len);
+  frame.headers.MarkFromWire();
+  head.class_name.assign(meta, 0, class_len);
+  head.wire_meta = std::move(meta);
   in.Drain(fixed + class_len + header_len);
   frame.content = Buffer();
   if (content_len > 0) {
@@ -193,22 +196,29 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& fram
   }
   frame.head = std::move(head);
   frame.request_id = request_id;
-  frame.headers = std::move(headers);
   return true;
 }
 
-void EncodeFrame(const RpcHead& head,
-                 uint32_t request_id,
-                 const HeaderMap& headers,
-                 Buffer& content,
-                 Buffer& out) {
-  const bool request = head.type != kTypeResponse;
-  const size_t fixed = FixedBytes(head.proto, request);
-  const size_t header_len = HeaderMapBytes(headers);
+namespace {
+
+// Whether `wire_meta` still holds exactly the class `class_name` followed by the map `headers`.
+bool WireMetaValid(std::string_view class_name,
+                   const HeaderMap& headers,
+                   std::string_view wire_meta) {
+  return headers.from_wire() && wire_meta.size() >= class_name.size() &&
+         wire_meta.compare(0, class_name.size(), class_name) == 0;
+}
+
+// The fixed header of a frame into `h` (room for kV2RequestHeaderBytes); returns its size.
+size_t WriteFixed(const RpcHead& head,
+                  uint32_t request_id,
+                  size_t class_len,
+                  size_t header_len,
+                  size_t content_len,
+                  uint8_t* h) {
   // Lengths over the 16-bit fields cannot be framed; the codecs never build such heads (a
   // decoded one fits by construction and made-up ones are small).
-  std::string prefix(fixed + head.class_name.size() + header_len, '\0');
-  auto* p = reinterpret_cast<uint8_t*>(prefix.data());
+  uint8_t* p = h;
   *p++ = head.proto;
   if (head.proto == kProtoV2) {
     *p++ = head.ver1;
@@ -221,40 +231,121 @@ void EncodeFrame(const RpcHead& head,
   if (head.proto == kProtoV2) {
     *p++ = head.switches;
   }
-  if (request) {
+  if (head.type != kTypeResponse) {
     p = Put32(p, static_cast<uint32_t>(head.timeout_ms));
   } else {
     p = Put16(p, head.status);
   }
-  p = Put16(p, static_cast<uint16_t>(head.class_name.size()));
+  p = Put16(p, static_cast<uint16_t>(class_len));
   p = Put16(p, static_cast<uint16_t>(header_len));
-  p = Put32(p, static_cast<uint32_t>(content.Length()));
-  std::memcpy(p, head.class_name.data(), head.class_name.size());
-  p += head.class_name.size();
+  p = Put32(p, static_cast<uint32_t>(content_len));
+  return static_cast<size_t>(p - h);
+}
+
+// Appends bytes to a frame being encoded, keeping its CRC32 when the frame has a trailer.
+class FrameWriter {
+ public:
+  FrameWriter(const RpcHead& head, Buffer& out) : out_(out), crc_on_(HasCrc(head)) {
+    if (crc_on_) {
+      crc_ = crc32(0L, Z_NULL, 0);
+    }
+  }
+  void Add(const void* data, size_t size) {
+    if (size == 0) {
+      return;
+    }
+    out_.Add(data, size);
+    if (crc_on_) {
+      crc_ = crc32(crc_, static_cast<const Bytef*>(data), static_cast<uInt>(size));
+    }
+  }
+  void Move(Buffer& data) {
+    if (crc_on_ && !data.Empty()) {
+      const char* bytes = data.Linearize(data.Length());
+      crc_ = crc32(crc_, reinterpret_cast<const Bytef*>(bytes), static_cast<uInt>(data.Length()));
+    }
+    out_.Move(data);
+  }
+  void Finish() {
+    if (crc_on_) {
+      uint8_t trailer[kCrcBytes];
+      Put32(trailer, static_cast<uint32_t>(crc_));
+      out_.Add(trailer, sizeof(trailer));
+    }
+  }
+
+ private:
+  Buffer& out_;
+  const bool crc_on_;
+  uLong crc_ = 0;
+};
+
+// Writes the header map's entries (length-prefixed keys and values).
+template <typename Sink>
+void WriteHeaderMap(const HeaderMap& headers, Sink& sink) {
   for (const auto& [key, value] : headers) {
-    p = Put32(p, static_cast<uint32_t>(key.size()));
-    std::memcpy(p, key.data(), key.size());
-    p += key.size();
-    p = Put32(p, static_cast<uint32_t>(value.size()));
-    std::memcpy(p, value.data(), value.size());
-    p += value.size();
+    uint8_t length[4];
+    Put32(length, static_cast<uint32_t>(key.size()));
+    sink.Add(length, sizeof(length));
+    sink.Add(key.data(), key.size());
+    Put32(length, static_cast<uint32_t>(value.size()));
+    sink.Add(length, sizeof(length));
+    sink.Add(value.data(), value.size());
   }
-  if (!HasCrc(head)) {
-    out.Add(prefix);
-    out.Move(content);
-    return;
+}
+
+}  // namespace
+
+size_t AppendMeta(std::string_view class_name,
+                  const HeaderMap& headers,
+                  std::string_view wire_meta,
+                  Buffer& out) {
+  if (WireMetaValid(class_name, headers, wire_meta)) {
+    out.Add(wire_meta);
+    return wire_meta.size() - class_name.size();
   }
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(prefix.data()), static_cast<uInt>(prefix.size()));
-  if (!content.Empty()) {
-    const char* bytes = content.Linearize(content.Length());
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes), static_cast<uInt>(content.Length()));
+  out.Add(class_name);
+  WriteHeaderMap(headers, out);
+  return HeaderMapBytes(headers);
+}
+
+void EncodeFrame(const RpcHead& head,
+                 uint32_t request_id,
+                 size_t class_len,
+                 size_t header_len,
+                 Buffer& meta,
+                 Buffer& content,
+                 Buffer& out) {
+  uint8_t h[kV2RequestHeaderBytes];
+  const size_t fixed = WriteFixed(head, request_id, class_len, header_len, content.Length(), h);
+  FrameWriter writer(head, out);
+  writer.Add(h, fixed);
+  writer.Move(meta);
+  writer.Move(content);
+  writer.Finish();
+}
+
+void EncodeFrame(const RpcHead& head,
+                 uint32_t request_id,
+                 const HeaderMap& headers,
+                 Buffer& content,
+                 Buffer& out) {
+  const bool reuse = WireMetaValid(head.class_name, headers, head.wire_meta);
+  const size_t header_len =
+      reuse ? head.wire_meta.size() - head.class_name.size() : HeaderMapBytes(headers);
+  uint8_t h[kV2RequestHeaderBytes];
+  const size_t fixed =
+      WriteFixed(head, request_id, head.class_name.size(), header_len, content.Length(), h);
+  FrameWriter writer(head, out);
+  writer.Add(h, fixed);
+  if (reuse) {
+    writer.Add(head.wire_meta.data(), head.wire_meta.size());
+  } else {
+    writer.Add(head.class_name.data(), head.class_name.size());
+    WriteHeaderMap(headers, writer);
   }
-  uint8_t trailer[kCrcBytes];
-  Put32(trailer, static_cast<uint32_t>(crc));
-  out.Add(prefix);
-  out.Move(content);
-  out.Add(trailer, sizeof(trailer));
+  writer.Move(content);
+  writer.Finish();
 }
 
 void EncodeHeartbeat(const RpcHead& like, uint32_t request_id, bool response, Buffer& out) {

@@ -84,10 +84,32 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& fram
 
 /// Encodes a frame onto `out`, taking the content from `content` (moved). Requests carry
 /// `head.timeout_ms`, responses `head.status`. A v2 head with ver1 > 1 and the CRC switch gets
-/// the CRC32 trailer.
+/// the CRC32 trailer. The class and header map are `head.wire_meta` as received when `headers`
+/// is unchanged since it was decoded (HeaderMap::from_wire) and the class is the same; else they
+/// are serialised from `head.class_name` and `headers`.
 void EncodeFrame(const RpcHead& head,
                  uint32_t request_id,
                  const HeaderMap& headers,
+                 Buffer& content,
+                 Buffer& out);
+
+/// Appends a frame's class and header map to `out` as they go on the wire (`wire_meta` when it
+/// still describes `class_name` and `headers`, as for EncodeFrame; else serialised). Returns the
+/// header map's length in bytes. With EncodeFrame below, an encoder keeps a request's wire bytes
+/// from its head until its content arrives, without copying the head's strings or map.
+size_t AppendMeta(std::string_view class_name,
+                  const HeaderMap& headers,
+                  std::string_view wire_meta,
+                  Buffer& out);
+
+/// Encodes a frame whose class (`class_len` bytes) and header map (`header_len` bytes) were
+/// appended to `meta` by AppendMeta; `head`'s strings are not read. Moves from `meta` and
+/// `content`.
+void EncodeFrame(const RpcHead& head,
+                 uint32_t request_id,
+                 size_t class_len,
+                 size_t header_len,
+                 Buffer& meta,
                  Buffer& content,
                  Buffer& out);
 
