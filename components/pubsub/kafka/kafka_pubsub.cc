@@ -173,9 +173,12 @@ constexpr int kServeBatch = 500;
 
 struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   // One publish waiting for its delivery report (the message's opaque).
+  // It owns the message's value: librdkafka references it (no RD_KAFKA_MSG_F_COPY) until the
+  // delivery report, which saves a copy of every envelope.
   struct Pending {
     DoneCallback done;
     std::string topic;
+    std::string value;
   };
 
   struct Queued {
@@ -919,11 +922,11 @@ void KafkaPubSub::Publish(PublishRequest request, DoneCallback done) {
   }
   const void* key_data = key == nullptr ? nullptr : key->data();
   const size_t key_size = key == nullptr ? 0 : key->size();
-  auto* pending = new Core::Pending{std::move(done), request.topic};
+  auto* pending = new Core::Pending{std::move(done), request.topic, std::move(request.data)};
+  // No RD_KAFKA_MSG_F_COPY: the value lives in `pending` until the delivery report.
   rd_kafka_resp_err_t err =
       rd_kafka_producev(core_->producer, RD_KAFKA_V_TOPIC(request.topic.c_str()),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_VALUE(request.data.data(), request.data.size()),
+                        RD_KAFKA_V_VALUE(pending->value.data(), pending->value.size()),
                         RD_KAFKA_V_KEY(key_data, key_size), RD_KAFKA_V_HEADERS(headers),
                         RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
