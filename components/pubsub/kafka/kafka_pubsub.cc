@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -172,9 +173,12 @@ constexpr int kServeBatch = 500;
 
 struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   // One publish waiting for its delivery report (the message's opaque).
+  // It owns the message's value: librdkafka references it (no RD_KAFKA_MSG_F_COPY) until the
+  // delivery report, which saves a copy of every envelope.
   struct Pending {
     DoneCallback done;
     std::string topic;
+    std::string value;
   };
 
   struct Queued {
@@ -662,6 +666,56 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     });
   }
 
+  // Commits every consumer's stored (acked) offsets and waits, bounded, for the results. Called
+  // before any consumer closes: the subscriptions of one app share a consumer group, and once the
+  // first member leaves, the group rebalances and the commit the others make on close can be
+  // refused (REBALANCE_IN_PROGRESS, seen with the mock cluster), which replays acked messages
+  // after a restart. Main thread; the loop keeps serving meanwhile (the calls are thread-safe).
+  void CommitAckedBeforeClose() {
+    std::vector<rd_kafka_t*> consumers;
+    dispatcher->RunAndWait([this, &consumers] {
+      for (const auto& [id, sub] : subscriptions) {
+        if (!sub->closing && sub->rk != nullptr) {
+          consumers.push_back(sub->rk);
+        }
+      }
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    for (rd_kafka_t* rk : consumers) {
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      do {
+        err = CommitStored(rk, deadline);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      } while (std::chrono::steady_clock::now() < deadline);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        OTTAVA_LOG(Kafka, warn, "{}: committing acked offsets before closing failed: {}", label,
+                   rd_kafka_err2str(err));
+      }
+    }
+  }
+
+  // One commit of `rk`'s stored offsets, its result awaited until `deadline`.
+  static rd_kafka_resp_err_t CommitStored(rd_kafka_t* rk,
+                                          std::chrono::steady_clock::time_point deadline) {
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, nullptr, queue, nullptr, nullptr);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (rd_kafka_event_t* event =
+              rd_kafka_queue_poll(queue, static_cast<int>(std::max<int64_t>(left.count(), 0)))) {
+        err = rd_kafka_event_error(event);
+        rd_kafka_event_destroy(event);
+      }
+    }
+    rd_kafka_queue_destroy(queue);
+    return err;
+  }
+
   // Releases a closed (or abandoned) consumer. Loop thread, or main after the loop stopped.
   static void Destroy(Subscription& sub) {
     sub.event.reset();
@@ -787,6 +841,7 @@ void KafkaPubSub::Shutdown() {
   if (shut_down_.exchange(true)) {
     return;
   }
+  core_->CommitAckedBeforeClose();
   // Close every consumer on the loop, and wait (bounded) until they have left their groups.
   dispatcher_.RunAndWait([core = core_] {
     for (auto& [id, sub] : core->subscriptions) {
@@ -867,11 +922,11 @@ void KafkaPubSub::Publish(PublishRequest request, DoneCallback done) {
   }
   const void* key_data = key == nullptr ? nullptr : key->data();
   const size_t key_size = key == nullptr ? 0 : key->size();
-  auto* pending = new Core::Pending{std::move(done), request.topic};
+  auto* pending = new Core::Pending{std::move(done), request.topic, std::move(request.data)};
+  // No RD_KAFKA_MSG_F_COPY: the value lives in `pending` until the delivery report.
   rd_kafka_resp_err_t err =
       rd_kafka_producev(core_->producer, RD_KAFKA_V_TOPIC(request.topic.c_str()),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_VALUE(request.data.data(), request.data.size()),
+                        RD_KAFKA_V_VALUE(pending->value.data(), pending->value.size()),
                         RD_KAFKA_V_KEY(key_data, key_size), RD_KAFKA_V_HEADERS(headers),
                         RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
