@@ -191,10 +191,6 @@ fi
 echo "== bolt: server :$SERVER_PORT, haproxy :$HAPROXY_PORT," \
   "ottava ${OTTAVA_PORT:+:$OTTAVA_PORT}${OTTAVA_NA:+not available}, $WORKERS workers each"
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # utime + stime of one process (all its threads)
-  sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
-}
 
 # frames_per_writev: "sum count" of Ottava's ottava_mesh_frames_per_writev histogram (all label
 # sets added), or nothing when /metrics has no such histogram.
