@@ -4,6 +4,7 @@
 #include <charconv>
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -273,7 +274,7 @@ absl::Status InMemoryPubSub::ImportState(uint32_t format, std::string_view chunk
   absl::Status status = absl::OkStatus();
   RunOnLoopAndWait([&](Core& core) {
     ByteReader in(chunk);
-    std::vector<Group*> touched;
+    std::set<Group*> touched;  // pumped once each, after the chunk
     while (!in.done()) {
       uint8_t tag = 0;
       in.U8(&tag);
@@ -291,7 +292,7 @@ absl::Status InMemoryPubSub::ImportState(uint32_t format, std::string_view chunk
           status = TruncatedStateRecord(label_);
           break;
         }
-        touched.push_back(&core.topics[topic][group]);
+        touched.insert(&core.topics[topic][group]);
       } else if (tag == 'Q') {
         std::string topic;
         std::string group;
@@ -315,7 +316,7 @@ absl::Status InMemoryPubSub::ImportState(uint32_t format, std::string_view chunk
         queued.message.topic = topic;
         Group& target = core.topics[topic][group];
         target.queue.push_back(std::move(queued));
-        touched.push_back(&target);
+        touched.insert(&target);
       } else {
         status = UnknownStateRecord(label_);
         break;
