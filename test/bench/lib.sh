@@ -46,19 +46,19 @@ free_port() {
     'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport'
 }
 
-# start_nginx_upstream DIR PORT BODY: nginx (1 worker, keep-alive, no access log) in DIR answering
-# every path with 200 and BODY on 127.0.0.1:PORT, started with start_bg as "upstream" (sets PID).
-# The caller waits for it to answer.
-start_nginx_upstream() {
-  local dir=$1 port=$2 body=$3
+# nginx writes its temp files and pid under the prefix; -e keeps it off /var/log/nginx.
+nginx_common() {
+  local dir=$1
   mkdir -p "$dir/tmp"
-  cat >"$dir/nginx.conf" <<EOF
+  cat <<EOF
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
+EOF
+}
+nginx_http_common() {
+  local dir=$1
+  cat <<EOF
   access_log off;
   keepalive_timeout 300s;
   keepalive_requests 100000000;
@@ -67,12 +67,28 @@ http {
   fastcgi_temp_path $dir/tmp/fastcgi;
   uwsgi_temp_path $dir/tmp/uwsgi;
   scgi_temp_path $dir/tmp/scgi;
+EOF
+}
+
+# start_nginx_upstream DIR PORT BODY: nginx (1 worker, keep-alive, no access log) in DIR answering
+# every path with 200 and BODY on 127.0.0.1:PORT, started with start_bg as "upstream" (sets PID).
+# The caller waits for it to answer.
+start_nginx_upstream() {
+  local dir=$1 port=$2 body=$3
+  {
+    nginx_common "$dir"
+    cat <<EOF
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+$(nginx_http_common "$dir")
   server {
     listen 127.0.0.1:$port backlog=4096;
     location / { default_type text/plain; return 200 "$body"; }
   }
 }
 EOF
+  } >"$dir/nginx.conf"
   start_bg upstream "$(command -v nginx)" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
 }
 

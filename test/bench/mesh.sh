@@ -95,52 +95,10 @@ wait_http() {
   done
 }
 
-# nginx writes its temp files and pid under the prefix; -e keeps it off /var/log/nginx.
-nginx_common() {
-  local dir=$1
-  mkdir -p "$dir/tmp"
-  cat <<EOF
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-EOF
-}
-nginx_http_common() {
-  local dir=$1
-  cat <<EOF
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 100000000;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  fastcgi_temp_path $dir/tmp/fastcgi;
-  uwsgi_temp_path $dir/tmp/uwsgi;
-  scgi_temp_path $dir/tmp/scgi;
-EOF
-}
-
 # ---- upstream: nginx, 1 worker, a fixed body on every path.
 UP_PORT=$(free_port)
-mkdir -p "$WORK/upstream"
-{
-  nginx_common "$WORK/upstream"
-  cat <<EOF
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-$(nginx_http_common "$WORK/upstream")
-  server {
-    listen 127.0.0.1:$UP_PORT backlog=4096;
-    location / {
-      default_type text/plain;
-      return 200 "$BODY";
-    }
-  }
-}
-EOF
-} >"$WORK/upstream/nginx.conf"
+start_nginx_upstream "$WORK/upstream" "$UP_PORT" "$BODY"
 cp "$WORK/upstream/nginx.conf" "$OUT/mesh-upstream-nginx.conf"
-start_bg upstream "$NGINX" -p "$WORK/upstream" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf"
 UP_PID=$PID
 wait_http upstream "$UP_PID" "$UP_PORT" || exit 1
 
