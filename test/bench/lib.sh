@@ -75,6 +75,7 @@ EOF
 # The caller waits for it to answer.
 start_nginx_upstream() {
   local dir=$1 port=$2 body=$3
+  mkdir -p "$dir"
   {
     nginx_common "$dir"
     cat <<EOF
