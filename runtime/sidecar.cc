@@ -160,10 +160,10 @@ class ApiServer {
         config_(set, app),
         pubsub_(set, app),
         layotto_(grpc_api::Apis{&state_, &lock_, &sequencer_, &config_, &pubsub_, &dispatcher,
-                                &stats, app, rpc, metadata, nullptr, flow, api_token},
+                                &stats, app, rpc, metadata, nullptr, flow, api_token, &forward_},
                  streams_),
-        apis_{&state_, &lock_,   &sequencer_,         &config_, &pubsub_, &dispatcher, &stats, app,
-              rpc,     metadata, std::move(shutdown), flow,     api_token},
+        apis_{&state_, &lock_,   &sequencer_,         &config_, &pubsub_,  &dispatcher, &stats, app,
+              rpc,     metadata, std::move(shutdown), flow,     api_token, &forward_},
         dapr_(apis_, streams_),
         unknown_methods_(api_token) {}
   ~ApiServer() {
@@ -197,6 +197,11 @@ class ApiServer {
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         grpc::InsecureServerCredentials());
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    max_connection_age_ = std::chrono::milliseconds(bootstrap.grpc_max_connection_age_ms);
+    if (max_connection_age_.count() > 0) {
+      builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                                 static_cast<int>(max_connection_age_.count()));
+    }
     builder.SetMaxReceiveMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.SetMaxSendMessageSize(static_cast<int>(bootstrap.max_message_bytes));
     builder.RegisterService(&layotto_);
@@ -207,6 +212,15 @@ class ApiServer {
       return absl::UnavailableError("cannot start the gRPC server on " +
                                     bootstrap.grpc_address.ToString() + " (/grpc/address)");
     }
+    // Where an upgrade's old process forwards its calls: this socket, which only the new
+    // process accepts from by then.
+    Address self{bootstrap.grpc_address.host, bound->port};
+    if (self.host == "0.0.0.0" || self.host.empty()) {
+      self.host = "127.0.0.1";
+    } else if (self.host == "::") {
+      self.host = "::1";
+    }
+    forward_target_ = self.ToString();
     return bootstrap.grpc_address.host + ":" + std::to_string(bound->port);
   }
 
@@ -221,20 +235,33 @@ class ApiServer {
       grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters params;
       params.listener_fd = listen_fd_;
       params.fd = fd;
+      last_accept_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                            std::memory_order_relaxed);
       acceptor_->HandleNewConnection(&params);
     });
     return accept_->Start();
   }
 
-  // Upgrade: stops accepting (the next process accepts from the same sockets), sends every
-  // client GOAWAY at once (a shutdown with `deadline`, on a thread of its own), ends the
-  // streams so clients re-subscribe on the new process; unary calls in flight finish.
+  // Upgrade: stops accepting (the next process accepts from the same sockets) and ends the
+  // streams so clients re-subscribe on the new process; unary calls in flight finish. With
+  // connection ageing (grpc.max_connection_age_ms) the server stays up and forwards every later
+  // call to the new process until the connections have aged out (see CallForwarder); without,
+  // every client gets GOAWAY at once (a shutdown with `deadline`, on a thread of its own).
   void StopAcceptingForUpgrade(std::chrono::system_clock::time_point deadline) {
     if (accept_ != nullptr) {
       accept_->Stop();
     }
     if (http_) {
       http_->StopAccepting();
+    }
+    if (server_ && max_connection_age_.count() > 0) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(-1);
+      args.SetMaxSendMessageSize(-1);
+      forward_.Arm(
+          grpc::CreateCustomChannel(forward_target_, grpc::InsecureChannelCredentials(), args));
+      streams_.ShutdownStreams();  // their re-subscriptions are forwarded
+      return;
     }
     streams_.ShutdownStreams();
     if (server_ && !shutdown_thread_.joinable()) {
@@ -250,10 +277,41 @@ class ApiServer {
   // deadline); it closes admission at its start, so a short grace after the thread entered it
   // is enough.
   void WaitUntilNoNewCalls(std::chrono::steady_clock::time_point deadline) {
+    if (forward_.active()) {
+      return;  // every new call is forwarded
+    }
     while (!shutdown_started_.load() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     std::this_thread::sleep_for(kShutdownGrace);
+  }
+
+  // Upgrade: whether calls go on to the new process (StopAcceptingForUpgrade with ageing).
+  bool forwarding() const { return forward_.active(); }
+  // Upgrade: waits (bounded) until no call is served here any more: the ones that were when
+  // forwarding began have finished. Returns how many are left.
+  int64_t WaitForLocalCalls(std::chrono::steady_clock::time_point deadline) const {
+    while (forward_.local_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return forward_.local_in_flight();
+  }
+  // Upgrade: when every client connection accepted here has had its graceful GOAWAY (each ages
+  // out at grpc.max_connection_age_ms + up to 10 % jitter; the margin covers the PING that
+  // completes the GOAWAY). From then on no client sends a call here.
+  std::chrono::steady_clock::time_point AgedOutAt() const {
+    const int64_t last = last_accept_ns_.load(std::memory_order_relaxed);
+    if (last == 0) {
+      return std::chrono::steady_clock::now();
+    }
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last)) +
+           max_connection_age_ * 11 / 10 + kGoawayMargin;
+  }
+  // Upgrade: ends the streams proxied to the new process (UNAVAILABLE: clients re-subscribe on
+  // their new connection); returns how many calls were forwarded.
+  uint64_t EndForwardedStreams() {
+    forward_.EndStreams();
+    return forward_.forwarded_total();
   }
 
   int listen_fd() const { return listen_fd_; }
@@ -298,6 +356,7 @@ class ApiServer {
     if (shutdown_thread_.joinable()) {
       shutdown_thread_.join();
     }
+    forward_.CancelAll(std::chrono::steady_clock::now() + std::chrono::seconds(1));
     if (server_) {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
       server_->Wait();
@@ -313,6 +372,7 @@ class ApiServer {
   api::SequencerApi sequencer_;
   api::ConfigApi config_;
   api::PubSubApi pubsub_;
+  grpc_api::CallForwarder forward_;  // before the services, which point at it
   grpc_api::StreamRegistry streams_;
   grpc_api::LayottoService layotto_;
   grpc_api::Apis apis_;  // Dapr's, shared by its gRPC and HTTP front ends
@@ -321,6 +381,10 @@ class ApiServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   int listen_fd_ = -1;
+  std::chrono::milliseconds max_connection_age_{0};
+  std::string forward_target_;
+  std::atomic<int64_t> last_accept_ns_{0};  // steady clock, 0: none yet
+  static constexpr auto kGoawayMargin = std::chrono::milliseconds(250);
   std::unique_ptr<AcceptLoop> accept_;
   std::thread shutdown_thread_;  // the upgrade's GOAWAY shutdown
   std::atomic<bool> shutdown_started_{false};
@@ -559,15 +623,22 @@ std::vector<upgrade::StateChunk> SidecarHandover::ExportState() {
   stats::Gauge& in_flight = s_.stats.GaugeFor("ottava_grpc_requests_in_flight",
                                               "API requests and streams currently being served");
   const auto deadline = std::chrono::steady_clock::now() + kQuiesceLimit;
-  if (s_.api != nullptr) {
-    s_.api->WaitUntilNoNewCalls(deadline);
-  }
-  while (in_flight.Value() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  if (in_flight.Value() > 0) {
-    OTTAVA_LOG(Runtime, info, "upgrade: {} API call(s) still in flight at the freeze",
-               in_flight.Value());
+  if (s_.api != nullptr && s_.api->forwarding()) {
+    // New calls go on to the new process; wait for the ones served here.
+    if (const int64_t left = s_.api->WaitForLocalCalls(deadline); left > 0) {
+      OTTAVA_LOG(Runtime, info, "upgrade: {} API call(s) still in flight at the freeze", left);
+    }
+  } else {
+    if (s_.api != nullptr) {
+      s_.api->WaitUntilNoNewCalls(deadline);
+    }
+    while (in_flight.Value() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (in_flight.Value() > 0) {
+      OTTAVA_LOG(Runtime, info, "upgrade: {} API call(s) still in flight at the freeze",
+                 in_flight.Value());
+    }
   }
   std::vector<upgrade::StateChunk> out;
   ComponentSet& set = s_.components->set();
@@ -1278,6 +1349,22 @@ void Sidecar::DrainAfterHandover() {
     } else {
       s.mesh->engine().Drain(/*close_idle=*/false);
     }
+  }
+  if (s.api && s.api->forwarding()) {
+    // Calls still sent here go on to the new process until every client connection has had its
+    // graceful GOAWAY; a Shutdown() before that would cancel the calls crossing it.
+    const auto aged_out = s.api->AgedOutAt();
+    if (aged_out > deadline) {
+      OTTAVA_LOG(Runtime, warn,
+                 "upgrade: upgrade.drain_seconds ends before grpc.max_connection_age_ms lets "
+                 "every gRPC connection go; calls crossing the shutdown may be cancelled");
+    }
+    while (std::chrono::steady_clock::now() < std::min(aged_out, deadline)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const uint64_t forwarded = s.api->EndForwardedStreams();
+    OTTAVA_LOG(Runtime, info, "upgrade: gRPC connections aged out; {} call(s) were forwarded",
+               forwarded);
   }
   stats::Gauge& in_flight = s.stats.GaugeFor("ottava_grpc_requests_in_flight",
                                              "API requests and streams currently being served");

@@ -202,6 +202,8 @@ absl::StatusOr<Bootstrap> ParseBootstrap(std::string_view json_text) {
     OTTAVA_RETURN_IF_ERROR(ReadAddress(r, "address", &bootstrap.grpc_address));
     OTTAVA_RETURN_IF_ERROR(
         r.Int("max_message_bytes", &bootstrap.max_message_bytes, 1024, 1024LL * 1024 * 1024));
+    OTTAVA_RETURN_IF_ERROR(r.Int("max_connection_age_ms", &bootstrap.grpc_max_connection_age_ms, 0,
+                                 24LL * 3600 * 1000));
     OTTAVA_RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   }
   if (const nlohmann::json* actuator = reader.Child("actuator")) {

@@ -94,6 +94,10 @@ struct Bootstrap {
   AppConfig app;
   Address grpc_address{"127.0.0.1", 34904};
   int64_t max_message_bytes = 4 * 1024 * 1024;
+  /// `grpc.max_connection_age_ms`: a client connection older than this (±10 %, gRPC's jitter) is
+  /// sent a graceful GOAWAY and the client opens a new one. An upgrade's old process forwards
+  /// calls until its connections have aged out, so no call is cut by its shutdown. 0: never.
+  int64_t grpc_max_connection_age_ms = 3000;
   Address actuator_address{"127.0.0.1", 34999};
   /// Dapr's HTTP API v1.0 (config `dapr.http_address`; port 0 picks a free one).
   Address dapr_http_address{"127.0.0.1", 3500};

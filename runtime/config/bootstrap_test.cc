@@ -44,6 +44,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "/grpc/max_message_bytes", "expected an integer"},
         Rejected{"message size range", R"({"grpc": {"max_message_bytes": 10}})",
                  "/grpc/max_message_bytes", "between"},
+        Rejected{"connection age range", R"({"grpc": {"max_connection_age_ms": -1}})",
+                 "/grpc/max_connection_age_ms", "between"},
         Rejected{"log level", R"({"log": {"level": "loud"}})", "/log/level", "unknown level"},
         Rejected{"drain", R"({"shutdown": {"drain_seconds": -1}})", "/shutdown/drain_seconds",
                  "between"},
@@ -133,13 +135,15 @@ TEST(BootstrapTest, DefaultsMatchTheDesign) {
   EXPECT_EQ(bootstrap->actuator_address.ToString(), "127.0.0.1:34999");
   EXPECT_EQ(bootstrap->max_message_bytes, 4 * 1024 * 1024);
   EXPECT_EQ(bootstrap->drain_seconds, 5);
+  EXPECT_EQ(bootstrap->grpc_max_connection_age_ms, 3000);
   EXPECT_FALSE(bootstrap->app.callback.has_value());
 }
 
 TEST(BootstrapTest, ParsesAFullConfig) {
   absl::StatusOr<Bootstrap> bootstrap = ParseBootstrap(R"({
     "app": {"id": "orders", "callback": {"address": "127.0.0.1:9999", "protocol": "auto"}},
-    "grpc": {"address": "127.0.0.1:0", "max_message_bytes": 1048576},
+    "grpc": {"address": "127.0.0.1:0", "max_message_bytes": 1048576,
+             "max_connection_age_ms": 0},
     "components": {
       "pub_subs": {"bus": {"type": "in-memory"}},
       "state": {"cache": {"type": "in-memory", "required": false},
@@ -155,6 +159,7 @@ TEST(BootstrapTest, ParsesAFullConfig) {
   ASSERT_TRUE(bootstrap->app.callback.has_value());
   EXPECT_EQ(bootstrap->app.callback->address.port, 9999);
   EXPECT_EQ(bootstrap->grpc_address.port, 0);
+  EXPECT_EQ(bootstrap->grpc_max_connection_age_ms, 0);
   ASSERT_EQ(bootstrap->components.size(), 3u);
   // Fixed kind order (state before pub_subs) whatever the file order.
   EXPECT_EQ(bootstrap->components[0].kind, components::Kind::kState);

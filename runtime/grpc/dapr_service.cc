@@ -233,7 +233,7 @@ DaprService::DaprService(Apis apis, StreamRegistry& streams)
 DaprService::Unary* DaprService::InvokeService(Ctx* ctx,
                                                const v1::InvokeServiceRequest* request,
                                                common::InvokeResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kInvokeService);
+  UnaryCall call = BeginUnary(ctx, kInvokeService, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -273,7 +273,7 @@ DaprService::Unary* DaprService::InvokeService(Ctx* ctx,
 DaprService::Unary* DaprService::GetState(Ctx* ctx,
                                           const v1::GetStateRequest* request,
                                           v1::GetStateResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetState);
+  UnaryCall call = BeginUnary(ctx, kGetState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -294,7 +294,7 @@ DaprService::Unary* DaprService::GetState(Ctx* ctx,
 DaprService::Unary* DaprService::GetBulkState(Ctx* ctx,
                                               const v1::GetBulkStateRequest* request,
                                               v1::GetBulkStateResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetBulkState);
+  UnaryCall call = BeginUnary(ctx, kGetBulkState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -319,8 +319,8 @@ DaprService::Unary* DaprService::GetBulkState(Ctx* ctx,
 
 DaprService::Unary* DaprService::SaveState(Ctx* ctx,
                                            const v1::SaveStateRequest* request,
-                                           Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kSaveState);
+                                           Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kSaveState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -337,8 +337,8 @@ DaprService::Unary* DaprService::QueryStateAlpha1(Ctx* ctx,
 
 DaprService::Unary* DaprService::DeleteState(Ctx* ctx,
                                              const v1::DeleteStateRequest* request,
-                                             Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kDeleteState);
+                                             Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kDeleteState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -361,8 +361,8 @@ DaprService::Unary* DaprService::DeleteState(Ctx* ctx,
 
 DaprService::Unary* DaprService::DeleteBulkState(Ctx* ctx,
                                                  const v1::DeleteBulkStateRequest* request,
-                                                 Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kDeleteBulkState);
+                                                 Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kDeleteBulkState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -372,8 +372,8 @@ DaprService::Unary* DaprService::DeleteBulkState(Ctx* ctx,
 }
 
 DaprService::Unary* DaprService::ExecuteStateTransaction(
-    Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kExecuteStateTransaction);
+    Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kExecuteStateTransaction, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -396,8 +396,8 @@ DaprService::Unary* DaprService::ExecuteStateTransaction(
 
 DaprService::Unary* DaprService::PublishEvent(Ctx* ctx,
                                               const v1::PublishEventRequest* request,
-                                              Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kPublishEvent);
+                                              Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kPublishEvent, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -429,7 +429,7 @@ DaprService::Unary* DaprService::BulkPublish(Ctx* ctx,
                                              int method,
                                              const v1::BulkPublishRequest* request,
                                              v1::BulkPublishResponse* response) {
-  UnaryCall call = BeginUnary(ctx, method);
+  UnaryCall call = BeginUnary(ctx, method, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -517,7 +517,7 @@ DaprService::Unary* DaprService::GetConfig(Ctx* ctx,
                                            int method,
                                            const v1::GetConfigurationRequest* request,
                                            v1::GetConfigurationResponse* response) {
-  UnaryCall call = BeginUnary(ctx, method);
+  UnaryCall call = BeginUnary(ctx, method, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -545,7 +545,15 @@ DaprService::Unary* DaprService::GetConfiguration(Ctx* ctx,
 }
 
 DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeConfig(
-    int method, const v1::SubscribeConfigurationRequest* request) {
+    Ctx* ctx, int method, const v1::SubscribeConfigurationRequest* request) {
+  if (apis_.forward != nullptr && apis_.forward->active()) {
+    std::string_view name = m_[method]->method();
+    name.remove_prefix(name.rfind('/') + 1);
+    return apis_.forward
+        ->ServerStream<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>(
+            ctx, "/" + std::string(kServiceName) + "/" + std::string(name), *request,
+            m_[method]->Begin());
+  }
   return new ConfigWriteStream(*apis_.config, streams_, config_subscriptions_, m_[method]->Begin(),
                                *request);
 }
@@ -556,7 +564,7 @@ DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeC
     m_[kSubscribeConfigurationAlpha1]->Begin().Done(ToGrpcStatus(token));
     return new RefusedWriter<v1::SubscribeConfigurationResponse>(token);
   }
-  return SubscribeConfig(kSubscribeConfigurationAlpha1, request);
+  return SubscribeConfig(ctx, kSubscribeConfigurationAlpha1, request);
 }
 
 DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeConfiguration(
@@ -565,7 +573,7 @@ DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeC
     m_[kSubscribeConfiguration]->Begin().Done(ToGrpcStatus(token));
     return new RefusedWriter<v1::SubscribeConfigurationResponse>(token);
   }
-  return SubscribeConfig(kSubscribeConfiguration, request);
+  return SubscribeConfig(ctx, kSubscribeConfiguration, request);
 }
 
 DaprService::Unary* DaprService::UnsubscribeConfig(
@@ -573,7 +581,7 @@ DaprService::Unary* DaprService::UnsubscribeConfig(
     int method,
     const v1::UnsubscribeConfigurationRequest* request,
     v1::UnsubscribeConfigurationResponse* response) {
-  UnaryCall call = BeginUnary(ctx, method);
+  UnaryCall call = BeginUnary(ctx, method, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -610,7 +618,7 @@ DaprService::Unary* DaprService::UnsubscribeConfiguration(
 DaprService::Unary* DaprService::TryLockAlpha1(Ctx* ctx,
                                                const v1::TryLockRequest* request,
                                                v1::TryLockResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kTryLockAlpha1);
+  UnaryCall call = BeginUnary(ctx, kTryLockAlpha1, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -627,7 +635,7 @@ DaprService::Unary* DaprService::TryLockAlpha1(Ctx* ctx,
 DaprService::Unary* DaprService::UnlockAlpha1(Ctx* ctx,
                                               const v1::UnlockRequest* request,
                                               v1::UnlockResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kUnlockAlpha1);
+  UnaryCall call = BeginUnary(ctx, kUnlockAlpha1, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -654,9 +662,9 @@ DaprService::Unary* DaprService::UnlockAlpha1(Ctx* ctx,
 // --------------------------------------------------------------------- metadata, shutdown
 
 DaprService::Unary* DaprService::GetMetadata(Ctx* ctx,
-                                             const v1::GetMetadataRequest* /*request*/,
+                                             const v1::GetMetadataRequest* request,
                                              v1::GetMetadataResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetMetadata);
+  UnaryCall call = BeginUnary(ctx, kGetMetadata, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -688,8 +696,8 @@ DaprService::Unary* DaprService::GetMetadata(Ctx* ctx,
 
 DaprService::Unary* DaprService::SetMetadata(Ctx* ctx,
                                              const v1::SetMetadataRequest* request,
-                                             Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kSetMetadata);
+                                             Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kSetMetadata, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -698,9 +706,9 @@ DaprService::Unary* DaprService::SetMetadata(Ctx* ctx,
 }
 
 DaprService::Unary* DaprService::Shutdown(Ctx* ctx,
-                                          const v1::ShutdownRequest* /*request*/,
-                                          Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kShutdown);
+                                          const v1::ShutdownRequest* request,
+                                          Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kShutdown, request, response);
   if (call.rejected) {
     return call.reactor;
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -121,7 +122,7 @@ class DaprService final : public dapr::proto::runtime::v1::Dapr::CallbackService
                    const dapr::proto::runtime::v1::GetConfigurationRequest* request,
                    dapr::proto::runtime::v1::GetConfigurationResponse* response);
   Writer<dapr::proto::runtime::v1::SubscribeConfigurationResponse>* SubscribeConfig(
-      int method, const dapr::proto::runtime::v1::SubscribeConfigurationRequest* request);
+      Ctx* ctx, int method, const dapr::proto::runtime::v1::SubscribeConfigurationRequest* request);
   Unary* UnsubscribeConfig(Ctx* ctx,
                            int method,
                            const dapr::proto::runtime::v1::UnsubscribeConfigurationRequest* request,
@@ -130,9 +131,13 @@ class DaprService final : public dapr::proto::runtime::v1::Dapr::CallbackService
                      int method,
                      const dapr::proto::runtime::v1::BulkPublishRequest* request,
                      dapr::proto::runtime::v1::BulkPublishResponse* response);
-  UnaryCall BeginUnary(Ctx* ctx, int method) {
-    return BeginUnaryCall(ctx, *m_[method], streams_, apis_.api_token, apis_.flow);
+  template <class Request, class Response>
+  UnaryCall BeginUnary(Ctx* ctx, int method, const Request* request, Response* response) {
+    return BeginUnaryCall(
+        ctx, *m_[method], streams_, apis_.api_token, apis_.flow,
+        Forwarding<Request, Response>{apis_.forward, kServiceName, request, response});
   }
+  static constexpr std::string_view kServiceName = "dapr.proto.runtime.v1.Dapr";
 
   Apis apis_;
   StreamRegistry& streams_;

@@ -284,10 +284,6 @@ LayottoService::LayottoService(Apis apis, StreamRegistry& streams)
   }
 }
 
-LayottoService::UnaryCall LayottoService::BeginUnary(Ctx* ctx, int method) {
-  return BeginUnaryCall(ctx, *m_[method], streams_, apis_.api_token, apis_.flow);
-}
-
 LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
                                              const MethodMetrics& metrics,
                                              const absl::Status& status) {
@@ -297,7 +293,7 @@ LayottoService::Unary* LayottoService::Reply(Ctx* ctx,
 LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
                                                 const v1::SayHelloRequest* request,
                                                 v1::SayHelloResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kSayHello);
+  UnaryCall call = BeginUnary(ctx, kSayHello, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -313,7 +309,7 @@ LayottoService::Unary* LayottoService::SayHello(Ctx* ctx,
 LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
                                                      const v1::InvokeServiceRequest* request,
                                                      v1::InvokeResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kInvokeService);
+  UnaryCall call = BeginUnary(ctx, kInvokeService, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -353,7 +349,7 @@ LayottoService::Unary* LayottoService::InvokeService(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetConfiguration(Ctx* ctx,
                                                         const v1::GetConfigurationRequest* request,
                                                         v1::GetConfigurationResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetConfiguration);
+  UnaryCall call = BeginUnary(ctx, kGetConfiguration, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -373,8 +369,8 @@ LayottoService::Unary* LayottoService::GetConfiguration(Ctx* ctx,
 }
 
 LayottoService::Unary* LayottoService::SaveConfiguration(
-    Ctx* ctx, const v1::SaveConfigurationRequest* request, Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kSaveConfiguration);
+    Ctx* ctx, const v1::SaveConfigurationRequest* request, Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kSaveConfiguration, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -397,8 +393,8 @@ LayottoService::Unary* LayottoService::SaveConfiguration(
 }
 
 LayottoService::Unary* LayottoService::DeleteConfiguration(
-    Ctx* ctx, const v1::DeleteConfigurationRequest* request, Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kDeleteConfiguration);
+    Ctx* ctx, const v1::DeleteConfigurationRequest* request, Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kDeleteConfiguration, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -416,6 +412,12 @@ LayottoService::SubscribeConfiguration(Ctx* ctx) {
     return new RefusedBidi<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>(
         token);
   }
+  if (apis_.forward != nullptr && apis_.forward->active()) {
+    return apis_.forward
+        ->Bidi<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>(
+            ctx, "/" + std::string(kServiceName) + "/SubscribeConfiguration",
+            m_[kSubscribeConfiguration]->Begin());
+  }
   return new ConfigStream(*apis_.config, streams_, m_[kSubscribeConfiguration]->Begin());
 }
 
@@ -424,7 +426,7 @@ LayottoService::SubscribeConfiguration(Ctx* ctx) {
 LayottoService::Unary* LayottoService::TryLock(Ctx* ctx,
                                                const v1::TryLockRequest* request,
                                                v1::TryLockResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kTryLock);
+  UnaryCall call = BeginUnary(ctx, kTryLock, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -458,7 +460,7 @@ Enum ToProtoLockStatus(components::lock::LockStatus status) {
 LayottoService::Unary* LayottoService::Unlock(Ctx* ctx,
                                               const v1::UnlockRequest* request,
                                               v1::UnlockResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kUnlock);
+  UnaryCall call = BeginUnary(ctx, kUnlock, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -475,7 +477,7 @@ LayottoService::Unary* LayottoService::Unlock(Ctx* ctx,
 LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
                                                      const v1::LockKeepAliveRequest* request,
                                                      v1::LockKeepAliveResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kLockKeepAlive);
+  UnaryCall call = BeginUnary(ctx, kLockKeepAlive, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -495,7 +497,7 @@ LayottoService::Unary* LayottoService::LockKeepAlive(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
                                                  const v1::GetNextIdRequest* request,
                                                  v1::GetNextIdResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetNextId);
+  UnaryCall call = BeginUnary(ctx, kGetNextId, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -516,7 +518,7 @@ LayottoService::Unary* LayottoService::GetNextId(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
                                                 const v1::GetStateRequest* request,
                                                 v1::GetStateResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetState);
+  UnaryCall call = BeginUnary(ctx, kGetState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -537,7 +539,7 @@ LayottoService::Unary* LayottoService::GetState(Ctx* ctx,
 LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
                                                     const v1::GetBulkStateRequest* request,
                                                     v1::GetBulkStateResponse* response) {
-  UnaryCall call = BeginUnary(ctx, kGetBulkState);
+  UnaryCall call = BeginUnary(ctx, kGetBulkState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -562,8 +564,8 @@ LayottoService::Unary* LayottoService::GetBulkState(Ctx* ctx,
 
 LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
                                                  const v1::SaveStateRequest* request,
-                                                 Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kSaveState);
+                                                 Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kSaveState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -574,8 +576,8 @@ LayottoService::Unary* LayottoService::SaveState(Ctx* ctx,
 
 LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
                                                    const v1::DeleteStateRequest* request,
-                                                   Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kDeleteState);
+                                                   Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kDeleteState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -597,8 +599,8 @@ LayottoService::Unary* LayottoService::DeleteState(Ctx* ctx,
 
 LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
                                                        const v1::DeleteBulkStateRequest* request,
-                                                       Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kDeleteBulkState);
+                                                       Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kDeleteBulkState, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -608,8 +610,8 @@ LayottoService::Unary* LayottoService::DeleteBulkState(Ctx* ctx,
 }
 
 LayottoService::Unary* LayottoService::ExecuteStateTransaction(
-    Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kExecuteStateTransaction);
+    Ctx* ctx, const v1::ExecuteStateTransactionRequest* request, Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kExecuteStateTransaction, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -627,8 +629,8 @@ LayottoService::Unary* LayottoService::ExecuteStateTransaction(
 
 LayottoService::Unary* LayottoService::PublishEvent(Ctx* ctx,
                                                     const v1::PublishEventRequest* request,
-                                                    Empty* /*response*/) {
-  UnaryCall call = BeginUnary(ctx, kPublishEvent);
+                                                    Empty* response) {
+  UnaryCall call = BeginUnary(ctx, kPublishEvent, request, response);
   if (call.rejected) {
     return call.reactor;
   }
@@ -648,6 +650,11 @@ LayottoService::SubscribeTopicEvents(Ctx* ctx) {
     m_[kSubscribeTopicEvents]->Begin().Done(ToGrpcStatus(token));
     return new RefusedBidi<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>(
         token);
+  }
+  if (apis_.forward != nullptr && apis_.forward->active()) {
+    return apis_.forward->Bidi<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>(
+        ctx, "/" + std::string(kServiceName) + "/SubscribeTopicEvents",
+        m_[kSubscribeTopicEvents]->Begin());
   }
   return new TopicStream(apis_, streams_, m_[kSubscribeTopicEvents]->Begin());
 }

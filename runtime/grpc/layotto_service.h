@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/dispatcher.h"
@@ -42,6 +43,7 @@ struct Apis {
   std::function<void()> shutdown;          // Dapr's Shutdown: asks the process to stop
   mesh::flow::Controller* flow = nullptr;  // flow control of every unary call ("runtime:<Method>")
   std::string api_token;                   // when set, every call must carry it (dapr-api-token)
+  CallForwarder* forward = nullptr;        // an upgrade's old process forwards calls through it
 };
 
 class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackService {
@@ -135,7 +137,13 @@ class LayottoService final : public spec::proto::runtime::v1::Runtime::CallbackS
  private:
   using UnaryCall = grpc_api::UnaryCall;
   /// Begins a call of `method` (an index into m_).
-  UnaryCall BeginUnary(Ctx* ctx, int method);
+  template <class Request, class Response>
+  UnaryCall BeginUnary(Ctx* ctx, int method, const Request* request, Response* response) {
+    return BeginUnaryCall(
+        ctx, *m_[method], streams_, apis_.api_token, apis_.flow,
+        Forwarding<Request, Response>{apis_.forward, kServiceName, request, response});
+  }
+  static constexpr std::string_view kServiceName = "spec.proto.runtime.v1.Runtime";
   /// Finishes a unary call with `status` and records it.
   Unary* Reply(Ctx* ctx, const MethodMetrics& metrics, const absl::Status& status);
 

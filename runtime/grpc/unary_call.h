@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "mesh/filter/flow_control/controller.h"
 #include "runtime/grpc/api_token_check.h"
+#include "runtime/grpc/call_forwarder.h"
 #include "runtime/grpc/metrics.h"
 #include "runtime/grpc/status_bridge.h"
 #include "runtime/grpc/stream_registry.h"
@@ -40,17 +41,31 @@ struct UnaryCall {
   MethodMetrics::Call call;
   bool rejected;  // already answered (draining, or flow control): just return `reactor`
   std::shared_ptr<FlowSlot> flow = nullptr;  // set when flow-control rules matched the call
+  CallForwarder* local = nullptr;            // set when the call is served here and counted there
 
   /// Records the call and finishes it with `status`. Once.
-  void Finish(const absl::Status& status) const {
-    grpc::Status grpc_status = ToGrpcStatus(status);
+  void Finish(const absl::Status& status) const { FinishWith(ToGrpcStatus(status)); }
+  void FinishWith(const grpc::Status& grpc_status) const {
     if (flow != nullptr) {
       flow->controller->Exit(flow->entry,
                              mesh::flow::Outcome{IsServerError(grpc_status.error_code())});
     }
     call.Done(grpc_status);
     reactor->Finish(grpc_status);
+    if (local != nullptr) {
+      local->ExitLocal();
+    }
   }
+};
+
+/// Where a unary call may be forwarded to (an upgrade's old process, see CallForwarder), with
+/// what it carries. `service` is the full service name ("dapr.proto.runtime.v1.Dapr").
+template <class Request, class Response>
+struct Forwarding {
+  CallForwarder* forwarder;
+  std::string_view service;
+  const Request* request;
+  Response* response;
 };
 
 /// gRPC metadata as flow control's header lookup (keys are lower-case on the wire).
@@ -89,17 +104,21 @@ inline std::string PeerIp(const std::string& peer) {
 
 /// Begins a call of the method `metrics` counts. A call without the API token (`api_token`, when
 /// set) is turned away with UNAUTHENTICATED. Once shutdown began (`streams` closed), new calls
-/// are turned away with UNAVAILABLE (retriable) while in-flight ones drain.
+/// are turned away with UNAVAILABLE (retriable) while in-flight ones drain. After an upgrade's
+/// handover (`forward` armed) the call goes on to the new process and comes back `rejected`
+/// (answered when the new process answers).
 /// With `flow`, the call is checked against the flow-control rules of resource
 /// "runtime:<Method>"; a blocked call is answered RESOURCE_EXHAUSTED with the rule's reply body.
 /// Throttling rules never make a gRPC thread wait: a call that would have to queue is refused.
 /// Nor do cluster rules: a sync one is counted like an async one here (a locally reserved share
 /// of the same central counter), so the call is decided without a round trip.
-inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
-                                const MethodMetrics& metrics,
-                                const StreamRegistry& streams,
-                                const std::string& api_token,
-                                mesh::flow::Controller* flow = nullptr) {
+template <class Request, class Response>
+UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
+                         const MethodMetrics& metrics,
+                         const StreamRegistry& streams,
+                         const std::string& api_token,
+                         mesh::flow::Controller* flow,
+                         const Forwarding<Request, Response>& forward) {
   UnaryCall call{ctx->DefaultReactor(), metrics.Begin(), false};
   if (absl::Status token = CheckCallToken(*ctx, api_token); !token.ok()) {
     call.Finish(token);
@@ -110,6 +129,18 @@ inline UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
     call.Finish(absl::UnavailableError("the sidecar is shutting down"));
     call.rejected = true;
     return call;
+  }
+  if (forward.forwarder != nullptr) {
+    if (!forward.forwarder->EnterLocal()) {
+      std::string_view name = metrics.method();  // "GetState", or "dapr/GetState"
+      name.remove_prefix(name.rfind('/') + 1);   // npos + 1 == 0
+      forward.forwarder->Unary(ctx, "/" + std::string(forward.service) + "/" + std::string(name),
+                               *forward.request, forward.response,
+                               [call](const grpc::Status& status) { call.FinishWith(status); });
+      call.rejected = true;
+      return call;
+    }
+    call.local = forward.forwarder;
   }
   if (flow != nullptr) {
     const std::string resource = "runtime:" + metrics.method();

@@ -71,7 +71,7 @@ cat >"$WORK/ottava.json" <<EOF
   "actuator": {"address": "127.0.0.1:0"},
   "dapr": {"http_address": "127.0.0.1:0"},
   "log": {"level": "warn"},
-  "upgrade": {"drain_seconds": 3, "timeout_seconds": 20},
+  "upgrade": {"drain_seconds": 5, "timeout_seconds": 20},
   "components": {
     "state": {"state": {"type": "in-memory"}},
     "lock": {"lock": {"type": "in-memory"}},
