@@ -7,13 +7,15 @@
 # worker, a fixed 100-byte body). bench_upgrade_load sends UPGRADE_BENCH_RATE requests/s (2,000)
 # on UPGRADE_BENCH_CONNECTIONS keep-alive connections (20) for UPGRADE_BENCH_DURATION s (12),
 # paced, latency measured from each request's scheduled time. Meanwhile `ottavactl upgrade`
-# upgrades the sidecar UPGRADE_BENCH_UPGRADES times (3), one every 3 s from t = 2 s. Reports:
+# upgrades the sidecar UPGRADE_BENCH_UPGRADES times (3), one every 3 s from t = 2 s. Alongside,
+# bench_load keeps UPGRADE_BENCH_GRPC_CONNECTIONS (2) gRPC connections busy with SaveState, one
+# call in flight on each (closed loop), through all the upgrades. Reports:
 #   - switch time 1, upgrade start → old process no longer accepting: from the command's start to
 #     the moment the old process finished StopAccepting (the new process's "ready" time plus the
 #     old process's stop_us, both in the report); target ≤ 200 ms;
 #   - switch time 2, new process ready → old no longer accepting (stop_us);
 #   - the API pause (new process: "ready" sent → its gRPC/Dapr HTTP accept, state import included);
-#   - requests failed or refused during the whole run (target 0);
+#   - requests failed or refused during the whole run (target 0), HTTP and gRPC;
 #   - p99 latency inside the switch windows (command start to its end + 200 ms) against outside
 #     them; p99 added = inside − outside (target ≤ 5 ms).
 # Writes BUILD_DIR/bench/upgrade-report.md and upgrade-results.json. Exit 1 when a request or an
@@ -27,10 +29,11 @@ RATE=${UPGRADE_BENCH_RATE:-2000}
 CONNECTIONS=${UPGRADE_BENCH_CONNECTIONS:-20}
 DURATION=${UPGRADE_BENCH_DURATION:-12}
 UPGRADES=${UPGRADE_BENCH_UPGRADES:-3}
+GRPC_CONNECTIONS=${UPGRADE_BENCH_GRPC_CONNECTIONS:-2}
 READY_TIMEOUT_S=15
 BODY=$(printf 'ottava-bench-upstream-%078d' 0) # 100 bytes
 
-for tool in ottava ottavactl bench_upgrade_load; do
+for tool in ottava ottavactl bench_upgrade_load bench_load; do
   if [ ! -x "$BIN/$tool" ]; then
     echo "upgrade.sh: $BIN/$tool is missing; build first (make build)" >&2
     exit 1
@@ -111,6 +114,11 @@ echo "== $UPGRADES upgrades under $RATE req/s on $CONNECTIONS connections for $D
   2>"$OUT/logs/upgrade-load.err" &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
+"$BIN/bench_load" --target "$(json_str "$WORK/ready.json" grpc)" --method save \
+  --connections "$GRPC_CONNECTIONS" --streams 1 --duration "$DURATION" --warmup 0 \
+  --key grpc-bench >"$OUT/upgrade-grpc-load.json" 2>"$OUT/logs/upgrade-grpc-load.err" &
+GRPC_LOAD_PID=$!
+PIDS+=("$GRPC_LOAD_PID")
 : >"$WORK/windows.txt"
 UPGRADE_ERRORS=0
 sleep 2
@@ -131,6 +139,13 @@ for n in $(seq "$UPGRADES"); do
   sleep 2
 done
 wait "$LOAD_PID" || fail "bench_upgrade_load failed: $(cat "$OUT/logs/upgrade-load.err")"
+wait "$GRPC_LOAD_PID" || fail "bench_load (gRPC) failed: $(cat "$OUT/logs/upgrade-grpc-load.err")"
+GRPC_LOAD=$OUT/upgrade-grpc-load.json
+GRPC_OK=$(json_num "$GRPC_LOAD" all_requests)
+GRPC_ERRORS=$(json_num "$GRPC_LOAD" errors)
+GRPC_P99=$(json_num "$GRPC_LOAD" p99_us)
+GRPC_MAX=$(json_num "$GRPC_LOAD" max_us)
+[ "${GRPC_ERRORS:-1}" = 0 ] || fail "$GRPC_ERRORS gRPC calls failed: $(tr -d '\n' <"$GRPC_LOAD")"
 cp "$WORK/windows.txt" "$OUT/upgrade-windows.txt"
 
 LOAD=$OUT/upgrade-load.json
@@ -174,6 +189,7 @@ N_OUT=$(wc -l <"$WORK/outside.txt")
 ADDED=$(awk -v a="$P99_IN" -v b="$P99_OUT" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
 SWITCH_RESULT=$(awk -v m="$MAX_SWITCH1" 'BEGIN { print (m <= 200) ? "PASS" : "FAIL" }')
 FAILED_RESULT=$([ "${FAILED_REQ:-1}" = 0 ] && [ "${REFUSED:-1}" = 0 ] && echo PASS || echo FAIL)
+GRPC_RESULT=$([ "${GRPC_ERRORS:-1}" = 0 ] && echo PASS || echo FAIL)
 ADDED_RESULT=$(awk -v a="$ADDED" 'BEGIN { print (a <= 5) ? "PASS" : "FAIL" }')
 
 {
@@ -189,6 +205,8 @@ ADDED_RESULT=$(awk -v a="$ADDED" 'BEGIN { print (a <= 5) ? "PASS" : "FAIL" }')
   echo "| Switch: new ready → old no longer accepting | $SWITCH2 ms | | |"
   echo "| API pause (ready → new accepts gRPC/Dapr HTTP, state transfer included) | $PAUSE ms | | |"
   echo "| Requests failed / refused (of $SENT) | $FAILED_REQ / $REFUSED | 0 | $FAILED_RESULT |"
+  echo "| gRPC SaveState failed (of $GRPC_OK OK, $GRPC_CONNECTIONS connections, closed loop) | ${GRPC_ERRORS:-?} | 0 | $GRPC_RESULT |"
+  echo "| gRPC SaveState p99 / max over the whole run | $(fmt '%.2f' "$(awk -v v="${GRPC_P99:-0}" 'BEGIN { print v / 1000 }')") / $(fmt '%.2f' "$(awk -v v="${GRPC_MAX:-0}" 'BEGIN { print v / 1000 }')") ms | | |"
   echo "| p99 inside switch windows ($N_IN requests) | $(fmt '%.2f' "$(awk -v v="$P99_IN" 'BEGIN { print v / 1000 }')") ms | | |"
   echo "| p99 outside ($N_OUT requests) | $(fmt '%.2f' "$(awk -v v="$P99_OUT" 'BEGIN { print v / 1000 }')") ms | | |"
   echo "| p99 added during a switch | $ADDED ms | ≤ 5 ms | $ADDED_RESULT |"
@@ -198,7 +216,8 @@ ADDED_RESULT=$(awk -v a="$ADDED" 'BEGIN { print (a <= 5) ? "PASS" : "FAIL" }')
 {
   echo "{\"rate\":$RATE,\"connections\":$CONNECTIONS,\"duration_s\":$DURATION,\"upgrades\":$UPGRADES,"
   echo "\"load\":$(cat "$LOAD"),\"max_switch_ms\":$MAX_SWITCH1,\"p99_inside_us\":$P99_IN,"
-  echo "\"p99_outside_us\":$P99_OUT,\"p99_added_ms\":$ADDED,\"upgrade_errors\":$UPGRADE_ERRORS}"
+  echo "\"p99_outside_us\":$P99_OUT,\"p99_added_ms\":$ADDED,\"upgrade_errors\":$UPGRADE_ERRORS,"
+  echo "\"grpc_load\":$(cat "$GRPC_LOAD")}"
 } >"$OUT/upgrade-results.json"
 cat "$OUT/upgrade-report.md"
 exit $FAILED
