@@ -204,7 +204,7 @@ void SocketHttpServer::StopAccepting() {
 
 void SocketHttpServer::Stop() {
   StopAccepting();
-  Drain();
+  Drain(/*close_idle=*/true);
   if (tasks_ != nullptr) {
     tasks_->shutdown();  // runs what is queued, joins the threads
     tasks_.reset();
@@ -220,7 +220,8 @@ void SocketHttpServer::ServeConnection(int fd) {
     // Wait for the next request, waking to notice a drain (then an idle connection closes).
     const auto idle_until = std::chrono::steady_clock::now() + keep_alive;
     bool readable = stream.HasBuffered();
-    while (!readable && !draining_.load() && std::chrono::steady_clock::now() < idle_until) {
+    while (!readable && !(draining_.load() && close_idle_.load()) &&
+           std::chrono::steady_clock::now() < idle_until) {
       readable = WaitFd(fd, POLLIN, 0, kIdlePollMs * 1000);
     }
     if (!readable) {
@@ -230,8 +231,11 @@ void SocketHttpServer::ServeConnection(int fd) {
     const bool close_connection = remaining == 0 || draining_.load();
     bool connection_closed = false;
     stream.StartRequest();
-    if (!process_request(stream, close_connection, connection_closed, nullptr) ||
-        connection_closed || close_connection) {
+    const bool processed = process_request(stream, close_connection, connection_closed, nullptr);
+    if (after_request_) {
+      after_request_();
+    }
+    if (!processed || connection_closed || close_connection) {
       break;
     }
   }

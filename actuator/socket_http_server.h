@@ -15,6 +15,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -34,8 +35,15 @@ class SocketHttpServer : public httplib::Server {
   /// Stops accepting; open connections go on. When it returns no accept() of ours runs.
   void StopAccepting();
   /// Asks every connection to close after its current response (which then says
-  /// `Connection: close`); idle keep-alive connections close at once.
-  void Drain() { draining_.store(true); }
+  /// `Connection: close`); idle keep-alive connections close at once, or with `close_idle`
+  /// false (an upgrade whose requests are forwarded) after their next request, or at Stop():
+  /// a client may be sending on an idle connection as it is closed.
+  void Drain(bool close_idle = true) {
+    close_idle_.store(close_idle);
+    draining_.store(true);
+  }
+  /// Runs after each request, on the thread that served it (set before Serve()).
+  void set_after_request(std::function<void()> after) { after_request_ = std::move(after); }
   /// StopAccepting + Drain, then waits for the requests in progress. Idempotent.
   void Stop();
 
@@ -45,6 +53,8 @@ class SocketHttpServer : public httplib::Server {
   std::unique_ptr<AcceptLoop> accept_;
   std::unique_ptr<httplib::TaskQueue> tasks_;
   std::atomic<bool> draining_{false};
+  std::atomic<bool> close_idle_{true};
+  std::function<void()> after_request_;
 };
 
 }  // namespace ottava::actuator

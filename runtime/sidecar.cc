@@ -251,17 +251,20 @@ class ApiServer {
     if (accept_ != nullptr) {
       accept_->Stop();
     }
-    if (http_) {
-      http_->StopAccepting();
-    }
     if (server_ && max_connection_age_.count() > 0) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(-1);
       args.SetMaxSendMessageSize(-1);
       forward_.Arm(
           grpc::CreateCustomChannel(forward_target_, grpc::InsecureChannelCredentials(), args));
+      if (http_) {
+        http_->StopAccepting();  // its requests are forwarded too (to its own address)
+      }
       streams_.ShutdownStreams();  // their re-subscriptions are forwarded
       return;
+    }
+    if (http_) {
+      http_->StopAccepting();
     }
     streams_.ShutdownStreams();
     if (server_ && !shutdown_thread_.joinable()) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "actuator/socket_http_server.h"
 #include "common/accept_loop.h"
 #include "common/logging.h"
@@ -276,8 +277,16 @@ absl::StatusOr<std::unique_ptr<DaprHttpServer>> DaprHttpServer::Create(grpc_api:
     return bound.status();
   }
   server->address_ = address.host + ":" + std::to_string(bound->port);
+  server->bound_port_ = bound->port;
   return server;
 }
+
+namespace {
+// Whether the request on this thread is served here (counted by CallForwarder::EnterLocal), or
+// to be forwarded by its route's handler.
+thread_local bool served_here = false;
+thread_local bool forward_now = false;
+}  // namespace
 
 DaprHttpServer::DaprHttpServer(grpc_api::Apis apis, Options options)
     : apis_(std::move(apis)),
@@ -305,30 +314,46 @@ DaprHttpServer::DaprHttpServer(grpc_api::Apis apis, Options options)
     return httplib::Server::HandlerResponse::Handled;
   };
   server_->set_error_handler(std::move(on_error));
-  if (!apis_.api_token.empty()) {
-    // Every route but the health probes needs the API token.
-    server_->set_pre_routing_handler(
-        [this](const httplib::Request& req,
-               httplib::Response& res) -> httplib::Server::HandlerResponse {
-          if (req.path == "/v1.0/healthz" || req.path == "/v1.0/healthz/outbound") {
+  // After an upgrade's handover every request goes on to the new process (see
+  // grpc_api::CallForwarder); the ones served here are counted so the freeze can wait for them.
+  // Then, when set, every route but the health probes needs the API token.
+  server_->set_pre_routing_handler(
+      [this](const httplib::Request& req,
+             httplib::Response& res) -> httplib::Server::HandlerResponse {
+        if (apis_.forward != nullptr) {
+          if (!apis_.forward->EnterLocal()) {
+            // The route's handler forwards it: httplib reads the body after this handler.
+            forward_now = true;
             return httplib::Server::HandlerResponse::Unhandled;
           }
-          const std::string header(api::kApiTokenHeader);
-          absl::Status status;
-          if (req.has_header(header.c_str())) {
-            const std::string value = req.get_header_value(header.c_str());
-            const std::string_view presented(value);
-            status = api::CheckApiToken(apis_.api_token, &presented);
-          } else {
-            status = api::CheckApiToken(apis_.api_token, nullptr);
-          }
-          if (status.ok()) {
-            return httplib::Server::HandlerResponse::Unhandled;
-          }
-          SendError(res, 401, "ERR_UNAUTHORIZED", std::string(status.message()));
-          return httplib::Server::HandlerResponse::Handled;
-        });
-  }
+          served_here = true;
+        }
+        if (apis_.api_token.empty() || req.path == "/v1.0/healthz" ||
+            req.path == "/v1.0/healthz/outbound") {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        const std::string header(api::kApiTokenHeader);
+        absl::Status status;
+        if (req.has_header(header.c_str())) {
+          const std::string value = req.get_header_value(header.c_str());
+          const std::string_view presented(value);
+          status = api::CheckApiToken(apis_.api_token, &presented);
+        } else {
+          status = api::CheckApiToken(apis_.api_token, nullptr);
+        }
+        if (status.ok()) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        SendError(res, 401, "ERR_UNAUTHORIZED", std::string(status.message()));
+        return httplib::Server::HandlerResponse::Handled;
+      });
+  server_->set_after_request([this] {
+    forward_now = false;
+    if (served_here) {
+      served_here = false;
+      apis_.forward->ExitLocal();
+    }
+  });
   Routes();
 }
 
@@ -347,7 +372,56 @@ void DaprHttpServer::Start() {
 
 void DaprHttpServer::StopAccepting() {
   server_->StopAccepting();
-  server_->Drain();
+  // Forwarding: an idle keep-alive connection stays until its next request (forwarded, answered
+  // `Connection: close`), so no client is cut while sending on it.
+  server_->Drain(/*close_idle=*/apis_.forward == nullptr || !apis_.forward->active());
+}
+
+void DaprHttpServer::Forward(const httplib::Request& req, httplib::Response& res) {
+  Address to = options_.address;
+  to.port = bound_port_;
+  if (to.host == "0.0.0.0" || to.host.empty()) {
+    to.host = "127.0.0.1";
+  } else if (to.host == "::") {
+    to.host = "::1";
+  }
+  httplib::Client client(to.host, to.port);
+  client.set_url_encode(false);  // the target is passed on as it came
+  client.set_connection_timeout(5);
+  client.set_read_timeout(120);
+  client.set_write_timeout(120);
+  httplib::Request out;
+  out.method = req.method;
+  out.path = req.target;
+  out.body = req.body;
+  for (const auto& [name, value] : req.headers) {
+    // httplib adds the peer's and our address as headers; hop-by-hop ones are the client's own.
+    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" ||
+        name == "LOCAL_PORT" || absl::EqualsIgnoreCase(name, "Host") ||
+        absl::EqualsIgnoreCase(name, "Content-Length") ||
+        absl::EqualsIgnoreCase(name, "Connection") || absl::EqualsIgnoreCase(name, "Keep-Alive") ||
+        absl::EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      continue;
+    }
+    out.headers.emplace(name, value);
+  }
+  httplib::Result result = client.send(out);
+  if (!result) {
+    SendError(res, 503, "ERR_UPGRADE_FORWARD",
+              "the sidecar was upgraded and the new process did not answer: " +
+                  httplib::to_string(result.error()));
+    return;
+  }
+  res.status = result->status;
+  for (const auto& [name, value] : result->headers) {
+    if (absl::EqualsIgnoreCase(name, "Content-Length") ||
+        absl::EqualsIgnoreCase(name, "Connection") || absl::EqualsIgnoreCase(name, "Keep-Alive") ||
+        absl::EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      continue;
+    }
+    res.headers.emplace(name, value);
+  }
+  res.body = std::move(result->body);
 }
 
 void DaprHttpServer::Stop() {
@@ -418,8 +492,41 @@ void DaprHttpServer::SubscribeConfiguration(const std::string& store,
   SendJson(res, json{{"id", id}});
 }
 
+std::function<void(const httplib::Request&, httplib::Response&)> DaprHttpServer::Forwarding(
+    std::function<void(const httplib::Request&, httplib::Response&)> handler) {
+  return [this, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    if (forward_now) {
+      Forward(req, res);
+    } else {
+      handler(req, res);
+    }
+  };
+}
+
 void DaprHttpServer::Routes() {
-  httplib::Server& s = *server_;
+  // Every route forwards instead while an upgrade's old process drains (forward_now).
+  struct ForwardingRoutes {
+    DaprHttpServer& owner;
+    httplib::Server& server;
+    void Get(const std::string& pattern, httplib::Server::Handler handler) {
+      server.Get(pattern, owner.Forwarding(std::move(handler)));
+    }
+    void Post(const std::string& pattern, httplib::Server::Handler handler) {
+      server.Post(pattern, owner.Forwarding(std::move(handler)));
+    }
+    void Put(const std::string& pattern, httplib::Server::Handler handler) {
+      server.Put(pattern, owner.Forwarding(std::move(handler)));
+    }
+    void Delete(const std::string& pattern, httplib::Server::Handler handler) {
+      server.Delete(pattern, owner.Forwarding(std::move(handler)));
+    }
+    void Patch(const std::string& pattern, httplib::Server::Handler handler) {
+      server.Patch(pattern, owner.Forwarding(std::move(handler)));
+    }
+    void Options(const std::string& pattern, httplib::Server::Handler handler) {
+      server.Options(pattern, owner.Forwarding(std::move(handler)));
+    }
+  } s{*this, *server_};
   grpc_api::Apis* apis = &apis_;
 
   // ------------------------------------------------------------------------------- state

@@ -25,8 +25,9 @@ namespace ottava::actuator {
 class SocketHttpServer;
 }
 namespace httplib {
+struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace ottava::runtime::http_api {
 
@@ -73,6 +74,13 @@ class DaprHttpServer {
                               components::Metadata metadata,
                               httplib::Response& res);
 
+  /// Upgrade, old process: sends `req` to the new process (on this server's address, which only
+  /// it accepts from by then) and copies its answer into `res`.
+  void Forward(const httplib::Request& req, httplib::Response& res);
+  /// `handler`, or Forward() for a request the pre-routing handler marked to be forwarded.
+  std::function<void(const httplib::Request&, httplib::Response&)> Forwarding(
+      std::function<void(const httplib::Request&, httplib::Response&)> handler);
+
   grpc_api::Apis apis_;
   Options options_;
   std::unique_ptr<actuator::SocketHttpServer> server_;
@@ -84,6 +92,7 @@ class DaprHttpServer {
   uint64_t next_config_id_ ABSL_GUARDED_BY(config_mu_) = 0;
   std::string address_;
   int listen_fd_ = -1;
+  uint16_t bound_port_ = 0;
 };
 
 }  // namespace ottava::runtime::http_api

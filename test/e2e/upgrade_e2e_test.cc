@@ -199,6 +199,46 @@ void HttpClient(const std::string& address, int id, std::atomic<bool>& stop, Tot
 }
 
 // gRPC clients: SaveState then GetState of a fresh key; every acknowledged save is recorded.
+// Saves and reads back keys over Dapr's HTTP API on one keep-alive connection (httplib's client,
+// which does not retry): every error or wrong answer is a failure. The acknowledged saves go in
+// `saved`.
+void DaprHttpStateClient(const std::string& address,
+                         int id,
+                         std::atomic<bool>& stop,
+                         Totals& totals,
+                         std::mutex& saved_mu,
+                         std::map<std::string, std::string>& saved) {
+  httplib::Client client("http://" + address);
+  client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
+  client.set_read_timeout(10);
+  int64_t n = 0;
+  while (!stop.load()) {
+    const std::string key = "h" + std::to_string(id) + "-" + std::to_string(n);
+    const std::string value = "v" + std::to_string(n++);
+    const json body = json::array({{{"key", key}, {"value", value}}});
+    httplib::Result save = client.Post("/v1.0/state/state", body.dump(), "application/json");
+    if (!save || save->status != 204) {
+      totals.Error("Dapr HTTP save " + key + ": " +
+                   (save ? std::to_string(save->status) + " " + save->body
+                         : httplib::to_string(save.error())));
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(saved_mu);
+      saved[key] = value;
+    }
+    httplib::Result got = client.Get("/v1.0/state/state/" + key);
+    if (!got || got->status != 200 || json::parse(got->body, nullptr, false) != json(value)) {
+      totals.Error(
+          "Dapr HTTP get " + key + ": " +
+          (got ? std::to_string(got->status) + " " + got->body : httplib::to_string(got.error())));
+      continue;
+    }
+    totals.ok.fetch_add(1);
+  }
+}
+
 void GrpcClient(const std::string& target,
                 int id,
                 std::atomic<bool>& stop,
@@ -627,6 +667,13 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   for (int i = 0; i < 3; ++i) {
     clients.emplace_back([&, i] { GrpcClient(grpc_target, i, stop, rpc, saved_mu, saved); });
   }
+  Totals dapr_http;
+  std::map<std::string, std::string> http_saved;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] {
+      DaprHttpStateClient(ready["dapr_http"], i, stop, dapr_http, saved_mu, http_saved);
+    });
+  }
   Totals publishes;
   std::mutex published_mu;
   std::vector<std::string> published;
@@ -693,9 +740,17 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
       std::printf("error: %s\n", error.c_str());
     }
   }
+  std::printf("Dapr HTTP: %lld ok, %lld failed; %zu acknowledged saves\n",
+              (long long)dapr_http.ok.load(), (long long)dapr_http.failed.load(),
+              http_saved.size());
+  for (const std::string& error : dapr_http.errors) {
+    std::printf("error: %s\n", error.c_str());
+  }
   EXPECT_EQ(http.failed.load(), 0);
   EXPECT_EQ(rpc.failed.load(), 0);
+  EXPECT_EQ(dapr_http.failed.load(), 0);
   EXPECT_GT(saved.size(), 100u);
+  EXPECT_GT(http_saved.size(), 100u);
   for (const std::string& error : publishes.errors) {
     std::printf("error: %s\n", error.c_str());
   }
@@ -724,6 +779,15 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
     missing += !status.ok() || response.data() != value;
   }
   EXPECT_EQ(missing, 0) << "of " << saved.size() << " acknowledged saves";
+  // And every save Dapr's HTTP API acknowledged.
+  httplib::Client dapr_client("http://" + ready["dapr_http"].get<std::string>());
+  int http_missing = 0;
+  for (const auto& [key, value] : http_saved) {
+    httplib::Result got = dapr_client.Get("/v1.0/state/state/" + key);
+    http_missing +=
+        !got || got->status != 200 || json::parse(got->body, nullptr, false) != json(value);
+  }
+  EXPECT_EQ(http_missing, 0) << "of " << http_saved.size() << " saves acknowledged over HTTP";
 
   // The locks kept their owner; the short one keeps the lease it had, not a fresh one.
   EXPECT_FALSE(TryLock(*stub, "long", "bob", 10));
