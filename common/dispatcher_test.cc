@@ -162,6 +162,40 @@ TEST(DispatcherTest, TimerFiresOnceAndCanBeReArmedAndDisabled) {
   Drain(*dispatcher);
 }
 
+// libevent's own clock is the coarse one (a tick behind); the timer still waits its whole delay
+// on the precise clock, armed right after the loop woke or after work that aged its cached time.
+TEST(DispatcherTest, TimersNeverFireBeforeTheirDelay) {
+  auto dispatcher = Started();
+  constexpr int kTimers = 20;
+  std::vector<TimerPtr> timers(kTimers);
+  std::vector<steady_clock::time_point> armed_at(kTimers);
+  std::vector<steady_clock::time_point> fired_at(kTimers);
+  std::atomic<int> fired{0};
+  std::promise<void> all_fired;
+  dispatcher->Post([&] {
+    for (int i = 0; i < kTimers; ++i) {
+      timers[i] = dispatcher->CreateTimer([&, i] {
+        fired_at[i] = steady_clock::now();
+        if (++fired == kTimers) {
+          all_fired.set_value();
+        }
+      });
+      armed_at[i] = steady_clock::now();
+      timers[i]->Enable(milliseconds(1 + i % 7));
+      // Busy work between arming: the loop's cached time falls behind.
+      const auto until = steady_clock::now() + std::chrono::microseconds(300);
+      while (steady_clock::now() < until) {
+      }
+    }
+  });
+  ASSERT_EQ(all_fired.get_future().wait_for(kTimeout), std::future_status::ready);
+  for (int i = 0; i < kTimers; ++i) {
+    EXPECT_GE(fired_at[i] - armed_at[i], milliseconds(1 + i % 7)) << "timer " << i;
+  }
+  dispatcher->Post([&] { timers.clear(); });
+  Drain(*dispatcher);
+}
+
 TEST(DispatcherTest, StopRunsWhatWasPostedAndDropsLaterPosts) {
   auto dispatcher = Started();
   std::atomic<int> ran{0};
