@@ -129,7 +129,8 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
                    "unknown cluster '" + cluster_name + "'\n");
     return;
   }
-  cluster_ = *cluster;
+  cluster_shared_ = cluster;
+  cluster_ = cluster->get();
   info_.cluster = cluster_->config.name;
 
   // Request rewrites. RPC frames (Bolt, Dubbo) get no x-forwarded-for: it is an HTTP convention,
@@ -215,7 +216,7 @@ void Router::StartTry() {
   if (done_) {
     return;
   }
-  tl_cluster_ = &context_.GetCluster(cluster_);
+  tl_cluster_ = &context_.GetCluster(*cluster_shared_);
   LbContext lb_context;
   if (has_hash_) {
     lb_context.hash = maglev_hash_;

@@ -150,7 +150,9 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   DownstreamCallbacks& downstream_;
   const RouteEntry* route_ = nullptr;
   const RouteStats* route_stats_ = nullptr;
-  ClusterInfoConstSharedPtr cluster_;
+  // Both point into snapshot_, which keeps the cluster alive: no reference count per request.
+  const ClusterInfo* cluster_ = nullptr;
+  const ClusterInfoConstSharedPtr* cluster_shared_ = nullptr;
   std::string cluster_override_;  // set by a filter: this cluster instead of the route's
   ThreadLocalCluster* tl_cluster_ = nullptr;
   RequestHeadersPtr request_;

@@ -218,6 +218,7 @@ void Worker::Stop() {
         // Destroying a manager closes its connection and resets its stream.
         connections_.clear();
         clusters_.clear();
+        request_snapshot_.reset();
         snapshot_.reset();
       },
       std::chrono::seconds(5));
@@ -225,8 +226,12 @@ void Worker::Stop() {
 }
 
 void Worker::SetSnapshot(MeshSnapshotConstSharedPtr snapshot) {
-  dispatcher_->Post(
-      [this, snapshot = std::move(snapshot)]() mutable { snapshot_ = std::move(snapshot); });
+  dispatcher_->Post([this, snapshot = std::move(snapshot)]() mutable {
+    snapshot_ = std::move(snapshot);
+    // An aliasing pointer: it owns a worker-local copy of snapshot_ and points at the snapshot.
+    auto local = std::make_shared<MeshSnapshotConstSharedPtr>(snapshot_);
+    request_snapshot_ = MeshSnapshotConstSharedPtr(local, local->get());
+  });
 }
 
 void Worker::AddListener(const ListenSocket& socket, const ConnectionManagerConfig& config) {
