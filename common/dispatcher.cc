@@ -4,6 +4,8 @@
 #include <event2/event_struct.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -155,7 +157,8 @@ void UseThreads() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name,
-                                                               TimeSource* time_source) {
+                                                               TimeSource* time_source,
+                                                               bool loop_thread_only) {
   UseThreads();
   // No EVENT_BASE_FLAG_PRECISE_TIMER: with epoll it makes libevent call timerfd_settime on every
   // loop iteration (a syscall per pass, a fifth of a busy proxy worker's syscalls). libevent
@@ -165,6 +168,9 @@ absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name,
   event_config* config = event_config_new();
   if (config == nullptr) {
     return absl::InternalError("event_config_new failed for dispatcher " + name);
+  }
+  if (loop_thread_only) {
+    event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
   }
   event_base* base = event_base_new_with_config(config);
   event_config_free(config);
@@ -231,14 +237,19 @@ Dispatcher::Dispatcher(std::string name, event_base* base, TimeSource* time_sour
     simulated_listener_ =
         simulated_->AddListener([this] { Post([this] { RunSimulatedTimers(); }); });
   }
+  wakeup_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  OTTAVA_RELEASE_ASSERT(wakeup_fd_ >= 0, "eventfd failed");
   wakeup_ = event_new(
-      base_, -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); }, this);
+      base_, wakeup_fd_, EV_READ | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        // Cleared before the queue is taken: a Post after the swap writes again.
+        uint64_t count;
+        (void)!::read(fd, &count, sizeof(count));
+        static_cast<Dispatcher*>(arg)->RunPosted();
+      },
+      this);
   OTTAVA_RELEASE_ASSERT(wakeup_ != nullptr, "event_new failed");
-  // A persistent event with no fd and no timeout would not keep the loop alive; an add with a huge
-  // timeout does, so the loop runs until Stop().
-  timeval forever{.tv_sec = 86400 * 365, .tv_usec = 0};
-  event_add(wakeup_, &forever);
+  event_add(wakeup_, nullptr);
   deferred_event_ = event_new(
       base_, -1, 0,
       [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
@@ -262,6 +273,7 @@ Dispatcher::~Dispatcher() {
   ClearDeferred();
   event_free(deferred_event_);
   event_free(wakeup_);
+  ::close(wakeup_fd_);
   event_base_free(base_);
 }
 
@@ -319,14 +331,25 @@ void Dispatcher::Exit() {
 }
 
 void Dispatcher::Post(Closure closure) {
+  bool wake = false;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) {
       return;
     }
+    // A non-empty queue has a wake-up on its way: RunPosted takes the whole queue after it.
+    wake = posted_.empty();
     posted_.push_back(std::move(closure));
   }
-  event_active(wakeup_, EV_TIMEOUT, 0);
+  if (!wake) {
+    return;
+  }
+  if (IsLoopThread()) {
+    event_active(wakeup_, EV_READ, 0);
+    return;
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeup_fd_, &one, sizeof(one));
 }
 
 void Dispatcher::PostDelayed(std::chrono::milliseconds delay, Closure closure) {

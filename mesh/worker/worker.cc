@@ -177,7 +177,9 @@ class Worker::ShadowRequest : public DeferredDeletable, public UpstreamCallbacks
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(uint32_t index,
                                                        stats::Store& stats,
                                                        OutlierEjectCallback on_eject) {
-  auto dispatcher = Dispatcher::Create("mesh-worker-" + std::to_string(index));
+  // Loop thread only: everything else reaches a worker by Post.
+  auto dispatcher = Dispatcher::Create("mesh-worker-" + std::to_string(index), nullptr,
+                                       /*loop_thread_only=*/true);
   if (!dispatcher.ok()) {
     return dispatcher.status();
   }
