@@ -4,8 +4,12 @@
 #include <event2/event_struct.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <optional>
 
@@ -35,10 +39,11 @@ class LibeventTimer : public Timer {
   ~LibeventTimer() override { event_free(event_); }
 
   void Enable(std::chrono::milliseconds delay) override {
-    timeval tv = ToTimeval(delay);
+    deadline_ = std::chrono::steady_clock::now() + std::max(delay, std::chrono::milliseconds(0));
     // libevent counts from the time it cached when the loop woke; work done since then would make
-    // the timer fire early. A timer never fires before its delay has passed.
+    // the timer fire early. OnFire checks the deadline on the precise clock as well.
     event_base_update_cache_time(base_);
+    timeval tv = ToTimeval(delay);
     evtimer_add(event_, &tv);
     armed_ = true;
   }
@@ -56,6 +61,17 @@ class LibeventTimer : public Timer {
  private:
   static void OnFire(evutil_socket_t, short, void* arg) {
     auto* timer = static_cast<LibeventTimer*>(arg);
+    // libevent's clock is CLOCK_MONOTONIC_COARSE (see Dispatcher::Create), up to a tick behind:
+    // a timer it fires before its deadline on the precise clock waits for the rest.
+    const auto left = timer->deadline_ - std::chrono::steady_clock::now();
+    if (left.count() > 0) {
+      const auto micros = std::chrono::ceil<std::chrono::microseconds>(left).count();
+      timeval tv;
+      tv.tv_sec = static_cast<time_t>(micros / 1000000);
+      tv.tv_usec = static_cast<suseconds_t>(micros % 1000000);
+      evtimer_add(timer->event_, &tv);
+      return;
+    }
     timer->armed_ = false;
     // The callback may destroy its own timer (a request ending on its timeout); run a copy so
     // the closure being executed outlives the timer.
@@ -66,6 +82,7 @@ class LibeventTimer : public Timer {
   event_base* const base_;
   Dispatcher::Closure callback_;
   event* event_;
+  std::chrono::steady_clock::time_point deadline_;
   bool armed_ = false;
 };
 
@@ -140,15 +157,21 @@ void UseThreads() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Create(std::string name,
-                                                               TimeSource* time_source) {
+                                                               TimeSource* time_source,
+                                                               bool loop_thread_only) {
   UseThreads();
-  // Precise timers: libevent otherwise reads CLOCK_MONOTONIC_COARSE, a few milliseconds behind,
-  // and a timer could fire before its delay had passed (a 300 ms fault delay taking 299 ms).
+  // No EVENT_BASE_FLAG_PRECISE_TIMER: with epoll it makes libevent call timerfd_settime on every
+  // loop iteration (a syscall per pass, a fifth of a busy proxy worker's syscalls). libevent
+  // then reads CLOCK_MONOTONIC_COARSE, a few milliseconds behind, so a timer could fire before
+  // its delay had passed (a 300 ms fault delay taking 299 ms); LibeventTimer::OnFire re-arms for
+  // what is left on the precise clock instead.
   event_config* config = event_config_new();
   if (config == nullptr) {
     return absl::InternalError("event_config_new failed for dispatcher " + name);
   }
-  event_config_set_flag(config, EVENT_BASE_FLAG_PRECISE_TIMER);
+  if (loop_thread_only) {
+    event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+  }
   event_base* base = event_base_new_with_config(config);
   event_config_free(config);
   if (base == nullptr) {
@@ -214,14 +237,19 @@ Dispatcher::Dispatcher(std::string name, event_base* base, TimeSource* time_sour
     simulated_listener_ =
         simulated_->AddListener([this] { Post([this] { RunSimulatedTimers(); }); });
   }
+  wakeup_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  OTTAVA_RELEASE_ASSERT(wakeup_fd_ >= 0, "eventfd failed");
   wakeup_ = event_new(
-      base_, -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); }, this);
+      base_, wakeup_fd_, EV_READ | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        // Cleared before the queue is taken: a Post after the swap writes again.
+        uint64_t count;
+        (void)!::read(fd, &count, sizeof(count));
+        static_cast<Dispatcher*>(arg)->RunPosted();
+      },
+      this);
   OTTAVA_RELEASE_ASSERT(wakeup_ != nullptr, "event_new failed");
-  // A persistent event with no fd and no timeout would not keep the loop alive; an add with a huge
-  // timeout does, so the loop runs until Stop().
-  timeval forever{.tv_sec = 86400 * 365, .tv_usec = 0};
-  event_add(wakeup_, &forever);
+  event_add(wakeup_, nullptr);
   deferred_event_ = event_new(
       base_, -1, 0,
       [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
@@ -245,6 +273,7 @@ Dispatcher::~Dispatcher() {
   ClearDeferred();
   event_free(deferred_event_);
   event_free(wakeup_);
+  ::close(wakeup_fd_);
   event_base_free(base_);
 }
 
@@ -302,14 +331,25 @@ void Dispatcher::Exit() {
 }
 
 void Dispatcher::Post(Closure closure) {
+  bool wake = false;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) {
       return;
     }
+    // A non-empty queue has a wake-up on its way: RunPosted takes the whole queue after it.
+    wake = posted_.empty();
     posted_.push_back(std::move(closure));
   }
-  event_active(wakeup_, EV_TIMEOUT, 0);
+  if (!wake) {
+    return;
+  }
+  if (IsLoopThread()) {
+    event_active(wakeup_, EV_READ, 0);
+    return;
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeup_fd_, &one, sizeof(one));
 }
 
 void Dispatcher::PostDelayed(std::chrono::milliseconds delay, Closure closure) {

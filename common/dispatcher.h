@@ -78,8 +78,15 @@ class Dispatcher {
   /// Creates a stopped dispatcher; `name` names its thread (at most 15 characters are kept).
   /// Timers read `time_source` (not owned; it must outlive the dispatcher); nullptr means the real
   /// clocks. On a SimulatedTimeSource, timers fire when simulated time passes their deadlines.
+  ///
+  /// `loop_thread_only`: the caller promises that every libevent object of this dispatcher
+  /// (timers, file events) is touched only on the loop thread or before Start, as the contracts
+  /// below say; libevent then takes no lock in each of its calls (EVENT_BASE_FLAG_NOLOCK). Post and
+  /// the calls built on it stay safe from any thread: they wake the loop through an eventfd. The
+  /// mesh workers run so; a busy proxy worker makes several libevent calls per request.
   static absl::StatusOr<std::unique_ptr<Dispatcher>> Create(std::string name,
-                                                            TimeSource* time_source = nullptr);
+                                                            TimeSource* time_source = nullptr,
+                                                            bool loop_thread_only = false);
   /// Stops the loop (see Stop()). With Run(), the loop must have returned first.
   ~Dispatcher();
 
@@ -155,6 +162,9 @@ class Dispatcher {
   // Armed simulated timers by deadline (loop thread).
   std::set<SimulatedEntry> simulated_timers_;
   uint64_t next_sequence_ = 0;
+  // Post wakes the loop: from another thread by writing wakeup_fd_ (an eventfd), on the loop
+  // thread by activating wakeup_ (no syscall).
+  int wakeup_fd_ = -1;
   event* wakeup_ = nullptr;
   event* deferred_event_ = nullptr;
   // Objects waiting for deferred deletion (loop thread).

@@ -103,6 +103,53 @@ TEST(DispatcherTest, ClosuresPostedBeforeStartRunAfterIt) {
   EXPECT_TRUE(future.get());
 }
 
+// A loop_thread_only dispatcher (libevent without locks) is woken through its eventfd: closures
+// posted from other threads, from the loop itself and before Start all run, in order, and a
+// timer armed by a posted closure fires.
+TEST(DispatcherTest, LoopThreadOnlyDispatcherRunsPostsFromEveryThread) {
+  auto created = Dispatcher::Create("lock-free", nullptr, /*loop_thread_only=*/true);
+  ASSERT_TRUE(created.ok());
+  DispatcherPtr dispatcher = std::move(*created);
+  std::vector<int> seen;  // loop thread only
+  dispatcher->Post([&] { seen.push_back(-1); });
+  dispatcher->Start();
+  constexpr int kThreads = 3;
+  constexpr int kPosts = 2000;
+  std::vector<std::vector<int>> per_thread(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPosts; ++i) {
+        dispatcher->Post([&per_thread, t, i] { per_thread[t].push_back(i); });
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  std::promise<void> fired;
+  TimerPtr timer;
+  dispatcher->Post([&] {
+    // Posted on the loop thread: activates the wake-up event without the eventfd.
+    dispatcher->Post([&] {
+      seen.push_back(1);
+      timer = dispatcher->CreateTimer([&] { fired.set_value(); });
+      timer->Enable(milliseconds(2));
+    });
+  });
+  ASSERT_EQ(fired.get_future().wait_for(kTimeout), std::future_status::ready);
+  Drain(*dispatcher);
+  EXPECT_EQ(seen, (std::vector<int>{-1, 1}));
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(per_thread[t].size(), static_cast<size_t>(kPosts));
+    for (int i = 0; i < kPosts; ++i) {
+      ASSERT_EQ(per_thread[t][i], i);
+    }
+  }
+  dispatcher->Post([&] { timer.reset(); });
+  Drain(*dispatcher);
+}
+
 TEST(DispatcherTest, PostDelayedWaitsAndOrdersByDeadline) {
   auto dispatcher = Started();
   std::mutex mu;
@@ -159,6 +206,40 @@ TEST(DispatcherTest, TimerFiresOnceAndCanBeReArmedAndDisabled) {
     disabled.reset();
     witness_timer.reset();
   });
+  Drain(*dispatcher);
+}
+
+// libevent's own clock is the coarse one (a tick behind); the timer still waits its whole delay
+// on the precise clock, armed right after the loop woke or after work that aged its cached time.
+TEST(DispatcherTest, TimersNeverFireBeforeTheirDelay) {
+  auto dispatcher = Started();
+  constexpr int kTimers = 20;
+  std::vector<TimerPtr> timers(kTimers);
+  std::vector<steady_clock::time_point> armed_at(kTimers);
+  std::vector<steady_clock::time_point> fired_at(kTimers);
+  std::atomic<int> fired{0};
+  std::promise<void> all_fired;
+  dispatcher->Post([&] {
+    for (int i = 0; i < kTimers; ++i) {
+      timers[i] = dispatcher->CreateTimer([&, i] {
+        fired_at[i] = steady_clock::now();
+        if (++fired == kTimers) {
+          all_fired.set_value();
+        }
+      });
+      armed_at[i] = steady_clock::now();
+      timers[i]->Enable(milliseconds(1 + i % 7));
+      // Busy work between arming: the loop's cached time falls behind.
+      const auto until = steady_clock::now() + std::chrono::microseconds(300);
+      while (steady_clock::now() < until) {
+      }
+    }
+  });
+  ASSERT_EQ(all_fired.get_future().wait_for(kTimeout), std::future_status::ready);
+  for (int i = 0; i < kTimers; ++i) {
+    EXPECT_GE(fired_at[i] - armed_at[i], milliseconds(1 + i % 7)) << "timer " << i;
+  }
+  dispatcher->Post([&] { timers.clear(); });
   Drain(*dispatcher);
 }
 

@@ -42,6 +42,21 @@ uint64_t Counter::Value() const {
   return total;
 }
 
+void Gauge::Set(int64_t n) {
+  cells_[0].value.store(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  for (size_t i = 1; i < kShards; ++i) {
+    cells_[i].value.store(0, std::memory_order_relaxed);
+  }
+}
+
+int64_t Gauge::Value() const {
+  uint64_t total = 0;  // unsigned: shards wrap below zero and the sum wraps back
+  for (const auto& cell : cells_) {
+    total += cell.value.load(std::memory_order_relaxed);
+  }
+  return static_cast<int64_t>(total);
+}
+
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
   for (auto& shard : shards_) {
     shard.buckets = std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1);

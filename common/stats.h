@@ -43,16 +43,22 @@ class Counter {
   std::array<PaddedU64, kShards> cells_;
 };
 
-/// A value that goes up and down.
+/// A value that goes up and down. Add and Sub touch the calling thread's shard only (request
+/// paths on several workers move the same gauge per request); Value sums the shards. Set is for
+/// gauges that are only ever set, not also moved by Add/Sub on other threads at the same time.
 class Gauge {
  public:
-  void Add(int64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
-  void Sub(int64_t n) { value_.fetch_sub(n, std::memory_order_relaxed); }
-  void Set(int64_t n) { value_.store(n, std::memory_order_relaxed); }
-  int64_t Value() const { return value_.load(std::memory_order_relaxed); }
+  void Add(int64_t n) {
+    cells_[ShardIndex()].value.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+  void Sub(int64_t n) {
+    cells_[ShardIndex()].value.fetch_sub(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
+  void Set(int64_t n);
+  int64_t Value() const;
 
  private:
-  std::atomic<int64_t> value_{0};
+  std::array<PaddedU64, kShards> cells_;
 };
 
 /// A distribution over fixed upper bounds (Prometheus `le` buckets), values in seconds.

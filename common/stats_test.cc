@@ -39,6 +39,27 @@ TEST(StatsTest, GaugeGoesUpAndDown) {
   EXPECT_EQ(gauge.Value(), 42);
 }
 
+// A worker adds when a request starts and another thread may subtract when it ends: the shards
+// of the two threads sum to the right value, below zero included.
+TEST(StatsTest, GaugeMovedFromSeveralThreadsSumsItsShards) {
+  Gauge gauge;
+  std::thread adder([&] {
+    for (int i = 0; i < 1000; ++i) {
+      gauge.Add(2);
+    }
+  });
+  std::thread subtractor([&] {
+    for (int i = 0; i < 1000; ++i) {
+      gauge.Sub(3);
+    }
+  });
+  adder.join();
+  subtractor.join();
+  EXPECT_EQ(gauge.Value(), -1000);
+  gauge.Set(5);
+  EXPECT_EQ(gauge.Value(), 5);
+}
+
 TEST(StatsTest, HistogramCountsIntoCumulativeBuckets) {
   Histogram histogram({0.1, 1, 10});
   for (double value : {0.05, 0.1, 0.5, 2.0, 20.0, 30.0}) {

@@ -32,7 +32,9 @@ Router::Router(RouterContext& context,
 }
 
 Router::~Router() {
-  *alive_ = false;
+  for (DestroyGuard* guard = guard_; guard != nullptr; guard = guard->previous) {
+    guard->destroyed = true;
+  }
   ResetUpstream();
   for (StreamFilterPtr& filter : filters_) {
     filter->OnDestroy();
@@ -52,11 +54,11 @@ void Router::DecodeRequestHeaders(RequestHeadersPtr headers, bool end_stream) {
 }
 
 void Router::RunFilters() {
-  std::shared_ptr<bool> alive = alive_;
+  DestroyGuard guard(*this);
   while (next_filter_ < filters_.size()) {
     StreamFilter& filter = *filters_[next_filter_++];
     FilterStatus status = filter.DecodeHeaders(*filter_headers_, filter_end_stream_);
-    if (!*alive || done_) {
+    if (guard.destroyed || done_) {
       return;
     }
     if (status == FilterStatus::kStop) {
@@ -66,7 +68,7 @@ void Router::RunFilters() {
   filtering_ = false;
   const bool body_waiting = !filter_body_.Empty() || filter_body_end_;
   Route(std::move(filter_headers_), filter_end_stream_);
-  if (body_waiting && *alive && !done_) {
+  if (body_waiting && !guard.destroyed && !done_) {
     DecodeRequestData(filter_body_, filter_body_end_);
   }
 }
@@ -129,7 +131,8 @@ void Router::Route(RequestHeadersPtr headers, bool end_stream) {
                    "unknown cluster '" + cluster_name + "'\n");
     return;
   }
-  cluster_ = *cluster;
+  cluster_shared_ = cluster;
+  cluster_ = cluster->get();
   info_.cluster = cluster_->config.name;
 
   // Request rewrites. RPC frames (Bolt, Dubbo) get no x-forwarded-for: it is an HTTP convention,
@@ -215,7 +218,7 @@ void Router::StartTry() {
   if (done_) {
     return;
   }
-  tl_cluster_ = &context_.GetCluster(cluster_);
+  tl_cluster_ = &context_.GetCluster(*cluster_shared_);
   LbContext lb_context;
   if (has_hash_) {
     lb_context.hash = maglev_hash_;
@@ -232,12 +235,12 @@ void Router::StartTry() {
   cluster_->stats.requests->Inc();
   try_start_ = std::chrono::steady_clock::now();
   upstream_request_sent_ = false;
-  std::shared_ptr<bool> alive = alive_;
+  DestroyGuard guard(*this);
   in_new_stream_ = true;
   inline_failure_.reset();
   upstream_ = nullptr;
   PoolStream* stream = tl_cluster_->PoolFor(*host).NewStream(*this);
-  if (!*alive) {
+  if (guard.destroyed) {
     return;
   }
   in_new_stream_ = false;
@@ -520,9 +523,9 @@ void Router::SendLocalReply(int status, LocalReplyReason reason, std::string bod
     downstream_.EncodeHeaders(std::move(headers), true);
     return;
   }
-  std::shared_ptr<bool> alive = alive_;
+  DestroyGuard guard(*this);
   downstream_.EncodeHeaders(std::move(headers), false);
-  if (!*alive) {
+  if (guard.destroyed) {
     return;
   }
   Buffer data;

@@ -150,7 +150,9 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   DownstreamCallbacks& downstream_;
   const RouteEntry* route_ = nullptr;
   const RouteStats* route_stats_ = nullptr;
-  ClusterInfoConstSharedPtr cluster_;
+  // Both point into snapshot_, which keeps the cluster alive: no reference count per request.
+  const ClusterInfo* cluster_ = nullptr;
+  const ClusterInfoConstSharedPtr* cluster_shared_ = nullptr;
   std::string cluster_override_;  // set by a filter: this cluster instead of the route's
   ThreadLocalCluster* tl_cluster_ = nullptr;
   RequestHeadersPtr request_;
@@ -196,8 +198,26 @@ class Router : public UpstreamCallbacks, public StreamFilterCallbacks {
   bool filter_end_stream_ = false;
   Buffer filter_body_;
   bool filter_body_end_ = false;
-  // Guards against callbacks after this router was destroyed inside one of them.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Guards against callbacks after this router was destroyed inside one of them: a member
+  // function that calls out keeps one on its stack and checks `destroyed` after the call. The
+  // destructor marks every guard in the chain. (A shared flag would cost an allocation and two
+  // atomic operations per request.)
+  struct DestroyGuard {
+    explicit DestroyGuard(Router& router) : slot(router.guard_), previous(router.guard_) {
+      slot = this;
+    }
+    ~DestroyGuard() {
+      if (!destroyed) {
+        slot = previous;
+      }
+    }
+    DestroyGuard(const DestroyGuard&) = delete;
+    DestroyGuard& operator=(const DestroyGuard&) = delete;
+    DestroyGuard*& slot;
+    DestroyGuard* const previous;
+    bool destroyed = false;
+  };
+  DestroyGuard* guard_ = nullptr;
 };
 
 }  // namespace ottava::mesh

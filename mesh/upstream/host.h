@@ -46,12 +46,13 @@ class Host {
   bool Healthy() const { return health_flags() == 0; }
 
   /// Requests in flight to this host, over all workers: the request path increments it when it
-  /// sends to the host and decrements it when the exchange ends. least_request reads it.
-  std::atomic<int64_t> active_requests{0};
+  /// sends to the host and decrements it when the exchange ends. least_request reads it. On a
+  /// cache line of its own: it is written per request, the flags below are read per request.
+  alignas(64) std::atomic<int64_t> active_requests{0};
 
   /// Outlier detection bookkeeping, updated by the request path (any worker) and read by the
   /// detector. The counters reset on a success of their kind.
-  std::atomic<uint32_t> consecutive_5xx{0};
+  alignas(64) std::atomic<uint32_t> consecutive_5xx{0};
   std::atomic<uint32_t> consecutive_connect_failures{0};
   std::atomic<uint32_t> ejection_count{0};
   /// Monotonic time (ms) until which the host stays ejected; 0 when not ejected.

@@ -177,7 +177,9 @@ class Worker::ShadowRequest : public DeferredDeletable, public UpstreamCallbacks
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(uint32_t index,
                                                        stats::Store& stats,
                                                        OutlierEjectCallback on_eject) {
-  auto dispatcher = Dispatcher::Create("mesh-worker-" + std::to_string(index));
+  // Loop thread only: everything else reaches a worker by Post.
+  auto dispatcher = Dispatcher::Create("mesh-worker-" + std::to_string(index), nullptr,
+                                       /*loop_thread_only=*/true);
   if (!dispatcher.ok()) {
     return dispatcher.status();
   }
@@ -218,6 +220,7 @@ void Worker::Stop() {
         // Destroying a manager closes its connection and resets its stream.
         connections_.clear();
         clusters_.clear();
+        request_snapshot_.reset();
         snapshot_.reset();
       },
       std::chrono::seconds(5));
@@ -225,8 +228,12 @@ void Worker::Stop() {
 }
 
 void Worker::SetSnapshot(MeshSnapshotConstSharedPtr snapshot) {
-  dispatcher_->Post(
-      [this, snapshot = std::move(snapshot)]() mutable { snapshot_ = std::move(snapshot); });
+  dispatcher_->Post([this, snapshot = std::move(snapshot)]() mutable {
+    snapshot_ = std::move(snapshot);
+    // An aliasing pointer: it owns a worker-local copy of snapshot_ and points at the snapshot.
+    auto local = std::make_shared<MeshSnapshotConstSharedPtr>(snapshot_);
+    request_snapshot_ = MeshSnapshotConstSharedPtr(local, local->get());
+  });
 }
 
 void Worker::AddListener(const ListenSocket& socket, const ConnectionManagerConfig& config) {

@@ -116,7 +116,7 @@ class Worker : public RouterContext, public ConnectionManagerContext {
 
   // ConnectionManagerContext
   RouterContext& router_context() override { return *this; }
-  MeshSnapshotConstSharedPtr snapshot() override { return snapshot_; }
+  MeshSnapshotConstSharedPtr snapshot() override { return request_snapshot_; }
   void OnConnectionClosed(ConnectionManager& manager) override;
 
  private:
@@ -146,6 +146,9 @@ class Worker : public RouterContext, public ConnectionManagerContext {
   OutlierEjectCallback on_eject_;
   // Loop thread only from here on.
   MeshSnapshotConstSharedPtr snapshot_;
+  // snapshot_ again, behind a reference count of this worker's own: every request takes and
+  // drops a reference, and the snapshot's shared count would bounce between the workers' cores.
+  MeshSnapshotConstSharedPtr request_snapshot_;
   RouteCache route_cache_;
   uint64_t random_state_;
   std::vector<ListenerSlot> listeners_;
