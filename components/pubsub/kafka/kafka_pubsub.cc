@@ -210,7 +210,11 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     size_t in_flight = 0;
     int32_t next_partition = 0;  // round-robin start for hand-out
     bool closing = false;
+    bool committing = false;           // closing: the final commit of acked offsets is not done yet
+    bool commit_after_rejoin = false;  // closing: the group was rebalancing; commit once assigned
+    bool left = false;                 // closing: rd_kafka_consumer_close_queue was called
     bool closed = false;
+    std::chrono::steady_clock::time_point commit_deadline;
     bool cooperative = true;
     bool ever_assigned = false;  // a rebalance assigned partitions (even none) at least once
   };
@@ -392,6 +396,9 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     sub.cooperative = std::string_view(rd_kafka_rebalance_protocol(sub.rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       sub.ever_assigned = true;
+      // A rebalance has completed (librdkafka serves every one, with no partitions too): a closing
+      // member's commit now carries the new generation.
+      const bool commit_now = sub.committing && sub.commit_after_rejoin;
       for (int i = 0; i < partitions->cnt; ++i) {
         Partition& partition = sub.partitions[partitions->elems[i].partition];
         partition = Partition{};
@@ -410,6 +417,10 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
       }
       OTTAVA_LOG(Kafka, debug, "{}: '{}' assigned {} partition(s)", label, sub.topic,
                  partitions->cnt);
+      if (commit_now) {
+        sub.commit_after_rejoin = false;
+        CommitBeforeLeaving(sub);
+      }
       return;
     }
     // Revoked or lost: the acked watermark of each partition is already stored, and librdkafka
@@ -620,20 +631,114 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     subscriptions.emplace(sub->id, std::move(sub));
   }
 
-  // Stops deliveries and starts closing the consumer: librdkafka revokes (through OnRebalance),
-  // commits the stored offsets and leaves the group, all served on this loop. Loop thread.
+  // Stops deliveries and starts closing the consumer: first its acked offsets are committed, then
+  // it leaves the group (librdkafka revokes through OnRebalance and leaves), all served on this
+  // loop. Loop thread.
+  //
+  // Why the commit comes first: the subscriptions of one app share a consumer group, and once one
+  // member has left, the group rebalances and refuses the commits of the others
+  // (REBALANCE_IN_PROGRESS) until they have rejoined. The commit librdkafka makes while a member
+  // closes is not retried, so its acked offsets were lost and replayed after a restart. A closing
+  // member therefore commits while it is still a member, retrying across a rebalance (it rejoins
+  // meanwhile), and the closing members of one group leave only once all of them have committed.
   void BeginClose(const SubscriptionPtr& sub) {
     if (sub->closing) {
       return;
     }
     sub->closing = true;
-    if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(sub->rk, sub->queue)) {
-      OTTAVA_LOG(Kafka, warn, "{}: closing the consumer of '{}': {}", label, sub->topic,
-                 rd_kafka_error_string(error));
-      rd_kafka_error_destroy(error);
-    }
+    sub->committing = true;
+    sub->commit_deadline = std::chrono::steady_clock::now() +
+                           std::min(settings.session_timeout, std::chrono::milliseconds(8000));
+    CommitBeforeLeaving(*sub);
     // Closing completes on a later event, or silently: check periodically too.
     ScheduleCloseCheck(sub->id);
+  }
+
+  // Commits the stored (acked) offsets; the result is served with the consumer's queue.
+  void CommitBeforeLeaving(Subscription& sub) {
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(
+        sub.rk, nullptr, sub.queue,
+        [](rd_kafka_t*, rd_kafka_resp_err_t result, rd_kafka_topic_partition_list_t* offsets,
+           void* opaque) {
+          auto* self = static_cast<Subscription*>(opaque);
+          self->core->OnCommitBeforeLeaving(*self, CommitError(result, offsets));
+        },
+        &sub);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      OnCommitBeforeLeaving(sub, err);
+    }
+  }
+
+  // The request's error, else the first partition's.
+  static rd_kafka_resp_err_t CommitError(rd_kafka_resp_err_t err,
+                                         const rd_kafka_topic_partition_list_t* offsets) {
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != nullptr && i < offsets->cnt;
+         ++i) {
+      err = offsets->elems[i].err;
+    }
+    return err;
+  }
+
+  // A commit refused because the group is rebalancing is sent again once this member has rejoined
+  // (its next assignment): sent earlier, it would queue behind the JoinGroup on the coordinator
+  // connection, come back with the old generation, and librdkafka 2.0.2 then treats the whole
+  // assignment as lost. Bounded by commit_deadline.
+  void OnCommitBeforeLeaving(Subscription& sub, rd_kafka_resp_err_t err) {
+    const bool done = err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET;
+    if (!sub.committing || sub.left) {
+      return;
+    }
+    if (!done && std::chrono::steady_clock::now() < sub.commit_deadline) {
+      OTTAVA_LOG(Kafka, debug,
+                 "{}: committing acked offsets of '{}' before leaving: {}; again after the "
+                 "rebalance",
+                 label, sub.topic, rd_kafka_err2str(err));
+      sub.commit_after_rejoin = true;
+      std::weak_ptr<Core> weak = weak_from_this();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          sub.commit_deadline - std::chrono::steady_clock::now());
+      dispatcher->PostDelayed(left, [weak, id = sub.id] {
+        if (auto core = weak.lock()) {
+          if (SubscriptionPtr again = core->FindSubscription(id); again && again->committing) {
+            core->OnCommitBeforeLeaving(*again, RD_KAFKA_RESP_ERR__TIMED_OUT);
+          }
+        }
+      });
+      return;
+    }
+    if (!done) {
+      OTTAVA_LOG(Kafka, warn,
+                 "{}: committing acked offsets of '{}' before leaving failed: {}; they will be "
+                 "redelivered",
+                 label, sub.topic, rd_kafka_err2str(err));
+    }
+    sub.committing = false;
+    sub.commit_after_rejoin = false;
+    LeaveWhenCommitted(sub.group);
+  }
+
+  // Closes the closing members of `group` once none of them still has a commit to make.
+  void LeaveWhenCommitted(const std::string& group) {
+    std::vector<SubscriptionPtr> leaving;
+    for (const auto& [id, sub] : subscriptions) {
+      if (sub->group != group || !sub->closing) {
+        continue;
+      }
+      if (sub->committing) {
+        return;
+      }
+      if (!sub->left) {
+        leaving.push_back(sub);
+      }
+    }
+    for (const SubscriptionPtr& sub : leaving) {
+      sub->left = true;
+      if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(sub->rk, sub->queue)) {
+        OTTAVA_LOG(Kafka, warn, "{}: closing the consumer of '{}': {}", label, sub->topic,
+                   rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+      }
+    }
   }
 
   void ScheduleCloseCheck(uint64_t id) {
@@ -651,7 +756,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   }
 
   void CheckClosed(const SubscriptionPtr& sub) {
-    if (sub->closed || !rd_kafka_consumer_closed(sub->rk)) {
+    if (sub->closed || !sub->left || !rd_kafka_consumer_closed(sub->rk)) {
       return;
     }
     sub->closed = true;
@@ -664,56 +769,6 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
         core->subscriptions.erase(sub->id);
       }
     });
-  }
-
-  // Commits every consumer's stored (acked) offsets and waits, bounded, for the results. Called
-  // before any consumer closes: the subscriptions of one app share a consumer group, and once the
-  // first member leaves, the group rebalances and the commit the others make on close can be
-  // refused (REBALANCE_IN_PROGRESS, seen with the mock cluster), which replays acked messages
-  // after a restart. Main thread; the loop keeps serving meanwhile (the calls are thread-safe).
-  void CommitAckedBeforeClose() {
-    std::vector<rd_kafka_t*> consumers;
-    dispatcher->RunAndWait([this, &consumers] {
-      for (const auto& [id, sub] : subscriptions) {
-        if (!sub->closing && sub->rk != nullptr) {
-          consumers.push_back(sub->rk);
-        }
-      }
-    });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    for (rd_kafka_t* rk : consumers) {
-      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-      do {
-        err = CommitStored(rk, deadline);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      } while (std::chrono::steady_clock::now() < deadline);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        OTTAVA_LOG(Kafka, warn, "{}: committing acked offsets before closing failed: {}", label,
-                   rd_kafka_err2str(err));
-      }
-    }
-  }
-
-  // One commit of `rk`'s stored offsets, its result awaited until `deadline`.
-  static rd_kafka_resp_err_t CommitStored(rd_kafka_t* rk,
-                                          std::chrono::steady_clock::time_point deadline) {
-    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, nullptr, queue, nullptr, nullptr);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      err = RD_KAFKA_RESP_ERR__TIMED_OUT;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (rd_kafka_event_t* event =
-              rd_kafka_queue_poll(queue, static_cast<int>(std::max<int64_t>(left.count(), 0)))) {
-        err = rd_kafka_event_error(event);
-        rd_kafka_event_destroy(event);
-      }
-    }
-    rd_kafka_queue_destroy(queue);
-    return err;
   }
 
   // Releases a closed (or abandoned) consumer. Loop thread, or main after the loop stopped.
@@ -841,8 +896,8 @@ void KafkaPubSub::Shutdown() {
   if (shut_down_.exchange(true)) {
     return;
   }
-  core_->CommitAckedBeforeClose();
-  // Close every consumer on the loop, and wait (bounded) until they have left their groups.
+  // Close every consumer on the loop, and wait (bounded) until they have committed and left their
+  // groups.
   dispatcher_.RunAndWait([core = core_] {
     for (auto& [id, sub] : core->subscriptions) {
       core->BeginClose(sub);

@@ -28,8 +28,11 @@
 // - On revoke (or loss) the partition's queued and in-flight messages are forgotten: its acked
 //   watermark is already stored and is committed by librdkafka before the partition moves; later
 //   acks of its messages are ignored, and the new owner re-reads the rest (duplicates, never loss).
-// - Unsubscribe and Shutdown close the consumer without blocking the loop
-//   (rd_kafka_consumer_close_queue): acked offsets are committed, the rest is redelivered.
+// - Unsubscribe and Shutdown close the consumer without blocking the loop: its acked offsets are
+//   committed while it is still a group member (retried across a rebalance, for at most
+//   min(sessionTimeout, 8 s)), and the closing members of one group leave it
+//   (rd_kafka_consumer_close_queue) only once all of them have committed, so one member's leaving
+//   cannot get another's final commit refused. The rest is redelivered.
 //
 // Threading: librdkafka's queues (the producer's main queue, each consumer's queue) signal a pipe
 // that a file event on the context's dispatcher watches; delivery reports, rebalances, messages,
@@ -99,7 +102,7 @@ class KafkaPubSub : public PubSub {
   /// when no broker answers (the producer keeps trying and health turns UP when one does);
   /// INVALID_ARGUMENT when librdkafka rejects a property. Main thread.
   absl::Status Init() override;
-  /// Closes every consumer (committing acked offsets), waits at most publishTimeout for
+  /// Closes every consumer (committing acked offsets first), waits at most publishTimeout for
   /// outstanding publishes, fails the rest with UNAVAILABLE. Main thread.
   void Shutdown() override;
 

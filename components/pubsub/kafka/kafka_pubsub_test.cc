@@ -168,7 +168,8 @@ TEST(KafkaPubSubSettingsTest, ParsesMetadataAndNamesBadKeys) {
 class KafkaPubSubTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = KafkaCluster::Start(3, {{"ordered", 1}, {"watermark", 1}, {"errors", 1}});
+    auto cluster = KafkaCluster::Start(
+        3, {{"ordered", 1}, {"watermark", 1}, {"errors", 1}, {"left", 1}, {"stays", 1}});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = std::move(*cluster);
     auto dispatcher = Dispatcher::Create("kafka-test");
@@ -312,6 +313,38 @@ TEST_F(KafkaPubSubTest, AnUnackedMessageHoldsTheCommittedOffset) {
   ASSERT_TRUE(Publish(*restarted, "watermark", "w10").ok());
   ASSERT_TRUE(test::WaitFor([&] { return third.Count() >= 1; }, kTimeout));
   EXPECT_EQ(third.Messages().front().id, "watermark/0/10");
+}
+
+// Two subscriptions of one app share a consumer group (the runtime's default). When one member
+// has left, the group rebalances, and a commit the other sends meanwhile is refused
+// (REBALANCE_IN_PROGRESS). Closing the second one must still commit what its app acked before it
+// leaves: the group does not replay it.
+TEST_F(KafkaPubSubTest, ClosingCommitsAckedOffsetsWhileTheGroupRebalances) {
+  KafkaPubSub* first = Make({{"consumerGroup", "g-shared"}});
+  KafkaPubSub* second = Make({{"consumerGroup", "g-shared"}});
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(Publish(*first, "left", "l0").ok());
+  ASSERT_TRUE(Publish(*first, "stays", "s0").ok());
+  Recorder& left = MakeRecorder(false);
+  Recorder& stays = MakeRecorder(false);
+  ASSERT_TRUE(first->Subscribe(Request("left", "g-shared"), left.Handler()).ok());
+  auto id = second->Subscribe(Request("stays", "g-shared"), stays.Handler());
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(test::WaitFor([&] { return left.Count() >= 1 && stays.Count() >= 1; }, kTimeout));
+  // The first member leaves the group (Shutdown returns once it has), and the group rebalances
+  // while the second member closes.
+  first->Shutdown();
+  second->Unsubscribe(*id);
+  second->Shutdown();
+
+  KafkaPubSub* restarted = Make({{"consumerGroup", "g-shared"}});
+  ASSERT_NE(restarted, nullptr);
+  Recorder& again = MakeRecorder(false);
+  ASSERT_TRUE(restarted->Subscribe(Request("stays", "g-shared"), again.Handler()).ok());
+  ASSERT_TRUE(Publish(*restarted, "stays", "s1").ok());
+  ASSERT_TRUE(test::WaitFor([&] { return again.Count() >= 1; }, kTimeout));
+  EXPECT_EQ(again.Messages().front().data, "s1") << "the acked s0 was replayed";
 }
 
 TEST_F(KafkaPubSubTest, PublishErrorsAreClear) {
