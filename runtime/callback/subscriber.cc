@@ -1,6 +1,7 @@
 #include "runtime/callback/subscriber.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "common/encoding.h"
 #include "common/logging.h"
@@ -107,6 +108,15 @@ absl::Status Subscriber::Start() {
 void Subscriber::Stop() {
   if (stopped_.exchange(true)) {
     return;
+  }
+  // A dead-letter copy on its way to the broker: its delivery report acks the source, which the
+  // subscription must still be there to take (else the source comes back after a restart and is
+  // dead-lettered twice). Not waited for on the loop thread, which runs the report.
+  if (!dispatcher_->IsLoopThread()) {
+    const auto deadline = std::chrono::steady_clock::now() + kDeadLetterDrain;
+    while (dead_lettering_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   if (subscribed_.exchange(false)) {
     pubsub_->Unsubscribe(subscription_id_);
@@ -295,6 +305,7 @@ void Subscriber::DeadLetter(std::shared_ptr<Delivery> delivery) {
   request.content_type = "application/cloudevents+json";
   request.metadata = delivery->message.metadata;
   std::weak_ptr<Subscriber> weak = weak_from_this();
+  dead_lettering_.fetch_add(1);
   pubsub_->Publish(std::move(request), [weak, delivery](absl::Status status) {
     auto self = weak.lock();
     if (!self) {
@@ -305,6 +316,11 @@ void Subscriber::DeadLetter(std::shared_ptr<Delivery> delivery) {
       if (!s) {
         return;
       }
+      // Counted down once this report is handled (the source acked, or a retry scheduled).
+      struct Done {
+        std::atomic<int>& count;
+        ~Done() { count.fetch_sub(1); }
+      } done{s->dead_lettering_};
       if (status.ok()) {
         // Acked even while stopping: the broker has the copy, so the source must not come back
         // (a stop racing the delivery report would otherwise dead-letter it twice).

@@ -17,6 +17,7 @@
 // Stop() may be called from any thread.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -78,6 +79,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   Backoff backoff_;
   std::vector<std::pair<RouteMatcher, std::string>> routes_;  // compiled options_.rules
   std::atomic<bool> stopped_{false};
+  // Dead-letter publishes whose delivery report is not handled yet; Stop() waits for them
+  // (bounded by kDeadLetterDrain).
+  std::atomic<int> dead_lettering_{0};
+  static constexpr std::chrono::milliseconds kDeadLetterDrain{2000};
   std::atomic<uint64_t> subscription_id_{0};
   std::atomic<bool> subscribed_{false};
 

@@ -242,6 +242,78 @@ TEST_F(SubscriberTest, ExhaustedRetriesGoToTheDeadLetterTopicOnce) {
   EXPECT_EQ(Count("dead_letter"), 1u);
 }
 
+// The in-memory pub/sub, with the broker's report of a publish to `slow_topic` held back by
+// `delay` (a broker slow to confirm a dead-letter copy).
+class SlowTopicPubSub : public components::pubsub::PubSub {
+ public:
+  SlowTopicPubSub(components::pubsub::PubSub& inner, std::string slow_topic, absl::Duration delay)
+      : inner_(inner), slow_topic_(std::move(slow_topic)), delay_(delay) {}
+  ~SlowTopicPubSub() override {
+    for (std::thread& thread : reports_) {
+      thread.join();
+    }
+  }
+  absl::Status Init() override { return absl::OkStatus(); }
+  void Publish(components::pubsub::PublishRequest request,
+               components::pubsub::DoneCallback done) override {
+    if (request.topic != slow_topic_) {
+      inner_.Publish(std::move(request), std::move(done));
+      return;
+    }
+    slow_started_.Notify();
+    inner_.Publish(std::move(request), [this, done = std::move(done)](absl::Status status) {
+      absl::MutexLock lock(&mu_);
+      reports_.emplace_back([this, done, status] {
+        absl::SleepFor(delay_);
+        done(status);
+      });
+    });
+  }
+  absl::StatusOr<uint64_t> Subscribe(components::pubsub::SubscribeRequest request,
+                                     components::pubsub::MessageHandler handler) override {
+    return inner_.Subscribe(std::move(request), std::move(handler));
+  }
+  void Unsubscribe(uint64_t id) override { inner_.Unsubscribe(id); }
+  absl::Notification slow_started_;
+
+ private:
+  components::pubsub::PubSub& inner_;
+  const std::string slow_topic_;
+  const absl::Duration delay_;
+  absl::Mutex mu_;
+  std::vector<std::thread> reports_ ABSL_GUARDED_BY(mu_);
+};
+
+// Stopping while the broker has not yet confirmed a dead-letter copy: the stop waits for the
+// report, so the source is acked and never comes back to be dead-lettered a second time.
+TEST_F(SubscriberTest, StopWaitsForTheDeadLetterReportSoTheSourceIsNotReplayed) {
+  WatchDeadLetters("orders-dlq");
+  SlowTopicPubSub slow(*pubsub_, "orders-dlq", absl::Milliseconds(300));
+  SubscriptionOptions options;
+  options.pubsub_name = "bus";
+  options.topic = "orders";
+  options.max_retries = 0;
+  options.dead_letter_topic = "orders-dlq";
+  auto subscriber = Subscriber::Create(&slow, options, sink_, dispatcher_.get(), &stats_, "app");
+  ASSERT_TRUE(subscriber->Start().ok());
+  sink_->Script("poison", std::deque<Outcome>(100, Outcome::kRetry));
+  Publish("poison");
+  ASSERT_TRUE(slow.slow_started_.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  subscriber->Stop();  // the report is still 300 ms away
+  EXPECT_EQ(Count("dead_letter"), 1u) << "Stop returned before the dead-letter report";
+  subscriber.reset();
+  // A new member of the group: the poison event was acked, so it does not come back.
+  auto second = std::make_shared<ScriptedSink>();
+  auto next = Subscriber::Create(pubsub_.get(), options, second, dispatcher_.get(), &stats_, "app");
+  ASSERT_TRUE(next->Start().ok());
+  Publish("after");
+  ASSERT_TRUE(second->WaitForCount(1, std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(second->Seen(), (std::vector<std::string>{"after"}));
+  EXPECT_EQ(AwaitDeadLetters(1), (std::vector<std::string>{"poison"}));
+  next->Stop();
+}
+
 TEST_F(SubscriberTest, ExhaustedRetriesWithoutDeadLetterTopicDrop) {
   SubscriptionOptions options;
   options.max_retries = 1;
