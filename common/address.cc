@@ -17,6 +17,16 @@ std::string Address::ToString() const {
   return host + ":" + std::to_string(port);
 }
 
+Address Address::Reachable() const {
+  if (host.empty() || host == "0.0.0.0") {
+    return Address{"127.0.0.1", port};
+  }
+  if (host == "::") {
+    return Address{"::1", port};
+  }
+  return *this;
+}
+
 absl::Status Address::ToSockaddr(sockaddr_storage* out, socklen_t* length) const {
   std::memset(out, 0, sizeof(*out));
   const std::string& numeric = host == "localhost" ? std::string("127.0.0.1") : host;

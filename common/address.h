@@ -24,6 +24,10 @@ struct Address {
   /// Fills a sockaddr for a numeric IPv4 or IPv6 host ("localhost" means 127.0.0.1). No DNS.
   absl::Status ToSockaddr(sockaddr_storage* out, socklen_t* length) const;
 
+  /// Where a client on this host reaches a socket bound here: a wildcard host (0.0.0.0, ::,
+  /// empty) becomes the loopback address of its family.
+  Address Reachable() const;
+
   bool operator==(const Address& other) const = default;
 };
 

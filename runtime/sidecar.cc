@@ -214,13 +214,7 @@ class ApiServer {
     }
     // Where an upgrade's old process forwards its calls: this socket, which only the new
     // process accepts from by then.
-    Address self{bootstrap.grpc_address.host, bound->port};
-    if (self.host == "0.0.0.0" || self.host.empty()) {
-      self.host = "127.0.0.1";
-    } else if (self.host == "::") {
-      self.host = "::1";
-    }
-    forward_target_ = self.ToString();
+    forward_target_ = Address{bootstrap.grpc_address.host, bound->port}.Reachable().ToString();
     return bootstrap.grpc_address.host + ":" + std::to_string(bound->port);
   }
 
@@ -280,9 +274,6 @@ class ApiServer {
   // deadline); it closes admission at its start, so a short grace after the thread entered it
   // is enough.
   void WaitUntilNoNewCalls(std::chrono::steady_clock::time_point deadline) {
-    if (forward_.active()) {
-      return;  // every new call is forwarded
-    }
     while (!shutdown_started_.load() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
@@ -311,11 +302,10 @@ class ApiServer {
            max_connection_age_ * 11 / 10 + kGoawayMargin;
   }
   // Upgrade: ends the streams proxied to the new process (UNAVAILABLE: clients re-subscribe on
-  // their new connection); returns how many calls were forwarded.
-  uint64_t EndForwardedStreams() {
-    forward_.EndStreams();
-    return forward_.forwarded_total();
-  }
+  // their new connection).
+  void EndForwardedStreams() { forward_.EndStreams(); }
+  // Upgrade: how many calls (unary and streams) went on to the new process.
+  uint64_t forwarded_calls() const { return forward_.forwarded_total(); }
 
   int listen_fd() const { return listen_fd_; }
   int http_listen_fd() const { return http_ ? http_->listen_fd() : -1; }
@@ -1365,9 +1355,9 @@ void Sidecar::DrainAfterHandover() {
     while (std::chrono::steady_clock::now() < std::min(aged_out, deadline)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    const uint64_t forwarded = s.api->EndForwardedStreams();
+    s.api->EndForwardedStreams();
     OTTAVA_LOG(Runtime, info, "upgrade: gRPC connections aged out; {} call(s) were forwarded",
-               forwarded);
+               s.api->forwarded_calls());
   }
   stats::Gauge& in_flight = s.stats.GaugeFor("ottava_grpc_requests_in_flight",
                                              "API requests and streams currently being served");

@@ -547,12 +547,9 @@ DaprService::Unary* DaprService::GetConfiguration(Ctx* ctx,
 DaprService::Writer<v1::SubscribeConfigurationResponse>* DaprService::SubscribeConfig(
     Ctx* ctx, int method, const v1::SubscribeConfigurationRequest* request) {
   if (apis_.forward != nullptr && apis_.forward->active()) {
-    std::string_view name = m_[method]->method();
-    name.remove_prefix(name.rfind('/') + 1);
     return apis_.forward
         ->ServerStream<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>(
-            ctx, "/" + std::string(kServiceName) + "/" + std::string(name), *request,
-            m_[method]->Begin());
+            ctx, MethodPath(kServiceName, *m_[method]), *request, m_[method]->Begin());
   }
   return new ConfigWriteStream(*apis_.config, streams_, config_subscriptions_, m_[method]->Begin(),
                                *request);

@@ -415,7 +415,7 @@ LayottoService::SubscribeConfiguration(Ctx* ctx) {
   if (apis_.forward != nullptr && apis_.forward->active()) {
     return apis_.forward
         ->Bidi<v1::SubscribeConfigurationRequest, v1::SubscribeConfigurationResponse>(
-            ctx, "/" + std::string(kServiceName) + "/SubscribeConfiguration",
+            ctx, MethodPath(kServiceName, *m_[kSubscribeConfiguration]),
             m_[kSubscribeConfiguration]->Begin());
   }
   return new ConfigStream(*apis_.config, streams_, m_[kSubscribeConfiguration]->Begin());
@@ -653,7 +653,7 @@ LayottoService::SubscribeTopicEvents(Ctx* ctx) {
   }
   if (apis_.forward != nullptr && apis_.forward->active()) {
     return apis_.forward->Bidi<v1::SubscribeTopicEventsRequest, v1::SubscribeTopicEventsResponse>(
-        ctx, "/" + std::string(kServiceName) + "/SubscribeTopicEvents",
+        ctx, MethodPath(kServiceName, *m_[kSubscribeTopicEvents]),
         m_[kSubscribeTopicEvents]->Begin());
   }
   return new TopicStream(apis_, streams_, m_[kSubscribeTopicEvents]->Begin());

@@ -58,6 +58,14 @@ struct UnaryCall {
   }
 };
 
+/// The gRPC path of the method `metrics` counts ("GetState", or "dapr/GetState" for Dapr's) in
+/// `service`: "/<service>/GetState".
+inline std::string MethodPath(std::string_view service, const MethodMetrics& metrics) {
+  std::string_view name = metrics.method();
+  name.remove_prefix(name.rfind('/') + 1);  // npos + 1 == 0
+  return "/" + std::string(service) + "/" + std::string(name);
+}
+
 /// Where a unary call may be forwarded to (an upgrade's old process, see CallForwarder), with
 /// what it carries. `service` is the full service name ("dapr.proto.runtime.v1.Dapr").
 template <class Request, class Response>
@@ -132,10 +140,8 @@ UnaryCall BeginUnaryCall(grpc::CallbackServerContext* ctx,
   }
   if (forward.forwarder != nullptr) {
     if (!forward.forwarder->EnterLocal()) {
-      std::string_view name = metrics.method();  // "GetState", or "dapr/GetState"
-      name.remove_prefix(name.rfind('/') + 1);   // npos + 1 == 0
-      forward.forwarder->Unary(ctx, "/" + std::string(forward.service) + "/" + std::string(name),
-                               *forward.request, forward.response,
+      forward.forwarder->Unary(ctx, MethodPath(forward.service, metrics), *forward.request,
+                               forward.response,
                                [call](const grpc::Status& status) { call.FinishWith(status); });
       call.rejected = true;
       return call;

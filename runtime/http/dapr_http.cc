@@ -378,13 +378,7 @@ void DaprHttpServer::StopAccepting() {
 }
 
 void DaprHttpServer::Forward(const httplib::Request& req, httplib::Response& res) {
-  Address to = options_.address;
-  to.port = bound_port_;
-  if (to.host == "0.0.0.0" || to.host.empty()) {
-    to.host = "127.0.0.1";
-  } else if (to.host == "::") {
-    to.host = "::1";
-  }
+  const Address to = Address{options_.address.host, bound_port_}.Reachable();
   httplib::Client client(to.host, to.port);
   client.set_url_encode(false);  // the target is passed on as it came
   client.set_connection_timeout(5);

@@ -726,9 +726,10 @@ TEST_F(UpgradeE2E, InMemoryStateSurvivesThreeUpgradesUnderLoad) {
   // The first generation kept serving its clients' connections after the handover by forwarding
   // their calls to the next one, until each connection had its GOAWAY (grpc.max_connection_age_ms).
   const std::string first_log = (*sidecar)->Stderr();
-  const size_t aged = first_log.find("gRPC connections aged out; ");
+  constexpr std::string_view kAgedOut = "gRPC connections aged out; ";
+  const size_t aged = first_log.find(kAgedOut);
   ASSERT_NE(aged, std::string::npos) << first_log;
-  const int64_t forwarded = std::atoll(first_log.c_str() + aged + 27);
+  const int64_t forwarded = std::atoll(first_log.c_str() + aged + kAgedOut.size());
   EXPECT_GT(forwarded, 0) << "the first generation forwarded no call";
   std::printf(
       "http: %lld ok, %lld failed; grpc: %lld ok, %lld failed; %zu acknowledged saves; "
