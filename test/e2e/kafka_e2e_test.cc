@@ -110,6 +110,8 @@ TEST_F(KafkaE2eTest, NothingAcknowledgedIsLostThroughProduceErrorsAndABrokerOuta
   std::atomic<int> failures{0};
   std::atomic<bool> gave_up{false};
   std::atomic<bool> stop{false};
+  absl::Mutex last_failure_mutex;
+  std::string last_failure;  // of a publisher that gave up
   std::vector<std::thread> publishers;
   // Joins the publishers however the test ends (an ASSERT returning early included).
   struct Joiner {
@@ -130,9 +132,12 @@ TEST_F(KafkaE2eTest, NothingAcknowledgedIsLostThroughProduceErrorsAndABrokerOuta
       for (int i = 0; i < kPerPublisher && !stop; ++i) {
         const std::string data = "e" + std::to_string(p * kPerPublisher + i);
         int attempts = 0;
-        while (!Publish(*stub, "events", data).ok()) {
+        for (grpc::Status status = Publish(*stub, "events", data); !status.ok();
+             status = Publish(*stub, "events", data)) {
           ++failures;
           if (++attempts == 20 || stop) {
+            absl::MutexLock lock(&last_failure_mutex);
+            last_failure = std::to_string(status.error_code()) + " " + status.error_message();
             gave_up = true;
             return;
           }
@@ -152,7 +157,12 @@ TEST_F(KafkaE2eTest, NothingAcknowledgedIsLostThroughProduceErrorsAndABrokerOuta
   for (auto& publisher : publishers) {
     publisher.join();
   }
-  ASSERT_FALSE(gave_up);
+  {
+    absl::MutexLock lock(&last_failure_mutex);
+    ASSERT_FALSE(gave_up) << "a publisher failed 20 times in a row, last: " << last_failure
+                          << "\nsidecar log:\n"
+                          << sidecar_->Stderr();
+  }
   ASSERT_EQ(acknowledged.load(), kPublishers * kPerPublisher);
 
   auto missing = [&] {
