@@ -126,6 +126,9 @@ absl::Status PublishError(const std::string& label,
     case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
     case RD_KAFKA_RESP_ERR__DESTROY:
       return absl::UnavailableError(prefix + "the component shut down before the broker acked");
+    case RD_KAFKA_RESP_ERR__FATAL:
+      return absl::UnavailableError(prefix +
+                                    "the producer failed fatally and is being replaced; retry");
     default:
       break;
   }
@@ -172,6 +175,38 @@ constexpr int kServeBatch = 500;
 }  // namespace
 
 struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
+  // One librdkafka producer and the pipe its main queue wakes the loop through. An idempotent
+  // producer that hits a fatal error (librdkafka's `_FATAL`: it refuses every later message) is
+  // replaced by a new one; publishers hold the one they enqueue on, so it outlives the swap.
+  struct Producer {
+    Core* core = nullptr;
+    rd_kafka_t* rk = nullptr;
+    rd_kafka_queue_t* queue = nullptr;
+    WakeupPipe pipe;
+    FileEventPtr event;                // loop thread; reset there before the last reference goes
+    std::string fatal_reason;          // written on the loop thread before `retired`
+    std::atomic<bool> retired{false};  // replaced after a fatal error
+
+    Producer() = default;
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+    // Fails what is still queued or in flight (their delivery reports run here), then destroys.
+    ~Producer() {
+      if (rk != nullptr) {
+        rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(rk, 0);  // fails what was purged
+        for (int i = 0; i < 100 && rd_kafka_outq_len(rk) > 0; ++i) {
+          rd_kafka_poll(rk, 10);
+        }
+        rd_kafka_queue_destroy(queue);
+        rd_kafka_destroy(rk);
+      }
+      pipe.Close();
+    }
+  };
+  using ProducerPtr = std::shared_ptr<Producer>;
+
   // One publish waiting for its delivery report (the message's opaque).
   // It owns the message's value: librdkafka references it (no RD_KAFKA_MSG_F_COPY) until the
   // delivery report, which saves a copy of every envelope.
@@ -234,11 +269,20 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   Dispatcher* const dispatcher;
   HealthIndicator* const health;
 
-  rd_kafka_t* producer = nullptr;
-  rd_kafka_queue_t* producer_queue = nullptr;
-  WakeupPipe producer_pipe;
-  FileEventPtr producer_event;  // loop thread
+  mutable absl::Mutex producer_mutex;
+  ProducerPtr producer ABSL_GUARDED_BY(producer_mutex);  // the one publishers use now
 
+  ProducerPtr CurrentProducer() const {
+    absl::MutexLock lock(&producer_mutex);
+    return producer;
+  }
+  ProducerPtr SwapProducer(ProducerPtr next) {
+    absl::MutexLock lock(&producer_mutex);
+    std::swap(producer, next);
+    return next;
+  }
+
+  std::atomic<uint64_t> producers_replaced{0};
   std::unordered_map<uint64_t, SubscriptionPtr> subscriptions;  // loop thread
   uint64_t next_epoch = 1;
   std::atomic<bool> cluster_up{false};
@@ -275,7 +319,10 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
 
   // --- producer ----------------------------------------------------------------------------
 
-  absl::StatusOr<rd_kafka_t*> NewProducer() {
+  // A producer with its wake-up pipe (any thread); Watch() attaches it to the loop.
+  absl::StatusOr<ProducerPtr> NewProducer() {
+    auto result = std::make_shared<Producer>();
+    result->core = this;
     Conf conf;
     OTTAVA_RETURN_IF_ERROR(ApplyCommon(settings, conf));
     OTTAVA_RETURN_IF_ERROR(conf.Set("enable.idempotence", "true"));
@@ -291,18 +338,23 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     // Connections to every broker, kept up: the health indicator reads their states.
     OTTAVA_RETURN_IF_ERROR(conf.Set("enable.sparse.connections", "false"));
     OTTAVA_RETURN_IF_ERROR(ApplyPassthrough(settings, conf));
-    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_opaque(conf.get(), result.get());
     rd_kafka_conf_set_dr_msg_cb(conf.get(),
                                 [](rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-                                  static_cast<Core*>(opaque)->OnDeliveryReport(message);
+                                  auto* owner = static_cast<Producer*>(opaque);
+                                  owner->core->OnDeliveryReport(*owner, message);
                                 });
     rd_kafka_conf_set_error_cb(
         conf.get(), [](rd_kafka_t*, int err, const char* reason, void* opaque) {
-          static_cast<Core*>(opaque)->OnError(static_cast<rd_kafka_resp_err_t>(err), reason);
+          auto* owner = static_cast<Producer*>(opaque);
+          owner->core->OnError(*owner, static_cast<rd_kafka_resp_err_t>(err), reason);
         });
     rd_kafka_conf_set_stats_cb(conf.get(),
                                [](rd_kafka_t*, char* json, size_t size, void* opaque) -> int {
-                                 static_cast<Core*>(opaque)->OnStats(json, size);
+                                 auto* owner = static_cast<Producer*>(opaque);
+                                 if (!owner->retired.load()) {
+                                   owner->core->OnStats(json, size);
+                                 }
                                  return 0;
                                });
     char error[512];
@@ -311,18 +363,53 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
       return absl::InvalidArgumentError(label + ": creating the producer: " + error);
     }
     conf.Release();
-    return rk;
+    result->rk = rk;
+    result->queue = rd_kafka_queue_get_main(rk);
+    OTTAVA_RETURN_IF_ERROR(result->pipe.Open());
+    rd_kafka_queue_io_event_enable(result->queue, result->pipe.write_fd, "1", 1);
+    return result;
   }
 
-  void OnDeliveryReport(const rd_kafka_message_t* message) {
+  // Serves `owner`'s queue from the loop. Loop thread.
+  void Watch(Producer& owner) {
+    Producer* raw = &owner;
+    owner.event = dispatcher->CreateFileEvent(
+        owner.pipe.read_fd, [this, raw](uint32_t) { ServeProducer(*raw); },
+        FileTriggerType::kLevel, FileReadyType::kRead);
+    owner.event->Activate(FileReadyType::kRead);
+  }
+
+  void OnDeliveryReport(const Producer& owner, const rd_kafka_message_t* message) {
     std::unique_ptr<Pending> pending(static_cast<Pending*>(message->_private));
     if (pending == nullptr) {
       return;
     }
-    pending->done(PublishError(label, pending->topic, message->err, settings));
+    absl::Status status = PublishError(label, pending->topic, message->err, settings);
+    if (!status.ok() && owner.retired.load()) {
+      status = absl::UnavailableError(label + ": publish to '" + pending->topic +
+                                      "': the producer failed fatally (" + owner.fatal_reason +
+                                      ") and was replaced before the cluster acknowledged; retry");
+    }
+    pending->done(std::move(status));
   }
 
-  void OnError(rd_kafka_resp_err_t err, const char* reason) {
+  void OnError(Producer& owner, rd_kafka_resp_err_t err, const char* reason) {
+    if (owner.retired.load()) {
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      char detail[512] = "";
+      const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(owner.rk, detail, sizeof(detail));
+      std::string why = std::string(rd_kafka_err2name(cause)) + ": " + detail;
+      OTTAVA_LOG(Kafka, error, "{}: the producer failed fatally ({}); replacing it", label, why);
+      std::weak_ptr<Core> weak = weak_from_this();
+      dispatcher->Post([weak, failed = owner.rk, why = std::move(why)] {
+        if (auto core = weak.lock()) {
+          core->ReplaceProducer(failed, why);
+        }
+      });
+      return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
       SetHealth(false, reason);
       return;
@@ -330,16 +417,46 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     OTTAVA_LOG(Kafka, warn, "{}: {} ({})", label, reason, rd_kafka_err2name(err));
   }
 
-  // Serves the producer's queue (delivery reports, errors, statistics). Loop thread.
-  void ServeProducer() {
-    producer_pipe.Drain();
+  // Serves a producer's queue (delivery reports, errors, statistics). Loop thread.
+  void ServeProducer(Producer& owner) {
+    owner.pipe.Drain();
     int served = 0;
-    while (served < kServeBatch && rd_kafka_poll(producer, 0) > 0) {
+    while (served < kServeBatch && rd_kafka_poll(owner.rk, 0) > 0) {
       ++served;
     }
-    if (served == kServeBatch && producer_event != nullptr) {
-      producer_event->Activate(FileReadyType::kRead);
+    if (served == kServeBatch && owner.event != nullptr) {
+      owner.event->Activate(FileReadyType::kRead);
     }
+  }
+
+  // Puts a new producer in the place of `failed` after its fatal error. What `failed` still held
+  // fails with UNAVAILABLE (at-least-once: the app retries; a message the cluster did store may
+  // then arrive twice). Loop thread; retried every second while a new producer cannot be made.
+  void ReplaceProducer(rd_kafka_t* failed, const std::string& why) {
+    ProducerPtr current = CurrentProducer();
+    if (current == nullptr || current->rk != failed) {
+      return;  // shut down, or replaced already
+    }
+    absl::StatusOr<ProducerPtr> fresh = NewProducer();
+    if (!fresh.ok()) {
+      OTTAVA_LOG(Kafka, error, "{}: replacing the failed producer: {}; retrying in 1 s", label,
+                 fresh.status().ToString());
+      std::weak_ptr<Core> weak = weak_from_this();
+      dispatcher->PostDelayed(std::chrono::seconds(1), [weak, failed, why] {
+        if (auto core = weak.lock()) {
+          core->ReplaceProducer(failed, why);
+        }
+      });
+      return;
+    }
+    Watch(**fresh);
+    ProducerPtr old = SwapProducer(*fresh);
+    old->fatal_reason = why;
+    old->retired.store(true);
+    old->event.reset();
+    ++producers_replaced;
+    OTTAVA_LOG(Kafka, warn, "{}: producer replaced after a fatal error ({})", label, why);
+    // `old` goes with its last holder: now, or when a publisher enqueuing on it returns.
   }
 
   // --- consumers ---------------------------------------------------------------------------
@@ -861,24 +978,18 @@ KafkaPubSub::~KafkaPubSub() {
 }
 
 absl::Status KafkaPubSub::Init() {
-  absl::StatusOr<rd_kafka_t*> producer = core_->NewProducer();
+  absl::StatusOr<Core::ProducerPtr> producer = core_->NewProducer();
   if (!producer.ok()) {
     return producer.status();
   }
-  core_->producer = *producer;
-  core_->producer_queue = rd_kafka_queue_get_main(core_->producer);
-  OTTAVA_RETURN_IF_ERROR(core_->producer_pipe.Open());
-  rd_kafka_queue_io_event_enable(core_->producer_queue, core_->producer_pipe.write_fd, "1", 1);
-  dispatcher_.RunAndWait([core = core_] {
-    core->producer_event = core->dispatcher->CreateFileEvent(
-        core->producer_pipe.read_fd, [raw = core.get()](uint32_t) { raw->ServeProducer(); },
-        FileTriggerType::kLevel, FileReadyType::kRead);
-    core->producer_event->Activate(FileReadyType::kRead);
+  dispatcher_.RunAndWait([core = core_, first = *producer] {
+    core->Watch(*first);
+    core->SwapProducer(first);
   });
   initialized_ = true;
   // The cluster's metadata proves a broker answers (main thread: Init may block).
   const rd_kafka_metadata_t* metadata = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(core_->producer, 0, nullptr, &metadata,
+  rd_kafka_resp_err_t err = rd_kafka_metadata((*producer)->rk, 0, nullptr, &metadata,
                                               static_cast<int>(settings_.init_timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     const std::string reason = "no broker of '" + settings_.brokers + "' answered within " +
@@ -915,18 +1026,22 @@ void KafkaPubSub::Shutdown() {
     }
   }
   // Outstanding publishes get until publishTimeout to be acknowledged (served on the loop).
-  if (core_->producer != nullptr) {
+  if (Core::ProducerPtr producer = core_->CurrentProducer(); producer != nullptr) {
     const auto publish_deadline =
         std::chrono::steady_clock::now() +
         std::min(settings_.publish_timeout, std::chrono::milliseconds(10000));
-    while (rd_kafka_outq_len(core_->producer) > 0 &&
+    while (rd_kafka_outq_len(producer->rk) > 0 &&
            std::chrono::steady_clock::now() < publish_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
   // Detach from the loop, then release everything here.
-  dispatcher_.RunAndWait([core = core_] {
-    core->producer_event.reset();
+  Core::ProducerPtr producer;
+  dispatcher_.RunAndWait([core = core_, &producer] {
+    producer = core->SwapProducer(nullptr);
+    if (producer != nullptr) {
+      producer->event.reset();
+    }
     for (auto& [id, sub] : core->subscriptions) {
       sub->event.reset();
     }
@@ -935,15 +1050,7 @@ void KafkaPubSub::Shutdown() {
     Core::Destroy(*sub);
   }
   core_->subscriptions.clear();
-  if (core_->producer != nullptr) {
-    rd_kafka_queue_io_event_enable(core_->producer_queue, -1, nullptr, 0);
-    rd_kafka_purge(core_->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(core_->producer, 0);  // fails what was purged
-    rd_kafka_queue_destroy(core_->producer_queue);
-    rd_kafka_destroy(core_->producer);
-    core_->producer = nullptr;
-  }
-  core_->producer_pipe.Close();
+  producer.reset();  // fails what is still queued or in flight, then destroys the producer
 }
 
 void KafkaPubSub::Publish(PublishRequest request, DoneCallback done) {
@@ -977,10 +1084,16 @@ void KafkaPubSub::Publish(PublishRequest request, DoneCallback done) {
   }
   const void* key_data = key == nullptr ? nullptr : key->data();
   const size_t key_size = key == nullptr ? 0 : key->size();
+  const Core::ProducerPtr producer = core_->CurrentProducer();
+  if (producer == nullptr) {
+    rd_kafka_headers_destroy(headers);
+    done(absl::UnavailableError(label_ + ": not running"));
+    return;
+  }
   auto* pending = new Core::Pending{std::move(done), request.topic, std::move(request.data)};
   // No RD_KAFKA_MSG_F_COPY: the value lives in `pending` until the delivery report.
   rd_kafka_resp_err_t err =
-      rd_kafka_producev(core_->producer, RD_KAFKA_V_TOPIC(request.topic.c_str()),
+      rd_kafka_producev(producer->rk, RD_KAFKA_V_TOPIC(request.topic.c_str()),
                         RD_KAFKA_V_VALUE(pending->value.data(), pending->value.size()),
                         RD_KAFKA_V_KEY(key_data, key_size), RD_KAFKA_V_HEADERS(headers),
                         RD_KAFKA_V_OPAQUE(pending), RD_KAFKA_V_END);
@@ -989,6 +1102,23 @@ void KafkaPubSub::Publish(PublishRequest request, DoneCallback done) {
     std::unique_ptr<Core::Pending> failed(pending);
     failed->done(PublishError(label_, request.topic, err, settings_));
   }
+}
+
+absl::Status KafkaPubSub::InjectFatalProducerErrorForTest(const std::string& reason) {
+  const Core::ProducerPtr producer = core_->CurrentProducer();
+  if (producer == nullptr) {
+    return absl::FailedPreconditionError(label_ + ": not running");
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_test_fatal_error(
+      producer->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason.c_str());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(label_ + ": " + rd_kafka_err2str(err));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t KafkaPubSub::producers_replaced() const {
+  return core_->producers_replaced.load();
 }
 
 absl::StatusOr<uint64_t> KafkaPubSub::Subscribe(SubscribeRequest request, MessageHandler handler) {

@@ -110,6 +110,12 @@ class KafkaPubSub : public PubSub {
   absl::StatusOr<uint64_t> Subscribe(SubscribeRequest request, MessageHandler handler) override;
   void Unsubscribe(uint64_t subscription_id) override;
 
+  /// For tests: fails the current producer as librdkafka's fatal errors do
+  /// (`rd_kafka_test_fatal_error`); the component replaces it on its loop.
+  absl::Status InjectFatalProducerErrorForTest(const std::string& reason);
+  /// How many producers were replaced after a fatal error.
+  uint64_t producers_replaced() const;
+
  private:
   // Loop-thread state (defined in the .cc); posted closures and acks hold it weakly.
   struct Core;

@@ -7,6 +7,7 @@
 
 #include <future>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -169,7 +170,8 @@ class KafkaPubSubTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto cluster = KafkaCluster::Start(
-        3, {{"ordered", 1}, {"watermark", 1}, {"errors", 1}, {"left", 1}, {"stays", 1}});
+        3,
+        {{"ordered", 1}, {"watermark", 1}, {"errors", 1}, {"left", 1}, {"stays", 1}, {"fatal", 1}});
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = std::move(*cluster);
     auto dispatcher = Dispatcher::Create("kafka-test");
@@ -365,6 +367,29 @@ TEST_F(KafkaPubSubTest, PublishErrorsAreClear) {
   EXPECT_THAT(std::string(unreachable.message()), HasSubstr("publishTimeout"));
   ASSERT_TRUE(cluster_->Command("up -1").ok());
   EXPECT_TRUE(test::WaitFor([&] { return Publish(*pubsub, "errors", "back").ok(); }, kTimeout));
+}
+
+// An idempotent producer that fails fatally refuses every later message; the component puts a
+// new one in its place, and publishing works again without a restart.
+TEST_F(KafkaPubSubTest, AFatallyFailedProducerIsReplaced) {
+  KafkaPubSub* pubsub = Make({});
+  ASSERT_NE(pubsub, nullptr);
+  Recorder& recorder = MakeRecorder(false);
+  ASSERT_TRUE(pubsub->Subscribe(Request("fatal", "g-fatal"), recorder.Handler()).ok());
+  ASSERT_TRUE(Publish(*pubsub, "fatal", "before").ok());
+  ASSERT_TRUE(pubsub->InjectFatalProducerErrorForTest("injected by the test").ok());
+  EXPECT_TRUE(test::WaitFor([&] { return pubsub->producers_replaced() == 1; }, kTimeout));
+  EXPECT_TRUE(test::WaitFor([&] { return Publish(*pubsub, "fatal", "after").ok(); }, kTimeout));
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        std::set<std::string> seen;
+        for (const auto& message : recorder.Messages()) {
+          seen.insert(message.data);
+        }
+        return seen.contains("before") && seen.contains("after");
+      },
+      kTimeout));
+  EXPECT_EQ(pubsub->producers_replaced(), 1u);
 }
 
 TEST_F(KafkaPubSubTest, HealthFollowsTheBrokers) {
