@@ -14,6 +14,7 @@
 
 #include "common/dispatcher.h"
 #include "common/logging.h"
+#include "common/stats.h"
 #include "common/status.h"
 #include "components/pubsub/kafka/offset_tracker.h"
 #include "components/pubsub/pubsub_util.h"
@@ -258,11 +259,19 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   Core(std::string label_in,
        KafkaPubSubSettings settings_in,
        Dispatcher* dispatcher_in,
-       HealthIndicator* health_in)
+       HealthIndicator* health_in,
+       stats::Store* stats)
       : label(std::move(label_in)),
         settings(std::move(settings_in)),
         dispatcher(dispatcher_in),
-        health(health_in) {}
+        health(health_in) {
+    if (stats != nullptr) {
+      replaced_counter =
+          &stats->CounterFor("ottava_pubsub_kafka_producers_replaced_total",
+                             "Kafka producers replaced after a fatal error (librdkafka's _FATAL)",
+                             {{"component", label}});
+    }
+  }
 
   const std::string label;
   const KafkaPubSubSettings settings;
@@ -283,6 +292,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   }
 
   std::atomic<uint64_t> producers_replaced{0};
+  stats::Counter* replaced_counter = nullptr;
   std::unordered_map<uint64_t, SubscriptionPtr> subscriptions;  // loop thread
   uint64_t next_epoch = 1;
   std::atomic<bool> cluster_up{false};
@@ -374,8 +384,8 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
   void Watch(Producer& owner) {
     Producer* raw = &owner;
     owner.event = dispatcher->CreateFileEvent(
-        owner.pipe.read_fd, [this, raw](uint32_t) { ServeProducer(*raw); },
-        FileTriggerType::kLevel, FileReadyType::kRead);
+        owner.pipe.read_fd, [this, raw](uint32_t) { ServeProducer(*raw); }, FileTriggerType::kLevel,
+        FileReadyType::kRead);
     owner.event->Activate(FileReadyType::kRead);
   }
 
@@ -455,6 +465,9 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     old->retired.store(true);
     old->event.reset();
     ++producers_replaced;
+    if (replaced_counter != nullptr) {
+      replaced_counter->Inc();
+    }
     OTTAVA_LOG(Kafka, warn, "{}: producer replaced after a fatal error ({})", label, why);
     // `old` goes with its last holder: now, or when a publisher enqueuing on it returns.
   }
@@ -970,7 +983,7 @@ KafkaPubSub::KafkaPubSub(const ComponentContext& context, KafkaPubSubSettings se
       settings_(std::move(settings)),
       health_(context.health),
       dispatcher_(*context.dispatcher) {
-  core_ = std::make_shared<Core>(label_, settings_, context.dispatcher, health_);
+  core_ = std::make_shared<Core>(label_, settings_, context.dispatcher, health_, context.stats);
 }
 
 KafkaPubSub::~KafkaPubSub() {
