@@ -8,7 +8,9 @@
 #   - startup: exec to ready file, median of 5 starts (bench_startup), and idle RSS ~1 s after ready,
 #     for both servers (Ottava on configs/quickstart.json with ports 0);
 #   - GetState/SaveState with 64 B and 1 KiB values: throughput at 8 connections x 16 streams and
-#     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness.
+#     single-stream p50 latency, each scenario run echo, ottava, echo, ottava, ... for fairness;
+#     beside each, the server's CPU per request (utime + stime from /proc over the load run,
+#     warmup included, divided by every request the run sent).
 # Then the Redis scenarios (redis.sh), the Dapr front ends (dapr.sh), Kafka Publish (kafka.sh),
 # the mesh against nginx and HAProxy (mesh.sh), Bolt against HAProxy in TCP mode (bolt.sh), flow
 # control (flow.sh, flow_cluster.sh) and three hot upgrades under 2,000 req/s (upgrade.sh).
@@ -163,6 +165,7 @@ SCENARIOS=(
 
 ROWS=()        # markdown table rows
 ROUND_LINES=() # per-round values, to judge the noise
+CPU_ROWS=()    # CPU per request, echo and Ottava, per scenario
 JSON_ROWS=()   # results.json scenario objects
 
 # fmt_list FORMAT NUMBER...: the numbers formatted, comma-separated ("none" when there are none)
@@ -196,6 +199,7 @@ for scenario in "${SCENARIOS[@]}"; do
   declare -A values=([echo]="" [ottava]="")
   declare -A errors=([echo]=0 [ottava]=0)
   declare -A runs_json=([echo]="" [ottava]="")
+  declare -A cpus=([echo]="" [ottava]="")
   for round in $(seq "$ROUNDS"); do
     for server in echo ottava; do
       target=$echo_target pid=$echo_pid log=$echo_log
@@ -211,6 +215,7 @@ for scenario in "${SCENARIOS[@]}"; do
         continue
       fi
       file=$OUT/runs/$id-$server-$round.json
+      ticks_before=$(cpu_ticks "$pid")
       if ! "$BIN/bench_load" --target "$target" --method "$method" --value-bytes "$bytes" \
         --connections "$conns" --streams "$streams" --duration "$DURATION" --warmup "$WARMUP" \
         --key "bench-$id" >"$file" 2>"$OUT/logs/$id-$server-$round.err"; then
@@ -218,6 +223,11 @@ for scenario in "${SCENARIOS[@]}"; do
         errors[$server]=$((errors[$server] + 1))
         continue
       fi
+      ticks_after=$(cpu_ticks "$pid")
+      cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$CLK_TCK" \
+        -v n="$(json_num "$file" all_requests)" \
+        'BEGIN { if (n > 0) printf "%.3f", t * 1e6 / hz / n; else print 0 }')
+      cpus[$server]+="$cpu "
       bad=$(($(json_num "$file" errors) + $(json_num "$file" bad_responses)))
       if [ "$bad" -gt 0 ]; then
         fail "$server answered $bad requests of '$label' with a non-OK status or a malformed" \
@@ -226,8 +236,9 @@ for scenario in "${SCENARIOS[@]}"; do
       fi
       values[$server]+="$(json_num "$file" "$metric") "
       runs_json[$server]+="${runs_json[$server]:+,}$(cat "$file")"
-      printf '   %-6s round %s: %10.1f req/s  p50 %8.1f us  p99 %8.1f us\n' "$server" "$round" \
-        "$(json_num "$file" throughput)" "$(json_num "$file" p50_us)" "$(json_num "$file" p99_us)"
+      printf '   %-6s round %s: %10.1f req/s  p50 %8.1f us  p99 %8.1f us  cpu %6.2f us/req\n' \
+        "$server" "$round" "$(json_num "$file" throughput)" "$(json_num "$file" p50_us)" \
+        "$(json_num "$file" p99_us)" "$cpu"
     done
   done
 
@@ -253,10 +264,16 @@ for scenario in "${SCENARIOS[@]}"; do
     result=$(awk -v r="$ratio" "BEGIN { if (r != \"\" && $check) print \"PASS\"; else print \"FAIL\" }")
   fi
   ROWS+=("| $label | $(awk -v v="${echo_value:-0}" -v f="$fmt" 'BEGIN { printf f, v }') | $(awk -v v="${ottava_value:-0}" -v f="$fmt" 'BEGIN { printf f, v }') | ${ratio:-n/a} | $target_text | $result |")
-  JSON_ROWS+=("{\"id\":\"$id\",\"scenario\":\"$label\",\"metric\":\"$metric\",\"echo\":${echo_value:-null},\"ottava\":${ottava_value:-null},\"ratio\":${ratio:-null},\"target\":\"$target_text\",\"result\":\"$result\",\"errors\":{\"echo\":${errors[echo]},\"ottava\":${errors[ottava]}},\"runs\":{\"echo\":[${runs_json[echo]}],\"ottava\":[${runs_json[ottava]}]}}")
+  # shellcheck disable=SC2086
+  echo_cpu=$(median ${cpus[echo]})
+  # shellcheck disable=SC2086
+  ottava_cpu=$(median ${cpus[ottava]})
+  cpu_ratio=$(awk -v o="${ottava_cpu:-0}" -v e="${echo_cpu:-0}" 'BEGIN { if (e > 0) printf "%.3f", o / e; else print "n/a" }')
+  JSON_ROWS+=("{\"id\":\"$id\",\"scenario\":\"$label\",\"metric\":\"$metric\",\"echo\":${echo_value:-null},\"ottava\":${ottava_value:-null},\"cpu_us_per_request\":{\"echo\":${echo_cpu:-null},\"ottava\":${ottava_cpu:-null}},\"ratio\":${ratio:-null},\"target\":\"$target_text\",\"result\":\"$result\",\"errors\":{\"echo\":${errors[echo]},\"ottava\":${errors[ottava]}},\"runs\":{\"echo\":[${runs_json[echo]}],\"ottava\":[${runs_json[ottava]}]}}")
   # shellcheck disable=SC2086
   ROUND_LINES+=("- $label: echo $(fmt_list "$fmt" ${values[echo]}); ottava $(fmt_list "$fmt" ${values[ottava]})")
-  unset values errors runs_json
+  CPU_ROWS+=("| $label | $(awk -v v="${echo_cpu:-0}" 'BEGIN { printf "%.2f µs", v }') | $(awk -v v="${ottava_cpu:-0}" 'BEGIN { printf "%.2f µs", v }') | $cpu_ratio |")
+  unset values errors runs_json cpus
 done
 
 # Shutdown after the load: not a target, but a hang here is worth seeing in the report.
@@ -302,6 +319,14 @@ DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   echo "| Scenario | Echo server | Ottava | Ratio | Target | Result |"
   echo "|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "CPU per request (the server process's utime + stime over each load run, warmup included, ÷"
+  echo "every request of the run; median over rounds). Not a target: the figure that carries over to"
+  echo "a bigger machine, where throughput here is bounded by the load generator on the same cores."
+  echo
+  echo "| Scenario | Echo server | Ottava | Ratio |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${CPU_ROWS[@]}"
   echo
   echo "Per-run values:"
   echo
