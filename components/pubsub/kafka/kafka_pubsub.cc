@@ -226,6 +226,7 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     uint64_t epoch = 0;
     OffsetTracker tracker;
     std::deque<Queued> queued;
+    int64_t queued_bytes = 0;  // of the queued messages' data
     size_t in_flight = 0;
     bool paused = false;
     int64_t stored = -1;
@@ -488,6 +489,9 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
     OTTAVA_RETURN_IF_ERROR(
         conf.Set("heartbeat.interval.ms", std::to_string(settings.heartbeat_interval.count())));
     OTTAVA_RETURN_IF_ERROR(conf.Set("allow.auto.create.topics", "true"));
+    // A paused partition resumes only with the broker's next fetch response; librdkafka's 500 ms
+    // long poll made every resume of a busy partition wait that long (see queueDepth).
+    OTTAVA_RETURN_IF_ERROR(conf.Set("fetch.wait.max.ms", "100"));
     OTTAVA_RETURN_IF_ERROR(ApplyPassthrough(settings, conf));
     rd_kafka_conf_set_opaque(conf.get(), &subscription);
     rd_kafka_conf_set_rebalance_cb(conf.get(),
@@ -644,8 +648,10 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
       queued.message.metadata["partitionKey"] =
           std::string(static_cast<const char*>(message->key), message->key_len);
     }
+    partition.queued_bytes += queued.message.data.size();
     partition.queued.push_back(std::move(queued));
-    if (!partition.paused && partition.queued.size() >= settings.queue_depth) {
+    if (!partition.paused && (partition.queued.size() >= settings.queue_depth ||
+                              partition.queued_bytes >= settings.queue_bytes)) {
       SetPaused(sub, message->partition, partition, true);
     }
   }
@@ -688,9 +694,11 @@ struct KafkaPubSub::Core : std::enable_shared_from_this<KafkaPubSub::Core> {
       sub.next_partition = chosen_number + 1;
       Queued queued = std::move(chosen->queued.front());
       chosen->queued.pop_front();
+      chosen->queued_bytes -= queued.message.data.size();
       ++chosen->in_flight;
       ++sub.in_flight;
-      if (chosen->paused && chosen->queued.size() <= settings.queue_depth / 2) {
+      if (chosen->paused && chosen->queued.size() <= settings.queue_depth / 2 &&
+          chosen->queued_bytes <= settings.queue_bytes / 2) {
         SetPaused(sub, chosen_number, *chosen, false);
       }
       std::shared_ptr<const MessageHandler> handler = sub.handler;
@@ -971,6 +979,8 @@ absl::StatusOr<KafkaPubSubSettings> KafkaPubSubSettings::Read(MetadataReader& re
   OTTAVA_RETURN_IF_ERROR(reader.Duration("publishTimeout", &settings.publish_timeout, false));
   OTTAVA_RETURN_IF_ERROR(reader.Duration("initTimeout", &settings.init_timeout, false));
   OTTAVA_RETURN_IF_ERROR(reader.Uint("queueDepth", 1, 100000, &settings.queue_depth));
+  OTTAVA_RETURN_IF_ERROR(
+      reader.Int("queueBytes", 1 << 16, int64_t{1} << 32, &settings.queue_bytes));
   settings.passthrough = reader.Prefixed("kafka.");
   // Read by the runtime (the subscription's max_in_flight).
   reader.Accept({"concurrency"});

@@ -23,8 +23,11 @@
 //   back, so a crash at any moment redelivers it and nothing after it is lost.
 // - At most the request's max_in_flight messages are handed out and not acked; 1 keeps the order
 //   of each partition (and of the subscription). Messages fetched beyond that wait in a
-//   per-partition queue; a partition whose queue holds `queueDepth` messages is paused and resumed
-//   at half, so the consumer keeps polling (and stays in the group) however slow the app is.
+//   per-partition queue; a partition whose queue holds `queueDepth` messages or `queueBytes` bytes
+//   is paused and resumed at half of both, so the consumer keeps polling (and stays in the group)
+//   however slow the app is. Each resume costs a fetch round trip (up to fetch.wait.max.ms, which
+//   consumers default to 100 ms instead of librdkafka's 500), so the half left queued must cover
+//   it: a depth of 100 let a backlog drain at ~500 events/s on the mock cluster, 1000 at ~5,000.
 // - On revoke (or loss) the partition's queued and in-flight messages are forgotten: its acked
 //   watermark is already stored and is committed by librdkafka before the partition moves; later
 //   acks of its messages are ignored, and the new owner re-reads the rest (duplicates, never loss).
@@ -48,7 +51,8 @@
 // consumerGroup, clientID, initialOffset (oldest|newest), maxMessageBytes, authType
 // (none|password|mtls) with saslUsername, saslPassword, saslMechanism (PLAIN|SHA-256|SHA-512) and
 // disableTls for password, caCert, clientCert, clientKey (PEM) for mtls; sessionTimeout,
-// heartbeatInterval; ours: publishTimeout (default 10s), initTimeout (5s), queueDepth (100); and
+// heartbeatInterval; ours: publishTimeout (default 10s), initTimeout (5s), queueDepth (1000),
+// queueBytes (16 MiB); and
 // `kafka.<property>` passes any librdkafka property through (applied last, to both clients).
 
 #include <atomic>
@@ -82,7 +86,8 @@ struct KafkaPubSubSettings {
   std::chrono::milliseconds heartbeat_interval{3000};
   std::chrono::milliseconds publish_timeout{10000};
   std::chrono::milliseconds init_timeout{5000};
-  uint32_t queue_depth = 100;
+  uint32_t queue_depth = 1000;
+  int64_t queue_bytes = 16 << 20;  // per partition
   /// `kafka.*` metadata, prefix removed: librdkafka properties.
   std::map<std::string, std::string> passthrough;
 
