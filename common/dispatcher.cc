@@ -15,6 +15,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/assert.h"
+#include "common/loop_clock.h"
 
 namespace ottava {
 namespace {
@@ -60,6 +61,7 @@ class LibeventTimer : public Timer {
 
  private:
   static void OnFire(evutil_socket_t, short, void* arg) {
+    LoopClock::Scope scope;
     auto* timer = static_cast<LibeventTimer*>(arg);
     // libevent's clock is CLOCK_MONOTONIC_COARSE (see Dispatcher::Create), up to a tick behind:
     // a timer it fires before its deadline on the precise clock waits for the rest.
@@ -129,6 +131,7 @@ class LibeventFileEvent : public FileEvent {
   }
 
   static void OnReady(evutil_socket_t, short what, void* arg) {
+    LoopClock::Scope scope;
     auto* self = static_cast<LibeventFileEvent*>(arg);
     uint32_t ready = 0;
     ready |= (what & EV_READ) != 0 ? FileReadyType::kRead : 0;
@@ -233,6 +236,7 @@ Dispatcher::Dispatcher(std::string name, event_base* base, TimeSource* time_sour
   // Simulated time needs the source to wake the loop when it moves; any other source is assumed to
   // follow real time, which libevent's timers keep.
   simulated_ = dynamic_cast<SimulatedTimeSource*>(time_source);
+  real_clock_ = dynamic_cast<RealTimeSource*>(time_source) != nullptr;
   if (simulated_ != nullptr) {
     simulated_listener_ =
         simulated_->AddListener([this] { Post([this] { RunSimulatedTimers(); }); });
@@ -242,6 +246,7 @@ Dispatcher::Dispatcher(std::string name, event_base* base, TimeSource* time_sour
   wakeup_ = event_new(
       base_, wakeup_fd_, EV_READ | EV_PERSIST,
       [](evutil_socket_t fd, short, void* arg) {
+        LoopClock::Scope scope;
         // Cleared before the queue is taken: a Post after the swap writes again.
         uint64_t count;
         (void)!::read(fd, &count, sizeof(count));
@@ -252,7 +257,10 @@ Dispatcher::Dispatcher(std::string name, event_base* base, TimeSource* time_sour
   event_add(wakeup_, nullptr);
   deferred_event_ = event_new(
       base_, -1, 0,
-      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
+      [](evutil_socket_t, short, void* arg) {
+        LoopClock::Scope scope;
+        static_cast<Dispatcher*>(arg)->ClearDeferred();
+      },
       this);
   OTTAVA_RELEASE_ASSERT(deferred_event_ != nullptr, "event_new failed");
 }
@@ -455,6 +463,10 @@ void Dispatcher::ClearDeferred() {
     deferred_batch_.swap(deferred_);
     deferred_batch_.clear();
   }
+}
+
+MonotonicTime Dispatcher::ApproximateTime() const {
+  return real_clock_ ? LoopClock::Now() : time_source_->MonotonicTime();
 }
 
 bool Dispatcher::IsLoopThread() const {

@@ -138,6 +138,10 @@ class Dispatcher {
   const std::string& name() const { return name_; }
   /// The clocks this dispatcher's timers follow. Any thread.
   TimeSource& time_source() const { return *time_source_; }
+  /// time_source()'s monotonic time, read once per loop callback on real clocks (LoopClock): for
+  /// stamping the many requests a callback handles (their deadlines may be a callback's work
+  /// early). Loop thread only.
+  MonotonicTime ApproximateTime() const;
 
  private:
   struct Delayed;
@@ -158,6 +162,8 @@ class Dispatcher {
   TimeSource* time_source_;
   // Set when time_source_ is simulated: timers live in simulated_timers_ instead of libevent.
   SimulatedTimeSource* simulated_ = nullptr;
+  // Whether time_source_ is the real clocks (LoopClock may then stand in for it).
+  bool real_clock_ = false;
   int simulated_listener_ = -1;
   // Armed simulated timers by deadline (loop thread).
   std::set<SimulatedEntry> simulated_timers_;

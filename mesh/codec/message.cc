@@ -1,5 +1,7 @@
 #include "mesh/codec/message.h"
 
+#include <algorithm>
+
 namespace ottava::mesh {
 namespace {
 
@@ -52,7 +54,10 @@ void HeaderMap::Set(std::string_view name, std::string_view value) {
 
 size_t HeaderMap::Remove(std::string_view name) {
   const size_t before = entries_.size();
-  std::erase_if(entries_, [name](const Entry& entry) { return NameEquals(entry.first, name); });
+  entries_.erase(
+      std::remove_if(entries_.begin(), entries_.end(),
+                     [name](const Entry& entry) { return NameEquals(entry.first, name); }),
+      entries_.end());
   const size_t removed = before - entries_.size();
   if (removed > 0) {
     from_wire_ = false;

@@ -14,6 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+#include "common/free_list.h"
+
 namespace ottava::mesh {
 
 /// Ordered header list. Names are stored lower-case; lookups ignore case. Duplicates are kept in
@@ -40,8 +43,8 @@ class HeaderMap {
   bool empty() const { return entries_.empty(); }
   /// Bytes of names and values together (for size limits).
   size_t ByteSize() const;
-  std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
-  std::vector<Entry>::const_iterator end() const { return entries_.end(); }
+  auto begin() const { return entries_.begin(); }
+  auto end() const { return entries_.end(); }
   void Clear() {
     entries_.clear();
     from_wire_ = false;
@@ -55,7 +58,9 @@ class HeaderMap {
   bool from_wire() const { return from_wire_; }
 
  private:
-  std::vector<Entry> entries_;
+  // The first entry inline: an RPC request's map is often one header (Bolt's `service`), and a
+  // proxy makes one map per request.
+  absl::InlinedVector<Entry, 1> entries_;
   bool from_wire_ = false;
 };
 
@@ -116,6 +121,9 @@ struct RpcHead {
 /// Head of a request. For HTTP/1.1 `method` is the verb and `path` the request target as sent
 /// (path and query). `service` is the routing key (DESIGN.md §8): the `id` header, else the Host.
 struct RequestHeaders {
+  // One or more per request on a proxy worker: taken from the thread's free list.
+  OTTAVA_POOLED_NEW(RequestHeaders)
+
   std::string method;
   std::string path;
   std::string host;     // HTTP: the Host header's value, "" when absent
@@ -146,6 +154,8 @@ using RequestHeadersPtr = std::unique_ptr<RequestHeaders>;
 
 /// Head of a response.
 struct ResponseHeaders {
+  OTTAVA_POOLED_NEW(ResponseHeaders)
+
   int status = 200;
   std::string reason;  // empty: the standard phrase for `status`
   HeaderMap headers;   // end-to-end headers only

@@ -182,7 +182,7 @@ std::string Buffer::ToString() const {
   return out;
 }
 
-void Buffer::CopyOut(size_t offset, size_t size, void* out) const {
+void Buffer::CopyOutSlow(size_t offset, size_t size, void* out) const {
   OTTAVA_RELEASE_ASSERT(offset + size <= length_, "Buffer::CopyOut out of range");
   char* dst = static_cast<char*>(out);
   for (const Slice& slice : slices_) {

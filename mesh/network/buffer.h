@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -63,7 +64,17 @@ class Buffer {
   /// A copy of every byte (tests, small messages).
   std::string ToString() const;
   /// Copies `size` bytes starting at `offset` into `out` (the range must be within the buffer).
-  void CopyOut(size_t offset, size_t size, void* out) const;
+  void CopyOut(size_t offset, size_t size, void* out) const {
+    // Most reads (a frame's fixed header) lie in the first slice.
+    if (!slices_.empty()) {
+      const Slice& front = slices_.front();
+      if (offset + size <= front.Size()) {
+        std::memcpy(out, front.data.get() + front.start + offset, size);
+        return;
+      }
+    }
+    CopyOutSlow(offset, size, out);
+  }
   /// Makes the first `size` bytes (at most the length) contiguous and returns them.
   const char* Linearize(size_t size);
   /// Offset of the first occurrence of `needle` at or after `from`, or -1.
@@ -101,6 +112,7 @@ class Buffer {
     size_t Free() const { return capacity - end; }
   };
   static Slice NewSlice(size_t capacity);
+  void CopyOutSlow(size_t offset, size_t size, void* out) const;
 
   /// The slices, front first: a vector with a moving head and room for two slices inline. Unlike
   /// libstdc++'s std::deque, an empty queue owns no memory and a move allocates nothing, and a

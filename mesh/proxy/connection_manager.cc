@@ -50,8 +50,9 @@ class ConnectionManager::ActiveStream : public DeferredDeletable,
  public:
   ActiveStream(ConnectionManager& parent, ResponseEncoder& encoder)
       : parent_(parent), encoder_(encoder) {}
+  OTTAVA_POOLED_NEW(ActiveStream)
 
-  std::list<std::unique_ptr<ActiveStream>>::iterator self;
+  StreamList::iterator self;
 
   // RequestDecoder
   void DecodeHeaders(RequestHeadersPtr headers, bool end_stream) override {

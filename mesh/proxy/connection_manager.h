@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "common/free_list.h"
 #include "common/stats.h"
 #include "mesh/codec/codec.h"
 #include "mesh/network/connection.h"
@@ -134,7 +135,10 @@ class ConnectionManager : public DeferredDeletable,
   ConnectionPtr connection_;
   ServerCodecPtr codec_;
   // HTTP/1.1: at most one, answered in order; multiplexed codecs (Bolt): any number at once.
-  std::list<std::unique_ptr<ActiveStream>> streams_;
+  // Nodes from the thread's free list (one per request).
+  using StreamList =
+      std::list<std::unique_ptr<ActiveStream>, PooledAllocator<std::unique_ptr<ActiveStream>>>;
+  StreamList streams_;
   const bool multiplexed_;
   TimerPtr idle_timer_;
   TimerPtr header_timer_;

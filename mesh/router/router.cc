@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/loop_clock.h"
 #include "mesh/router/snapshot.h"
 
 namespace ottava::mesh {
@@ -233,7 +234,7 @@ void Router::StartTry() {
   chosen_host_ = host;
   ++info_.attempts;
   cluster_->stats.requests->Inc();
-  try_start_ = std::chrono::steady_clock::now();
+  try_start_ = LoopClock::Now();
   upstream_request_sent_ = false;
   DestroyGuard guard(*this);
   in_new_stream_ = true;
@@ -485,7 +486,7 @@ void Router::ResetUpstream() {
 }
 
 void Router::FinishUpstreamTime() {
-  auto elapsed = std::chrono::steady_clock::now() - try_start_;
+  auto elapsed = LoopClock::Now() - try_start_;
   cluster_->stats.upstream_time->Record(std::chrono::duration<double>(elapsed).count());
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/free_list.h"
 #include "common/logging.h"
 #include "mesh/network/connection.h"
 #include "mesh/upstream/cluster.h"
@@ -26,11 +27,16 @@ constexpr int kMaxMissedHeartbeats = 3;
 
 class MuxPool;
 class MuxClient;
+class MuxStream;
+// Nodes from the thread's free list (one per request).
+using MuxStreamList =
+    std::list<std::unique_ptr<MuxStream>, PooledAllocator<std::unique_ptr<MuxStream>>>;
 
 // One request on the pool: pending (no connection yet) or attached to a connection.
 class MuxStream : public DeferredDeletable, public PoolStream, public ResponseDecoder {
  public:
   MuxStream(MuxPool& pool, UpstreamCallbacks& callbacks) : pool_(pool), callbacks_(&callbacks) {}
+  OTTAVA_POOLED_NEW(MuxStream)
 
   // PoolStream
   void Reset() override;
@@ -51,7 +57,7 @@ class MuxStream : public DeferredDeletable, public PoolStream, public ResponseDe
   bool released = false;
   bool backpressured = false;  // told its connection's output is above the high watermark
   uint64_t id = 0;
-  std::list<std::unique_ptr<MuxStream>>::iterator self;  // in the pool's list
+  MuxStreamList::iterator self;  // in the pool's list
 
  private:
   void Complete();
@@ -391,7 +397,7 @@ class MuxPool : public ConnectionPool {
   PoolCounters counters_{cluster_, *host_, usage_};
   bool draining_ = false;
   size_t pending_count_ = 0;
-  std::list<std::unique_ptr<MuxStream>> streams_;
+  MuxStreamList streams_;
   std::list<std::unique_ptr<MuxClient>> clients_;
 };
 

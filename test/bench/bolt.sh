@@ -131,6 +131,7 @@ cat >"$WORK/ottava.json" <<EOF
 {"app": {"id": "bench"},
  "grpc": {"address": "127.0.0.1:0"},
  "actuator": {"address": "127.0.0.1:0"},
+ "dapr": {"http_address": "127.0.0.1:0"},
  "log": {"level": "warn"},
  "components": {},
  "mesh": {

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/free_list.h"
 #include "mesh/codec/bolt/bolt_frame.h"
 
 namespace ottava::mesh {
@@ -70,6 +71,14 @@ void AnswerHeartbeat(CodecOutput& output, const Frame& heartbeat) {
   bolt::EncodeHeartbeat(heartbeat.head, heartbeat.request_id, true, out);
   output.Write(out);
 }
+
+// Streams by id, in map nodes from the thread's free list (one per request).
+template <typename Id, typename Stream>
+using StreamMap = std::unordered_map<Id,
+                                     Stream,
+                                     std::hash<Id>,
+                                     std::equal_to<Id>,
+                                     PooledAllocator<std::pair<const Id, Stream>>>;
 
 // Moves a finished stream's node out of `streams` into `retired`, to be destroyed later: it may
 // be finishing up in its own member function. Streams live in their map nodes (one allocation
@@ -224,9 +233,9 @@ class BoltServerCodec : public ServerCodec {
   ServerCodecCallbacks& callbacks_;
   const CodecOptions options_;
   uint64_t next_stream_id_ = 0;
-  std::unordered_map<uint64_t, Stream> streams_;
+  StreamMap<uint64_t, Stream> streams_;
   // Finished streams, destroyed at the next Dispatch (one may be finishing up in its caller).
-  std::vector<std::unordered_map<uint64_t, Stream>::node_type> retired_;
+  std::vector<StreamMap<uint64_t, Stream>::node_type> retired_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -421,9 +430,9 @@ class BoltClientCodec : public MultiplexClientCodec {
   uint32_t next_id_ = 0;
   uint64_t last_id_ = 0;
   uint64_t late_responses_ = 0;
-  std::unordered_map<uint32_t, Stream> streams_;
+  StreamMap<uint32_t, Stream> streams_;
   std::unordered_map<uint32_t, std::function<void()>> heartbeats_;
-  std::vector<std::unordered_map<uint32_t, Stream>::node_type> retired_;
+  std::vector<StreamMap<uint32_t, Stream>::node_type> retired_;
 };
 
 }  // namespace
