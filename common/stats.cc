@@ -8,7 +8,23 @@
 namespace ottava::stats {
 namespace {
 
-std::atomic<size_t> next_shard{0};
+std::atomic<uint32_t> next_shared_shard{0};
+// Bit i set: exclusive cell i is held by a live thread.
+std::atomic<uint32_t> exclusive_claims{0};
+static_assert(kExclusiveShards < kShards && kExclusiveShards <= 32);
+
+// Releases the thread's exclusive cell when the thread exits.
+struct ExclusiveClaim {
+  int index = -1;
+  ~ExclusiveClaim() {
+    if (index >= 0) {
+      // Later updates from this thread's exit path take a shared cell.
+      internal::tl_shard_plus_one = 0;
+      internal::tl_shard_exclusive = false;
+      exclusive_claims.fetch_and(~(1u << index), std::memory_order_release);
+    }
+  }
+};
 
 std::string FormatDouble(double v) {
   if (std::isinf(v)) {
@@ -29,9 +45,46 @@ std::string WithLabel(const std::string& formatted, const std::string& extra) {
 
 }  // namespace
 
-size_t ShardIndex() {
-  thread_local size_t index = next_shard.fetch_add(1, std::memory_order_relaxed) % kShards;
+namespace internal {
+
+uint32_t AssignSharedShard() {
+  const uint32_t index = static_cast<uint32_t>(
+      kExclusiveShards +
+      next_shared_shard.fetch_add(1, std::memory_order_relaxed) % (kShards - kExclusiveShards));
+  tl_shard_plus_one = index + 1;
+  tl_shard_exclusive = false;
   return index;
+}
+
+}  // namespace internal
+
+bool ClaimExclusiveShard() {
+  thread_local ExclusiveClaim claim;
+  if (claim.index >= 0) {
+    return true;
+  }
+  uint32_t held = exclusive_claims.load(std::memory_order_relaxed);
+  while (true) {
+    int free_index = -1;
+    for (size_t i = 0; i < kExclusiveShards; ++i) {
+      if ((held & (1u << i)) == 0) {
+        free_index = static_cast<int>(i);
+        break;
+      }
+    }
+    if (free_index < 0) {
+      return false;  // all taken: the thread keeps a shared cell
+    }
+    // Acquire: the previous holder's last plain stores to the cell happened before this.
+    if (exclusive_claims.compare_exchange_weak(held, held | (1u << free_index),
+                                               std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+      claim.index = free_index;
+      internal::tl_shard_plus_one = static_cast<uint32_t>(free_index) + 1;
+      internal::tl_shard_exclusive = true;
+      return true;
+    }
+  }
 }
 
 uint64_t Counter::Value() const {
@@ -68,9 +121,16 @@ void Histogram::Record(double value) {
   while (i < bounds_.size() && value > bounds_[i]) {
     ++i;
   }
-  Shard& shard = shards_[ShardIndex()];
-  shard.buckets[i].fetch_add(1, std::memory_order_relaxed);
-  shard.sum.fetch_add(value, std::memory_order_relaxed);
+  const ShardSlot slot = CurrentShard();
+  Shard& shard = shards_[slot.index];
+  if (slot.exclusive) {
+    std::atomic<uint64_t>& bucket = shard.buckets[i];
+    bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    shard.sum.store(shard.sum.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+  } else {
+    shard.buckets[i].fetch_add(1, std::memory_order_relaxed);
+    shard.sum.fetch_add(value, std::memory_order_relaxed);
+  }
 }
 
 Histogram::Snapshot Histogram::Take() const {

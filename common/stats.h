@@ -24,19 +24,63 @@ namespace ottava::stats {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-inline constexpr size_t kShards = 8;
+/// Cells per metric. The first kExclusiveShards are each owned by one thread that claimed it
+/// (ClaimExclusiveShard: the mesh workers, which move several metrics per request); every other
+/// thread shares the rest, assigned round robin.
+inline constexpr size_t kShards = 16;
+inline constexpr size_t kExclusiveShards = 8;
+
+/// The calling thread's cell index, and whether no other thread writes that cell.
+struct ShardSlot {
+  uint32_t index;
+  bool exclusive;
+};
+
+namespace internal {
+// 0 until the thread's first metric update; then its cell index + 1.
+inline thread_local uint32_t tl_shard_plus_one = 0;
+inline thread_local bool tl_shard_exclusive = false;
+uint32_t AssignSharedShard();
+}  // namespace internal
+
+inline ShardSlot CurrentShard() {
+  uint32_t plus_one = internal::tl_shard_plus_one;
+  if (plus_one == 0) [[unlikely]] {
+    plus_one = internal::AssignSharedShard() + 1;
+  }
+  return {plus_one - 1, internal::tl_shard_exclusive};
+}
 
 /// Index of the calling thread's shard.
-size_t ShardIndex();
+inline size_t ShardIndex() {
+  return CurrentShard().index;
+}
+
+/// Gives the calling thread a cell of its own in every metric, when one is free (else it keeps
+/// a shared one): its updates then need no atomic read-modify-write. Released when the thread
+/// exits. Returns whether a cell was claimed.
+bool ClaimExclusiveShard();
 
 struct alignas(64) PaddedU64 {
   std::atomic<uint64_t> value{0};
+
+  void Add(uint64_t n, bool exclusive) {
+    if (exclusive) {
+      // The only writer: a plain add, published with a relaxed store for scrapes.
+      value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    } else {
+      value.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
 };
 
 /// A monotonically increasing count.
 class Counter {
  public:
-  void Inc(uint64_t n = 1) { cells_[ShardIndex()].value.fetch_add(n, std::memory_order_relaxed); }
+  void Inc(uint64_t n = 1) {
+    const ShardSlot slot = CurrentShard();
+    cells_[slot.index].Add(n, slot.exclusive);
+  }
   uint64_t Value() const;
 
  private:
@@ -49,10 +93,12 @@ class Counter {
 class Gauge {
  public:
   void Add(int64_t n) {
-    cells_[ShardIndex()].value.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    const ShardSlot slot = CurrentShard();
+    cells_[slot.index].Add(static_cast<uint64_t>(n), slot.exclusive);
   }
   void Sub(int64_t n) {
-    cells_[ShardIndex()].value.fetch_sub(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    const ShardSlot slot = CurrentShard();
+    cells_[slot.index].Add(static_cast<uint64_t>(-n), slot.exclusive);
   }
   void Set(int64_t n);
   int64_t Value() const;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -26,6 +27,55 @@ TEST(StatsTest, CounterSumsIncrementsFromManyThreads) {
     thread.join();
   }
   EXPECT_EQ(counter.Value(), 8u * 10005u);
+}
+
+// Threads that claim a cell of their own (more of them than there are such cells, so some fall
+// back to shared ones) update beside threads that never claim; no update is lost, and cells of
+// threads that exited are claimed again by later threads.
+TEST(StatsTest, ExclusiveCellsLoseNoUpdateBesideSharedOnes) {
+  Counter counter;
+  Gauge gauge;
+  Histogram histogram({1.0, 2.0});
+  constexpr int kThreads = static_cast<int>(kExclusiveShards) + 6;  // 10 of them claim
+  std::atomic<int> claimed{0};
+  for (int generation = 0; generation < 2; ++generation) {
+    std::vector<std::thread> threads;
+    std::atomic<int> ready{0};
+    for (int t = 0; t < kThreads; ++t) {
+      const bool claim = t % 3 != 2;
+      threads.emplace_back([&, claim] {
+        if (claim && ClaimExclusiveShard()) {
+          claimed.fetch_add(1);
+          EXPECT_TRUE(CurrentShard().exclusive);
+          EXPECT_LT(CurrentShard().index, kExclusiveShards);
+        }
+        // Nobody exits (releasing a cell) before every thread has tried to claim.
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) {
+          std::this_thread::yield();
+        }
+        for (int i = 0; i < 20000; ++i) {
+          counter.Inc();
+          gauge.Add(3);
+          gauge.Sub(1);
+          histogram.Record(1.5);
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+  }
+  const uint64_t updates = 2u * kThreads * 20000u;
+  EXPECT_EQ(counter.Value(), updates);
+  EXPECT_EQ(gauge.Value(), static_cast<int64_t>(2 * updates));
+  Histogram::Snapshot snap = histogram.Take();
+  EXPECT_EQ(snap.count, updates);
+  EXPECT_EQ(snap.cumulative[0], 0u);
+  EXPECT_EQ(snap.cumulative[1], updates);
+  EXPECT_DOUBLE_EQ(snap.sum, 1.5 * static_cast<double>(updates));
+  // Both generations found free cells: the first one's were released when its threads ended.
+  EXPECT_EQ(claimed.load(), 2 * static_cast<int>(kExclusiveShards));
 }
 
 TEST(StatsTest, GaugeGoesUpAndDown) {

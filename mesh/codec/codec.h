@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "mesh/codec/message.h"
 #include "mesh/network/buffer.h"
@@ -25,6 +26,13 @@ class CodecOutput {
   virtual ~CodecOutput() = default;
   /// Queues every byte of `data` for sending (moves out of it; `data` ends empty).
   virtual void Write(Buffer& data) = 0;
+  /// As Write, for one frame that `encode` appends onto the buffer it is handed. An output over a
+  /// connection hands over the connection's own queue, so the frame is not copied again.
+  virtual void WriteFrame(absl::FunctionRef<void(Buffer&)> encode) {
+    Buffer out;
+    encode(out);
+    Write(out);
+  }
 };
 
 /// Encodes one response onto the downstream connection. Owned by the server codec; valid until

@@ -51,7 +51,7 @@ class HeaderMap {
   }
 
   /// Called by a codec that filled this map from a frame whose serialised header map it keeps
-  /// (RpcHead::wire_meta): until the next change, from_wire() says those bytes still describe
+  /// (RpcHead::wire_meta()): until the next change, from_wire() says those bytes still describe
   /// this map, so an encoder may send them as they are instead of serialising the entries again.
   void MarkFromWire() { from_wire_ = true; }
   /// Whether the map is unchanged since MarkFromWire (every mutating call clears it).
@@ -95,11 +95,34 @@ struct RpcHead {
   uint8_t switches = 0;    // v2 only: bit 0 = CRC32 trailer
   int32_t timeout_ms = 0;  // requests: the caller's timeout (<= 0: none)
   uint16_t status = 0;     // responses: the protocol status (Bolt: 0 = success)
-  std::string class_name;  // carried opaque
-  /// Decoded frames (Bolt): the class and header-map bytes as received. While the class is
-  /// unchanged and the head's HeaderMap says from_wire(), an encoder sends these bytes again
-  /// rather than serialising the map (the frame passes through with only its id rewritten).
-  std::string wire_meta;
+  /// The class (carried opaque). A decoded frame's class is the front of its wire bytes: no
+  /// copy of its own.
+  std::string_view class_name() const { return std::string_view(meta_).substr(0, class_len_); }
+  /// Sets the class; the head then keeps no wire bytes for a header map.
+  void set_class_name(std::string_view name) {
+    meta_.assign(name);
+    class_len_ = static_cast<uint32_t>(name.size());
+    map_on_wire_ = false;
+  }
+  /// Decoded frames (Bolt): `meta` is the class (its first `class_len` bytes) and the header
+  /// map's bytes as received. While the head's HeaderMap says from_wire(), an encoder sends
+  /// these bytes again rather than serialising the map (the frame passes through with only its
+  /// id rewritten).
+  void SetWireMeta(std::string meta, size_t class_len) {
+    meta_ = std::move(meta);
+    class_len_ = static_cast<uint32_t>(class_len);
+    map_on_wire_ = true;
+  }
+  /// Takes `other`'s class and wire bytes (its fixed fields stay as they are).
+  void MoveMetaFrom(RpcHead& other) {
+    meta_ = std::move(other.meta_);
+    class_len_ = std::exchange(other.class_len_, 0);
+    map_on_wire_ = std::exchange(other.map_on_wire_, false);
+  }
+  /// The class and header-map bytes as received, or empty when the head keeps none.
+  std::string_view wire_meta() const {
+    return map_on_wire_ ? std::string_view(meta_) : std::string_view();
+  }
   bool oneway() const { return type == 2; }
   /// A copy of the fixed fields only (no class, no wire bytes): what an encoder keeps per
   /// stream without copying strings.
@@ -116,6 +139,11 @@ struct RpcHead {
     fields.status = status;
     return fields;
   }
+
+ private:
+  std::string meta_;  // the class, then (when map_on_wire_) the header map as received
+  uint32_t class_len_ = 0;
+  bool map_on_wire_ = false;
 };
 
 /// Head of a request. For HTTP/1.1 `method` is the verb and `path` the request target as sent

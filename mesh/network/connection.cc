@@ -60,12 +60,17 @@ class ConnectionImpl : public Connection {
       return;
     }
     out_.Move(data);
-    ++frames_queued_;
-    if (state_ == State::kOpen && !write_scheduled_) {
-      write_scheduled_ = true;
-      event_->Activate(FileReadyType::kWrite);
+    OnFrameQueued();
+  }
+
+  void WriteFrame(absl::FunctionRef<void(Buffer&)> encode) override {
+    if (state_ == State::kClosed || state_ == State::kClosing) {
+      Buffer discarded;
+      encode(discarded);
+      return;
     }
-    CheckHighWatermark();
+    encode(out_);
+    OnFrameQueued();
   }
 
   size_t BufferedBytes() const override { return out_.Length(); }
@@ -243,6 +248,15 @@ class ConnectionImpl : public Connection {
     if (end_stream && state_ == State::kOpen) {
       CloseNow(ConnectionEvent::kRemoteClose);
     }
+  }
+
+  void OnFrameQueued() {
+    ++frames_queued_;
+    if (state_ == State::kOpen && !write_scheduled_) {
+      write_scheduled_ = true;
+      event_->Activate(FileReadyType::kWrite);
+    }
+    CheckHighWatermark();
   }
 
   void CheckHighWatermark() {

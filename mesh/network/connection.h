@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "common/address.h"
 #include "common/dispatcher.h"
 #include "common/stats.h"
@@ -70,6 +71,9 @@ class Connection : public DeferredDeletable {
 
   /// Queues every byte of `data` (moves them out) and flushes before the loop sleeps again.
   virtual void Write(Buffer& data) = 0;
+  /// As Write, for one frame that `encode` appends straight onto the output queue it is handed
+  /// (no intermediate buffer to fill and move). `encode` only appends.
+  virtual void WriteFrame(absl::FunctionRef<void(Buffer&)> encode) = 0;
   /// Bytes queued and not yet written.
   virtual size_t BufferedBytes() const = 0;
   /// Output above `high` bytes raises the high-watermark callback; below half of it, the low one.

@@ -103,6 +103,9 @@ class ConnectionManager : public DeferredDeletable,
   void OnBelowWriteLowWatermark() override;
   // CodecOutput
   void Write(Buffer& data) override { connection_->Write(data); }
+  void WriteFrame(absl::FunctionRef<void(Buffer&)> encode) override {
+    connection_->WriteFrame(encode);
+  }
   // ServerCodecCallbacks
   RequestDecoder& NewStream(ResponseEncoder& encoder, uint64_t stream_id) override;
   void OnHeartbeat() override {

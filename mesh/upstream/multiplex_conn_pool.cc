@@ -80,6 +80,9 @@ class MuxClient : public DeferredDeletable,
   void OnAboveWriteHighWatermark() override;
   void OnBelowWriteLowWatermark() override;
   void Write(Buffer& data) override { connection_->Write(data); }
+  void WriteFrame(absl::FunctionRef<void(Buffer&)> encode) override {
+    connection_->WriteFrame(encode);
+  }
 
   Connection& connection() { return *connection_; }
   MultiplexClientCodec& codec() { return *codec_; }

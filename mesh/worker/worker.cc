@@ -204,6 +204,8 @@ Worker::~Worker() {
 void Worker::Start() {
   dispatcher_->Start();
   dispatcher_->Post([this] {
+    // The worker moves several metrics per request: a cell of its own makes each a plain add.
+    stats::ClaimExclusiveShard();
     reap_timer_ = dispatcher_->CreateTimer([this] {
       ReapClusters();
       reap_timer_->Enable(kReapInterval);

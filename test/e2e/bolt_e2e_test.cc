@@ -106,7 +106,7 @@ TEST_F(BoltTest, ProxiesRequestsKeepingEachClientsOwnIds) {
     auto b = two.Read();
     ASSERT_TRUE(a && b);
     EXPECT_EQ(a->head.status, bolt::kSuccess);
-    EXPECT_EQ(a->head.class_name, "com.alipay.sofa.rpc.core.response.SofaResponse");
+    EXPECT_EQ(a->head.class_name(), "com.alipay.sofa.rpc.core.response.SofaResponse");
     got_one[a->request_id] = a->content.ToString();
     got_two[b->request_id] = b->content.ToString();
   }

@@ -39,7 +39,7 @@ int CallMethod(BoltClient& client, uint32_t id, const std::string& method) {
   head.type = bolt::kTypeRequest;
   head.cmd_code = bolt::kCmdRequest;
   head.timeout_ms = 3000;
-  head.class_name = std::string(bolt::kDefaultRequestClass);
+  head.set_class_name(std::string(bolt::kDefaultRequestClass));
   mesh::HeaderMap headers;
   headers.AddCased("service", kService);
   headers.AddCased("sofa_head_method_name", method);

@@ -140,7 +140,7 @@ void BoltUpstream::Serve(int fd) {
       head.codec = frame.head.codec;
       head.type = mesh::bolt::kTypeResponse;
       head.cmd_code = mesh::bolt::kCmdResponse;
-      head.class_name = "com.alipay.sofa.rpc.core.response.SofaResponse";
+      head.set_class_name("com.alipay.sofa.rpc.core.response.SofaResponse");
       std::string answer = name_ + ":" + content;
       int delay_ms = 0;
       if (content.rfind("never:", 0) == 0) {

@@ -111,7 +111,7 @@ std::string BoltClient::RequestFrame(uint32_t id,
   head.type = type;
   head.cmd_code = mesh::bolt::kCmdRequest;
   head.timeout_ms = timeout_ms;
-  head.class_name = std::string(mesh::bolt::kDefaultRequestClass);
+  head.set_class_name(std::string(mesh::bolt::kDefaultRequestClass));
   mesh::HeaderMap headers;
   if (!service.empty()) {
     headers.AddCased("service", service);

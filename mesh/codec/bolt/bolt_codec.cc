@@ -67,9 +67,8 @@ uint16_t BoltStatusFor(const ResponseHeaders& headers) {
 
 // Answers a heartbeat request with the same id, in its protocol version.
 void AnswerHeartbeat(CodecOutput& output, const Frame& heartbeat) {
-  Buffer out;
-  bolt::EncodeHeartbeat(heartbeat.head, heartbeat.request_id, true, out);
-  output.Write(out);
+  output.WriteFrame(
+      [&](Buffer& out) { bolt::EncodeHeartbeat(heartbeat.head, heartbeat.request_id, true, out); });
 }
 
 // Streams by id, in map nodes from the thread's free list (one per request).
@@ -153,8 +152,7 @@ class BoltServerCodec : public ServerCodec {
         head_.ver2 = headers.rpc->ver2;
         head_.codec = headers.rpc->codec;
         head_.status = headers.rpc->status;
-        head_.class_name = std::move(headers.rpc->class_name);
-        head_.wire_meta = std::move(headers.rpc->wire_meta);
+        head_.MoveMetaFrom(*headers.rpc);
         headers_ = std::move(headers.headers);
         keep_content_ = true;
       } else {
@@ -185,9 +183,8 @@ class BoltServerCodec : public ServerCodec {
    private:
     void Finish() {
       if (!request_head_.oneway()) {
-        Buffer out;
-        bolt::EncodeFrame(head_, request_id_, headers_, content_, out);
-        codec_.output_.Write(out);
+        codec_.output_.WriteFrame(
+            [&](Buffer& out) { bolt::EncodeFrame(head_, request_id_, headers_, content_, out); });
       }
       codec_.Retire(id_);  // destroys nothing yet: kept until the next Dispatch
     }
@@ -266,10 +263,10 @@ class BoltClientCodec : public MultiplexClientCodec {
   void SendHeartbeat(std::function<void()> on_ack) override {
     const uint32_t id = NextId();
     heartbeats_.emplace(id, std::move(on_ack));
-    Buffer out;
-    RpcHead like;
-    bolt::EncodeHeartbeat(like, id, false, out);
-    output_.Write(out);
+    output_.WriteFrame([&](Buffer& out) {
+      RpcHead like;
+      bolt::EncodeHeartbeat(like, id, false, out);
+    });
   }
 
   uint64_t late_responses() const override { return late_responses_; }
@@ -345,9 +342,9 @@ class BoltClientCodec : public MultiplexClientCodec {
     void EncodeHeaders(RequestHeaders& headers, bool end_stream) override {
       if (headers.rpc.has_value()) {
         head_ = headers.rpc->Fields();
-        class_len_ = headers.rpc->class_name.size();
-        header_len_ = bolt::AppendMeta(headers.rpc->class_name, headers.headers,
-                                       headers.rpc->wire_meta, meta_);
+        class_len_ = headers.rpc->class_name().size();
+        header_len_ = bolt::AppendMeta(headers.rpc->class_name(), headers.headers,
+                                       headers.rpc->wire_meta(), meta_);
       } else {
         head_.proto = bolt::kProtoV1;
         head_.cmd_code = bolt::kCmdRequest;
@@ -386,9 +383,9 @@ class BoltClientCodec : public MultiplexClientCodec {
 
    private:
     void Send() {
-      Buffer out;
-      bolt::EncodeFrame(head_, id_, class_len_, header_len_, meta_, content_, out);
-      codec_.output_.Write(out);
+      codec_.output_.WriteFrame([&](Buffer& out) {
+        bolt::EncodeFrame(head_, id_, class_len_, header_len_, meta_, content_, out);
+      });
       if (head_.oneway()) {
         // No response will come: the stream ends now with a success made up here.
         ResponseDecoder& decoder = decoder_;
@@ -412,7 +409,7 @@ class BoltClientCodec : public MultiplexClientCodec {
     RpcHead head_;  // fixed fields only
     size_t class_len_ = 0;
     size_t header_len_ = 0;
-    Buffer meta_;  // class and header map, encoded
+    std::string meta_;  // class and header map, encoded
     Buffer content_;
   };
 

@@ -69,7 +69,7 @@ TEST(BoltFrameTest, DecodesTheCapturedRequest) {
   EXPECT_EQ(frame.request_id, 1u);
   EXPECT_EQ(frame.head.codec, 1);
   EXPECT_EQ(frame.head.timeout_ms, 3000);
-  EXPECT_EQ(frame.head.class_name, kRequestClass);
+  EXPECT_EQ(frame.head.class_name(), kRequestClass);
   ASSERT_NE(frame.headers.Get("service"), nullptr);
   EXPECT_EQ(*frame.headers.Get("service"), "com.example.Echo:1.0");
   EXPECT_EQ(frame.content.Length(), 227u);
@@ -84,7 +84,7 @@ TEST(BoltFrameTest, DecodesTheCapturedResponse) {
   EXPECT_EQ(frame.head.type, bolt::kTypeResponse);
   EXPECT_EQ(frame.request_id, 7u);
   EXPECT_EQ(frame.head.status, bolt::kServerException);
-  EXPECT_EQ(frame.head.class_name.size(), 46u);
+  EXPECT_EQ(frame.head.class_name().size(), 46u);
   EXPECT_EQ(frame.content.Length(), 105u);
 }
 
@@ -160,7 +160,7 @@ RpcHead RequestHead(bool v2_crc, int32_t timeout_ms) {
   head.type = bolt::kTypeRequest;
   head.cmd_code = bolt::kCmdRequest;
   head.timeout_ms = timeout_ms;
-  head.class_name = kRequestClass;
+  head.set_class_name(kRequestClass);
   return head;
 }
 
@@ -223,16 +223,16 @@ TEST(BoltFrameTest, UnchangedFramePassesThroughAndAChangedMapIsSerialisedAgain) 
     Buffer relay;
     relay.Add(original);
     ASSERT_TRUE(*bolt::DecodeFrame(relay, 1 << 20, frame));
-    Buffer meta;
+    std::string meta;
     const size_t header_len =
-        bolt::AppendMeta(frame.head.class_name, frame.headers, frame.head.wire_meta, meta);
+        bolt::AppendMeta(frame.head.class_name(), frame.headers, frame.head.wire_meta(), meta);
     Buffer out;
-    bolt::EncodeFrame(frame.head.Fields(), 8, frame.head.class_name.size(), header_len, meta,
+    bolt::EncodeFrame(frame.head.Fields(), 8, frame.head.class_name().size(), header_len, meta,
                       frame.content, out);
     bolt::Frame relayed;
     ASSERT_TRUE(*bolt::DecodeFrame(out, 1 << 20, relayed)) << "crc " << crc;
     EXPECT_EQ(relayed.request_id, 8u);
-    EXPECT_EQ(relayed.head.wire_meta, frame.head.wire_meta);
+    EXPECT_EQ(relayed.head.wire_meta(), frame.head.wire_meta());
     EXPECT_EQ(relayed.content.ToString(), "payload");
 
     // A changed map is serialised from its entries (and a CRC frame still checks).
@@ -247,7 +247,7 @@ TEST(BoltFrameTest, UnchangedFramePassesThroughAndAChangedMapIsSerialisedAgain) 
     ASSERT_TRUE(*bolt::DecodeFrame(changed, 1 << 20, reread)) << "crc " << crc;
     ASSERT_NE(reread.headers.Get("trace"), nullptr);
     EXPECT_EQ(*reread.headers.Get("trace"), "t2");
-    EXPECT_EQ(reread.head.class_name, kRequestClass);
+    EXPECT_EQ(reread.head.class_name(), kRequestClass);
     EXPECT_EQ(reread.content.ToString(), "payload");
   }
 }
@@ -329,7 +329,7 @@ TEST(BoltServerCodecTest, AnswersWithTheClientsIdAndMapsLocalRepliesToStatuses) 
   upstream.rpc = RpcHead();
   upstream.rpc->type = bolt::kTypeResponse;
   upstream.rpc->cmd_code = bolt::kCmdResponse;
-  upstream.rpc->class_name = "com.alipay.sofa.rpc.core.response.SofaResponse";
+  upstream.rpc->set_class_name("com.alipay.sofa.rpc.core.response.SofaResponse");
   server.encoders[0]->EncodeHeaders(upstream, false);
   Buffer content;
   content.Add(std::string(105, 'r'));
@@ -407,7 +407,7 @@ TEST(BoltClientCodecTest, RewritesIdsAndMapsResponsesBackOutOfOrder) {
   ASSERT_TRUE(bolt::DecodeFrame(sent, 1 << 20, frame).value());
   EXPECT_EQ(frame.request_id, id_a);
   EXPECT_EQ(*frame.headers.Get("service"), "com.example.Echo:1.0");
-  EXPECT_EQ(frame.head.class_name, kRequestClass);
+  EXPECT_EQ(frame.head.class_name(), kRequestClass);
   ASSERT_TRUE(bolt::DecodeFrame(sent, 1 << 20, frame).value());
   EXPECT_EQ(frame.request_id, id_b);
 
@@ -465,7 +465,7 @@ TEST(BoltClientCodecTest, AnHttpShapedHeadGetsBoltDefaultsAndOnewayEndsAtOnce) {
   bolt::Frame frame;
   ASSERT_TRUE(bolt::DecodeFrame(out.bytes, 1 << 20, frame).value());
   EXPECT_EQ(frame.head.type, bolt::kTypeOneway);
-  EXPECT_EQ(frame.head.class_name, bolt::kDefaultRequestClass);
+  EXPECT_EQ(frame.head.class_name(), bolt::kDefaultRequestClass);
   EXPECT_EQ(frame.head.timeout_ms, 800);
   EXPECT_EQ(*frame.headers.Get("service"), "com.example.Echo:1.0");
   EXPECT_EQ(*frame.headers.Get("x-user"), "alice");

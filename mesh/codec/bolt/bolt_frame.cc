@@ -184,10 +184,9 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& fram
     return parsed;
   }
   frame.headers.MarkFromWire();
-  head.class_name.assign(meta, 0, class_len);
-  head.wire_meta = std::move(meta);
+  head.SetWireMeta(std::move(meta), class_len);
   in.Drain(fixed + class_len + header_len);
-  frame.content = Buffer();
+  frame.content.Drain(frame.content.Length());  // no-op for a fresh frame (a move costs more)
   if (content_len > 0) {
     frame.content.Move(in, content_len);
   }
@@ -205,7 +204,8 @@ namespace {
 bool WireMetaValid(std::string_view class_name,
                    const HeaderMap& headers,
                    std::string_view wire_meta) {
-  return headers.from_wire() && wire_meta.size() >= class_name.size() &&
+  return headers.from_wire() && (wire_meta.size() > class_name.size() || headers.empty()) &&
+         wire_meta.size() >= class_name.size() &&
          wire_meta.compare(0, class_name.size(), class_name) == 0;
 }
 
@@ -280,6 +280,12 @@ class FrameWriter {
   uLong crc_ = 0;
 };
 
+// WriteHeaderMap's sink for a string.
+struct StringSink {
+  std::string& out;
+  void Add(const void* data, size_t size) { out.append(static_cast<const char*>(data), size); }
+};
+
 // Writes the header map's entries (length-prefixed keys and values).
 template <typename Sink>
 void WriteHeaderMap(const HeaderMap& headers, Sink& sink) {
@@ -299,13 +305,14 @@ void WriteHeaderMap(const HeaderMap& headers, Sink& sink) {
 size_t AppendMeta(std::string_view class_name,
                   const HeaderMap& headers,
                   std::string_view wire_meta,
-                  Buffer& out) {
+                  std::string& out) {
   if (WireMetaValid(class_name, headers, wire_meta)) {
-    out.Add(wire_meta);
+    out.append(wire_meta);
     return wire_meta.size() - class_name.size();
   }
-  out.Add(class_name);
-  WriteHeaderMap(headers, out);
+  out.append(class_name);
+  StringSink sink{out};
+  WriteHeaderMap(headers, sink);
   return HeaderMapBytes(headers);
 }
 
@@ -313,14 +320,14 @@ void EncodeFrame(const RpcHead& head,
                  uint32_t request_id,
                  size_t class_len,
                  size_t header_len,
-                 Buffer& meta,
+                 std::string_view meta,
                  Buffer& content,
                  Buffer& out) {
   uint8_t h[kV2RequestHeaderBytes];
   const size_t fixed = WriteFixed(head, request_id, class_len, header_len, content.Length(), h);
   FrameWriter writer(head, out);
   writer.Add(h, fixed);
-  writer.Move(meta);
+  writer.Add(meta.data(), meta.size());
   writer.Move(content);
   writer.Finish();
 }
@@ -330,18 +337,19 @@ void EncodeFrame(const RpcHead& head,
                  const HeaderMap& headers,
                  Buffer& content,
                  Buffer& out) {
-  const bool reuse = WireMetaValid(head.class_name, headers, head.wire_meta);
-  const size_t header_len =
-      reuse ? head.wire_meta.size() - head.class_name.size() : HeaderMapBytes(headers);
+  const std::string_view class_name = head.class_name();
+  const std::string_view wire_meta = head.wire_meta();
+  const bool reuse = WireMetaValid(class_name, headers, wire_meta);
+  const size_t header_len = reuse ? wire_meta.size() - class_name.size() : HeaderMapBytes(headers);
   uint8_t h[kV2RequestHeaderBytes];
   const size_t fixed =
-      WriteFixed(head, request_id, head.class_name.size(), header_len, content.Length(), h);
+      WriteFixed(head, request_id, class_name.size(), header_len, content.Length(), h);
   FrameWriter writer(head, out);
   writer.Add(h, fixed);
   if (reuse) {
-    writer.Add(head.wire_meta.data(), head.wire_meta.size());
+    writer.Add(wire_meta.data(), wire_meta.size());
   } else {
-    writer.Add(head.class_name.data(), head.class_name.size());
+    writer.Add(class_name.data(), class_name.size());
     WriteHeaderMap(headers, writer);
   }
   writer.Move(content);

@@ -96,20 +96,19 @@ void EncodeFrame(const RpcHead& head,
 /// Appends a frame's class and header map to `out` as they go on the wire (`wire_meta` when it
 /// still describes `class_name` and `headers`, as for EncodeFrame; else serialised). Returns the
 /// header map's length in bytes. With EncodeFrame below, an encoder keeps a request's wire bytes
-/// from its head until its content arrives, without copying the head's strings or map.
+/// from its head until its content arrives, without keeping the head or its map.
 size_t AppendMeta(std::string_view class_name,
                   const HeaderMap& headers,
                   std::string_view wire_meta,
-                  Buffer& out);
+                  std::string& out);
 
 /// Encodes a frame whose class (`class_len` bytes) and header map (`header_len` bytes) were
-/// appended to `meta` by AppendMeta; `head`'s strings are not read. Moves from `meta` and
-/// `content`.
+/// appended to `meta` by AppendMeta; `head`'s strings are not read. Moves from `content`.
 void EncodeFrame(const RpcHead& head,
                  uint32_t request_id,
                  size_t class_len,
                  size_t header_len,
-                 Buffer& meta,
+                 std::string_view meta,
                  Buffer& content,
                  Buffer& out);
 

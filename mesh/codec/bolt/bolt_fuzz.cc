@@ -82,7 +82,7 @@ void RunServer(std::string_view first, std::string_view second) {
         RpcHead head;
         head.type = bolt::kTypeResponse;
         head.cmd_code = bolt::kCmdResponse;
-        head.class_name = "com.alipay.sofa.rpc.core.response.SofaResponse";
+        head.set_class_name("com.alipay.sofa.rpc.core.response.SofaResponse");
         headers.rpc = head;
       }
       s.encoder->EncodeHeaders(headers, false);
