@@ -13,8 +13,6 @@
 namespace ottava::mesh {
 namespace {
 
-using bolt::Frame;
-
 // Headers of an HTTP-shaped head (InvokeService) that are framing or mesh plumbing, not Bolt
 // header map entries.
 bool SkippedForBolt(std::string_view name) {
@@ -66,9 +64,15 @@ uint16_t BoltStatusFor(const ResponseHeaders& headers) {
 }
 
 // Answers a heartbeat request with the same id, in its protocol version.
-void AnswerHeartbeat(CodecOutput& output, const Frame& heartbeat) {
-  output.WriteFrame(
-      [&](Buffer& out) { bolt::EncodeHeartbeat(heartbeat.head, heartbeat.request_id, true, out); });
+void AnswerHeartbeat(CodecOutput& output, const RpcHead& heartbeat, uint32_t request_id) {
+  output.WriteFrame([&](Buffer& out) { bolt::EncodeHeartbeat(heartbeat, request_id, true, out); });
+}
+
+bool IsRequest(const RpcHead& head) {
+  return head.type != bolt::kTypeResponse;
+}
+bool IsHeartbeat(const RpcHead& head) {
+  return head.cmd_code == bolt::kCmdHeartbeat;
 }
 
 // Streams by id, in map nodes from the thread's free list (one per request).
@@ -101,30 +105,38 @@ class BoltServerCodec : public ServerCodec {
   absl::Status Dispatch(Buffer& data) override {
     retired_.clear();
     while (true) {
-      Frame frame;
-      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, frame);
+      // Decoded straight into the head handed to the stream (kept for the next frame when this
+      // one is not a request).
+      if (next_ == nullptr) {
+        next_ = std::make_unique<RequestHeaders>();
+      }
+      RpcHead& head = next_->rpc.has_value() ? *next_->rpc : next_->rpc.emplace();
+      uint32_t request_id = 0;
+      Buffer content;
+      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, head,
+                                                       request_id, next_->headers, content);
       if (!decoded.ok()) {
         return decoded.status();
       }
       if (!*decoded) {
         return absl::OkStatus();
       }
-      if (!frame.is_request()) {
-        if (frame.is_heartbeat()) {
+      if (!IsRequest(head)) {
+        if (IsHeartbeat(head)) {
           continue;  // an answer to nothing we sent: harmless
         }
         return absl::InvalidArgumentError("bolt: a response frame arrived from a client");
       }
-      if (frame.is_heartbeat()) {
-        AnswerHeartbeat(output_, frame);
+      if (IsHeartbeat(head)) {
+        AnswerHeartbeat(output_, head, request_id);
         callbacks_.OnHeartbeat();
         continue;
       }
-      if (frame.head.cmd_code != bolt::kCmdRequest) {
+      if (head.cmd_code != bolt::kCmdRequest) {
         return absl::InvalidArgumentError("bolt: a request frame with command code " +
-                                          std::to_string(frame.head.cmd_code));
+                                          std::to_string(head.cmd_code));
       }
-      StartStream(std::move(frame));
+      StartStream(std::move(next_), request_id, content);
     }
   }
 
@@ -136,11 +148,8 @@ class BoltServerCodec : public ServerCodec {
  private:
   class Stream : public ResponseEncoder {
    public:
-    Stream(BoltServerCodec& codec, uint64_t id, const Frame& request)
-        : codec_(codec),
-          id_(id),
-          request_id_(request.request_id),
-          request_head_(request.head.Fields()) {}
+    Stream(BoltServerCodec& codec, uint64_t id, uint32_t request_id, const RpcHead& request)
+        : codec_(codec), id_(id), request_id_(request_id), request_head_(request.Fields()) {}
 
     void EncodeHeaders(ResponseHeaders& headers, bool end_stream) override {
       head_.proto = request_head_.proto;
@@ -199,28 +208,27 @@ class BoltServerCodec : public ServerCodec {
     bool keep_content_ = true;
   };
 
-  void StartStream(Frame frame) {
+  // `headers` holds the decoded head and header map.
+  void StartStream(std::unique_ptr<RequestHeaders> headers, uint32_t request_id, Buffer& content) {
     const uint64_t id = ++next_stream_id_;
+    const RpcHead& head = *headers->rpc;
     Stream& encoder = streams_
                           .emplace(std::piecewise_construct, std::forward_as_tuple(id),
-                                   std::forward_as_tuple(*this, id, frame))
+                                   std::forward_as_tuple(*this, id, request_id, head))
                           .first->second;
-    auto headers = std::make_unique<RequestHeaders>();
-    headers->method = frame.head.oneway() ? "ONEWAY" : "REQUEST";
+    headers->method = head.oneway() ? "ONEWAY" : "REQUEST";
     headers->path = "/";
-    if (const std::string* service = frame.headers.Get("service")) {
+    if (const std::string* service = headers->headers.Get("service")) {
       headers->service = *service;
     }
     headers->stream_id = id;
-    headers->content_length = static_cast<int64_t>(frame.content.Length());
-    headers->timeout_ms = frame.head.timeout_ms > 0 ? frame.head.timeout_ms : 0;
-    headers->headers = std::move(frame.headers);
-    headers->rpc = std::move(frame.head);
-    const bool has_content = !frame.content.Empty();
+    headers->content_length = static_cast<int64_t>(content.Length());
+    headers->timeout_ms = head.timeout_ms > 0 ? head.timeout_ms : 0;
+    const bool has_content = !content.Empty();
     RequestDecoder& decoder = callbacks_.NewStream(encoder, id);
     decoder.DecodeHeaders(std::move(headers), !has_content);
     if (has_content && streams_.contains(id)) {
-      decoder.DecodeData(frame.content, true);
+      decoder.DecodeData(content, true);
     }
   }
 
@@ -230,6 +238,7 @@ class BoltServerCodec : public ServerCodec {
   ServerCodecCallbacks& callbacks_;
   const CodecOptions options_;
   uint64_t next_stream_id_ = 0;
+  std::unique_ptr<RequestHeaders> next_;  // the head the next frame decodes into
   StreamMap<uint64_t, Stream> streams_;
   // Finished streams, destroyed at the next Dispatch (one may be finishing up in its caller).
   std::vector<StreamMap<uint64_t, Stream>::node_type> retired_;
@@ -274,23 +283,31 @@ class BoltClientCodec : public MultiplexClientCodec {
   absl::Status Dispatch(Buffer& data) override {
     retired_.clear();
     while (true) {
-      Frame frame;
-      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, frame);
+      // Decoded straight into the head handed on (kept for the next frame when this one is a
+      // heartbeat or a late response).
+      if (next_ == nullptr) {
+        next_ = std::make_unique<ResponseHeaders>();
+      }
+      RpcHead& head = next_->rpc.has_value() ? *next_->rpc : next_->rpc.emplace();
+      uint32_t request_id = 0;
+      Buffer content;
+      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, head,
+                                                       request_id, next_->headers, content);
       if (!decoded.ok()) {
         return decoded.status();
       }
       if (!*decoded) {
         return absl::OkStatus();
       }
-      if (frame.is_request()) {
-        if (!frame.is_heartbeat()) {
+      if (IsRequest(head)) {
+        if (!IsHeartbeat(head)) {
           return absl::InvalidArgumentError("bolt: an upstream sent a request frame");
         }
-        AnswerHeartbeat(output_, frame);
+        AnswerHeartbeat(output_, head, request_id);
         continue;
       }
-      if (frame.is_heartbeat()) {
-        auto hb = heartbeats_.find(frame.request_id);
+      if (IsHeartbeat(head)) {
+        auto hb = heartbeats_.find(request_id);
         if (hb != heartbeats_.end()) {
           std::function<void()> on_ack = std::move(hb->second);
           heartbeats_.erase(hb);
@@ -298,22 +315,20 @@ class BoltClientCodec : public MultiplexClientCodec {
         }
         continue;
       }
-      auto it = streams_.find(frame.request_id);
+      auto it = streams_.find(request_id);
       if (it == streams_.end()) {
         ++late_responses_;  // its stream was abandoned (timed out, downstream gone)
         continue;
       }
       ResponseDecoder& decoder = it->second.decoder();
-      Retire(frame.request_id);
-      auto headers = std::make_unique<ResponseHeaders>();
-      headers->status = bolt::HttpStatusFromBolt(frame.head.status);
-      headers->content_length = static_cast<int64_t>(frame.content.Length());
-      headers->headers = std::move(frame.headers);
-      headers->rpc = std::move(frame.head);
-      const bool has_content = !frame.content.Empty();
+      Retire(request_id);
+      std::unique_ptr<ResponseHeaders> headers = std::move(next_);
+      headers->status = bolt::HttpStatusFromBolt(head.status);
+      headers->content_length = static_cast<int64_t>(content.Length());
+      const bool has_content = !content.Empty();
       decoder.DecodeHeaders(std::move(headers), !has_content);
       if (has_content) {
-        decoder.DecodeData(frame.content, true);
+        decoder.DecodeData(content, true);
       }
     }
   }
@@ -427,6 +442,7 @@ class BoltClientCodec : public MultiplexClientCodec {
   uint32_t next_id_ = 0;
   uint64_t last_id_ = 0;
   uint64_t late_responses_ = 0;
+  std::unique_ptr<ResponseHeaders> next_;  // the head the next frame decodes into
   StreamMap<uint32_t, Stream> streams_;
   std::unordered_map<uint32_t, std::function<void()>> heartbeats_;
   std::vector<StreamMap<uint32_t, Stream>::node_type> retired_;

@@ -93,6 +93,16 @@ size_t HeaderMapBytes(const HeaderMap& headers) {
 }  // namespace
 
 absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& frame) {
+  return DecodeFrame(in, max_frame_bytes, frame.head, frame.request_id, frame.headers,
+                     frame.content);
+}
+
+absl::StatusOr<bool> DecodeFrame(Buffer& in,
+                                 size_t max_frame_bytes,
+                                 RpcHead& frame_head,
+                                 uint32_t& frame_request_id,
+                                 HeaderMap& headers,
+                                 Buffer& content) {
   if (in.Length() < 2) {
     return false;
   }
@@ -177,24 +187,24 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& fram
   if (!meta.empty()) {
     in.CopyOut(fixed, meta.size(), meta.data());
   }
-  frame.headers.Clear();
+  headers.Clear();
   if (absl::Status parsed =
-          ParseHeaderMap(std::string_view(meta).substr(class_len, header_len), frame.headers);
+          ParseHeaderMap(std::string_view(meta).substr(class_len, header_len), headers);
       !parsed.ok()) {
     return parsed;
   }
-  frame.headers.MarkFromWire();
+  headers.MarkFromWire();
   head.SetWireMeta(std::move(meta), class_len);
   in.Drain(fixed + class_len + header_len);
-  frame.content.Drain(frame.content.Length());  // no-op for a fresh frame (a move costs more)
+  content.Drain(content.Length());  // no-op for a fresh buffer (a move costs more)
   if (content_len > 0) {
-    frame.content.Move(in, content_len);
+    content.Move(in, content_len);
   }
   if (crc_len != 0) {
     in.Drain(crc_len);
   }
-  frame.head = std::move(head);
-  frame.request_id = request_id;
+  frame_head = std::move(head);
+  frame_request_id = request_id;
   return true;
 }
 

@@ -82,6 +82,16 @@ struct Frame {
 /// the connection is unusable.
 absl::StatusOr<bool> DecodeFrame(Buffer& in, size_t max_frame_bytes, Frame& frame);
 
+/// As above, into the parts of a frame wherever the caller keeps them (a codec decodes straight
+/// into the request or response head it hands on). `headers` is cleared and `content` emptied
+/// first when a whole frame is there.
+absl::StatusOr<bool> DecodeFrame(Buffer& in,
+                                 size_t max_frame_bytes,
+                                 RpcHead& head,
+                                 uint32_t& request_id,
+                                 HeaderMap& headers,
+                                 Buffer& content);
+
 /// Encodes a frame onto `out`, taking the content from `content` (moved). Requests carry
 /// `head.timeout_ms`, responses `head.status`. A v2 head with ver1 > 1 and the CRC switch gets
 /// the CRC32 trailer. The class and header map are `head.wire_meta` as received when `headers`
