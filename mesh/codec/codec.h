@@ -96,6 +96,9 @@ struct CodecOptions {
   size_t max_header_bytes = 64 * 1024;
   /// Largest single frame for framed protocols (Bolt); HTTP/1.1 bodies stream and have no limit.
   size_t max_frame_bytes = 16 * 1024 * 1024;
+  /// Multiplexed client codecs: the value their id counter starts from (the first id is the
+  /// next one). Tests set it near the top of the id space to see the counter wrap.
+  uint64_t initial_stream_id = 0;
 };
 
 /// Turns downstream bytes into requests and responses into bytes.

@@ -179,10 +179,13 @@ class BoltServerCodec : public ServerCodec {
     }
 
     void EncodeData(Buffer& data, bool end_stream) override {
-      if (keep_content_) {
-        content_.Move(data);
-      } else {
+      if (!keep_content_) {
         data.Drain(data.Length());
+      } else if (end_stream && content_.Empty()) {
+        Finish(data);  // the whole content at once (the usual case): no stop in content_
+        return;
+      } else {
+        content_.Move(data);
       }
       if (end_stream) {
         Finish();
@@ -190,10 +193,13 @@ class BoltServerCodec : public ServerCodec {
     }
 
    private:
-    void Finish() {
+    void Finish() { Finish(content_); }
+    void Finish(Buffer& content) {
       if (!request_head_.oneway()) {
         codec_.output_.WriteFrame(
-            [&](Buffer& out) { bolt::EncodeFrame(head_, request_id_, headers_, content_, out); });
+            [&](Buffer& out) { bolt::EncodeFrame(head_, request_id_, headers_, content, out); });
+      } else {
+        content.Drain(content.Length());
       }
       codec_.Retire(id_);  // destroys nothing yet: kept until the next Dispatch
     }
@@ -250,7 +256,9 @@ class BoltServerCodec : public ServerCodec {
 class BoltClientCodec : public MultiplexClientCodec {
  public:
   BoltClientCodec(CodecOutput& output, const CodecOptions& options)
-      : output_(output), options_(options) {}
+      : output_(output),
+        options_(options),
+        next_id_(static_cast<uint32_t>(options.initial_stream_id)) {}
 
   RequestEncoder& NewStream(ResponseDecoder& decoder) override {
     retired_.clear();
@@ -390,6 +398,10 @@ class BoltClientCodec : public MultiplexClientCodec {
     }
 
     void EncodeData(Buffer& data, bool end_stream) override {
+      if (end_stream && content_.Empty()) {
+        Send(data);  // the whole content at once (the usual case): no stop in content_
+        return;
+      }
       content_.Move(data);
       if (end_stream) {
         Send();
@@ -397,9 +409,10 @@ class BoltClientCodec : public MultiplexClientCodec {
     }
 
    private:
-    void Send() {
+    void Send() { Send(content_); }
+    void Send(Buffer& content) {
       codec_.output_.WriteFrame([&](Buffer& out) {
-        bolt::EncodeFrame(head_, id_, class_len_, header_len_, meta_, content_, out);
+        bolt::EncodeFrame(head_, id_, class_len_, header_len_, meta_, content, out);
       });
       if (head_.oneway()) {
         // No response will come: the stream ends now with a success made up here.
@@ -429,6 +442,13 @@ class BoltClientCodec : public MultiplexClientCodec {
   };
 
   uint32_t NextId() {
+    if (!wrapped_) {
+      // Until the counter first wraps, every id is new: no lookups.
+      if (++next_id_ != 0) {
+        return next_id_;
+      }
+      wrapped_ = true;
+    }
     do {
       ++next_id_;  // wraps at 2^32
     } while (next_id_ == 0 || streams_.contains(next_id_) || heartbeats_.contains(next_id_));
@@ -439,7 +459,8 @@ class BoltClientCodec : public MultiplexClientCodec {
 
   CodecOutput& output_;
   const CodecOptions options_;
-  uint32_t next_id_ = 0;
+  uint32_t next_id_;
+  bool wrapped_ = false;  // next_id_ went past 2^32 - 1 once: ids may be in use again
   uint64_t last_id_ = 0;
   uint64_t late_responses_ = 0;
   std::unique_ptr<ResponseHeaders> next_;  // the head the next frame decodes into

@@ -425,6 +425,41 @@ TEST(BoltClientCodecTest, RewritesIdsAndMapsResponsesBackOutOfOrder) {
   EXPECT_FALSE(codec->StreamActive());
 }
 
+// The 32-bit id counter wraps past 0 (never used: it reads as "no id") and responses still map
+// back to their streams on both sides of the wrap.
+TEST(BoltClientCodecTest, IdsWrapPastZero) {
+  Output out;
+  BoltCodecFactory factory;
+  CodecOptions options;
+  options.initial_stream_id = 0xFFFFFFFEu;
+  auto base = factory.CreateClientCodec(out, options);
+  auto* codec = static_cast<MultiplexClientCodec*>(base.get());
+  ResponseRecorder before;
+  ResponseRecorder after;
+  ResponseRecorder later;
+  RequestHeaders head = DecodedRequest(1);
+  codec->NewStream(before).EncodeHeaders(head, true);
+  EXPECT_EQ(codec->LastStreamId(), 0xFFFFFFFFu);
+  RequestHeaders head2 = DecodedRequest(1);
+  codec->NewStream(after).EncodeHeaders(head2, true);
+  EXPECT_EQ(codec->LastStreamId(), 1u);
+  RequestHeaders head3 = DecodedRequest(1);
+  codec->NewStream(later).EncodeHeaders(head3, true);
+  EXPECT_EQ(codec->LastStreamId(), 2u);
+
+  Buffer in;
+  in.Add(CapturedResponse(1u, 2) + CapturedResponse(0xFFFFFFFFu) + CapturedResponse(2u));
+  ASSERT_TRUE(codec->Dispatch(in).ok());
+  ASSERT_NE(before.headers, nullptr);
+  ASSERT_NE(after.headers, nullptr);
+  ASSERT_NE(later.headers, nullptr);
+  EXPECT_EQ(before.headers->status, 200);
+  EXPECT_EQ(after.headers->status, 500);
+  EXPECT_EQ(later.headers->status, 200);
+  EXPECT_FALSE(codec->StreamActive());
+  EXPECT_EQ(codec->late_responses(), 0u);
+}
+
 TEST(BoltClientCodecTest, ALateResponseForACancelledStreamIsDroppedAndCounted) {
   Output out;
   BoltCodecFactory factory;
