@@ -1,6 +1,8 @@
 #include "mesh/codec/message.h"
 
 #include <algorithm>
+#include <cstring>
+#include <tuple>
 
 namespace ottava::mesh {
 namespace {
@@ -13,6 +15,9 @@ char Lower(char c) {
 bool NameEquals(const std::string& stored, std::string_view name) {
   if (stored.size() != name.size()) {
     return false;
+  }
+  if (std::memcmp(stored.data(), name.data(), name.size()) == 0) {
+    return true;  // the usual case: asked in the case it was stored in
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (Lower(stored[i]) != Lower(name[i])) {
@@ -35,7 +40,8 @@ void HeaderMap::Add(std::string_view name, std::string_view value) {
 
 void HeaderMap::AddCased(std::string_view name, std::string_view value) {
   from_wire_ = false;
-  entries_.emplace_back(std::string(name), std::string(value));
+  entries_.emplace_back(std::piecewise_construct, std::forward_as_tuple(name),
+                        std::forward_as_tuple(value));
 }
 
 const std::string* HeaderMap::Get(std::string_view name) const {
