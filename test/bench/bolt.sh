@@ -127,21 +127,7 @@ HAPROXY_PID=$PID
 wait_bolt haproxy "$HAPROXY_PID" "$HAPROXY_PORT" || exit 1
 
 # ---- Ottava: one bolt listener, one route, one bolt cluster.
-cat >"$WORK/ottava.json" <<EOF
-{"app": {"id": "bench"},
- "grpc": {"address": "127.0.0.1:0"},
- "actuator": {"address": "127.0.0.1:0"},
- "dapr": {"http_address": "127.0.0.1:0"},
- "log": {"level": "warn"},
- "components": {},
- "mesh": {
-   "workers": $WORKERS,
-   "listeners": [{"name": "bolt", "address": "127.0.0.1:0", "protocol": "bolt", "router": "rb"}],
-   "routers": [{"name": "rb", "routes": [
-     {"match": {"service": "$SERVICE"}, "cluster": "echo", "timeout_ms": 3000}]}],
-   "clusters": [{"name": "echo", "protocol": "bolt", "lb": "round_robin",
-                 "hosts": [{"address": "127.0.0.1:$SERVER_PORT"}]}]}}
-EOF
+write_bolt_config "$WORK/ottava.json" "$SERVER_PORT" "$WORKERS" "$SERVICE"
 cp "$WORK/ottava.json" "$OUT/bolt-ottava.json"
 OTTAVA_NA=""
 OTTAVA_PID=""

@@ -21,13 +21,8 @@ for tool in valgrind callgrind_control callgrind_annotate; do
 done
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/ottava-bolt-callgrind.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+BENCH_NAME=bolt_callgrind
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # wait_for FILE SECONDS: bounded wait for a non-empty file.
 wait_for() {
@@ -46,21 +41,7 @@ PIDS+=($!)
 wait_for "$WORK/server.json" 10
 server_port=$(sed -n 's/.*"port": *\([0-9]*\).*/\1/p' "$WORK/server.json")
 
-cat >"$WORK/ottava.json" <<JSON
-{"app": {"id": "bench"},
- "grpc": {"address": "127.0.0.1:0"},
- "actuator": {"address": "127.0.0.1:0"},
- "dapr": {"http_address": "127.0.0.1:0"},
- "log": {"level": "warn"},
- "components": {},
- "mesh": {
-   "workers": 2,
-   "listeners": [{"name": "bolt", "address": "127.0.0.1:0", "protocol": "bolt", "router": "rb"}],
-   "routers": [{"name": "rb", "routes": [
-     {"match": {"service": "com.example.Echo:1.0"}, "cluster": "echo", "timeout_ms": 3000}]}],
-   "clusters": [{"name": "echo", "protocol": "bolt", "lb": "round_robin",
-                 "hosts": [{"address": "127.0.0.1:$server_port"}]}]}}
-JSON
+write_bolt_config "$WORK/ottava.json" "$server_port" 2
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/bolt-callgrind.out" \
   "$BIN/ottava" --config "$WORK/ottava.json" --ready-file "$WORK/ottava.ready" \
   >"$WORK/ottava.log" 2>&1 &

@@ -147,3 +147,24 @@ cpu_ticks() {
   done
   echo "$total"
 }
+
+# write_bolt_config FILE SERVER_PORT WORKERS [SERVICE]: Ottava's config for the Bolt benches: one
+# bolt listener (port from the kernel), one route for SERVICE (com.example.Echo:1.0) to a one-host
+# bolt cluster at SERVER_PORT; the gRPC, actuator and Dapr HTTP ports from the kernel too.
+write_bolt_config() {
+  cat >"$1" <<EOF
+{"app": {"id": "bench"},
+ "grpc": {"address": "127.0.0.1:0"},
+ "actuator": {"address": "127.0.0.1:0"},
+ "dapr": {"http_address": "127.0.0.1:0"},
+ "log": {"level": "warn"},
+ "components": {},
+ "mesh": {
+   "workers": $3,
+   "listeners": [{"name": "bolt", "address": "127.0.0.1:0", "protocol": "bolt", "router": "rb"}],
+   "routers": [{"name": "rb", "routes": [
+     {"match": {"service": "${4:-com.example.Echo:1.0}"}, "cluster": "echo", "timeout_ms": 3000}]}],
+   "clusters": [{"name": "echo", "protocol": "bolt", "lb": "round_robin",
+                 "hosts": [{"address": "127.0.0.1:$2"}]}]}}
+EOF
+}

@@ -68,6 +68,22 @@ void AnswerHeartbeat(CodecOutput& output, const RpcHead& heartbeat, uint32_t req
   output.WriteFrame([&](Buffer& out) { bolt::EncodeHeartbeat(heartbeat, request_id, true, out); });
 }
 
+// Decodes the next frame from `data` straight into `*next` (made when null), the head a codec
+// hands on: its `rpc` and header map take the frame's; `request_id` and `content` the rest.
+// Results as bolt::DecodeFrame's.
+template <typename Head>
+absl::StatusOr<bool> DecodeInto(Buffer& data,
+                                const CodecOptions& options,
+                                std::unique_ptr<Head>& next,
+                                uint32_t& request_id,
+                                Buffer& content) {
+  if (next == nullptr) {
+    next = std::make_unique<Head>();
+  }
+  RpcHead& head = next->rpc.has_value() ? *next->rpc : next->rpc.emplace();
+  return bolt::DecodeFrame(data, options.max_frame_bytes, head, request_id, next->headers, content);
+}
+
 bool IsRequest(const RpcHead& head) {
   return head.type != bolt::kTypeResponse;
 }
@@ -105,22 +121,17 @@ class BoltServerCodec : public ServerCodec {
   absl::Status Dispatch(Buffer& data) override {
     retired_.clear();
     while (true) {
-      // Decoded straight into the head handed to the stream (kept for the next frame when this
-      // one is not a request).
-      if (next_ == nullptr) {
-        next_ = std::make_unique<RequestHeaders>();
-      }
-      RpcHead& head = next_->rpc.has_value() ? *next_->rpc : next_->rpc.emplace();
+      // next_ is kept for the next frame when this one is not a request.
       uint32_t request_id = 0;
       Buffer content;
-      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, head,
-                                                       request_id, next_->headers, content);
+      absl::StatusOr<bool> decoded = DecodeInto(data, options_, next_, request_id, content);
       if (!decoded.ok()) {
         return decoded.status();
       }
       if (!*decoded) {
         return absl::OkStatus();
       }
+      const RpcHead& head = *next_->rpc;
       if (!IsRequest(head)) {
         if (IsHeartbeat(head)) {
           continue;  // an answer to nothing we sent: harmless
@@ -291,22 +302,17 @@ class BoltClientCodec : public MultiplexClientCodec {
   absl::Status Dispatch(Buffer& data) override {
     retired_.clear();
     while (true) {
-      // Decoded straight into the head handed on (kept for the next frame when this one is a
-      // heartbeat or a late response).
-      if (next_ == nullptr) {
-        next_ = std::make_unique<ResponseHeaders>();
-      }
-      RpcHead& head = next_->rpc.has_value() ? *next_->rpc : next_->rpc.emplace();
+      // next_ is kept for the next frame when this one is a heartbeat or a late response.
       uint32_t request_id = 0;
       Buffer content;
-      absl::StatusOr<bool> decoded = bolt::DecodeFrame(data, options_.max_frame_bytes, head,
-                                                       request_id, next_->headers, content);
+      absl::StatusOr<bool> decoded = DecodeInto(data, options_, next_, request_id, content);
       if (!decoded.ok()) {
         return decoded.status();
       }
       if (!*decoded) {
         return absl::OkStatus();
       }
+      const RpcHead& head = *next_->rpc;
       if (IsRequest(head)) {
         if (!IsHeartbeat(head)) {
           return absl::InvalidArgumentError("bolt: an upstream sent a request frame");
