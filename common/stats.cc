@@ -123,14 +123,8 @@ void Histogram::Record(double value) {
   }
   const ShardSlot slot = CurrentShard();
   Shard& shard = shards_[slot.index];
-  if (slot.exclusive) {
-    std::atomic<uint64_t>& bucket = shard.buckets[i];
-    bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    shard.sum.store(shard.sum.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
-  } else {
-    shard.buckets[i].fetch_add(1, std::memory_order_relaxed);
-    shard.sum.fetch_add(value, std::memory_order_relaxed);
-  }
+  internal::AddToCell<uint64_t>(shard.buckets[i], 1, slot.exclusive);
+  internal::AddToCell(shard.sum, value, slot.exclusive);
 }
 
 Histogram::Snapshot Histogram::Take() const {

@@ -37,6 +37,17 @@ struct ShardSlot {
 };
 
 namespace internal {
+/// Adds `n` to a cell: a plain add when the calling thread is the cell's only writer
+/// (published with a relaxed store for scrapes), else an atomic read-modify-write.
+template <typename T>
+void AddToCell(std::atomic<T>& cell, T n, bool exclusive) {
+  if (exclusive) {
+    cell.store(cell.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  } else {
+    cell.fetch_add(n, std::memory_order_relaxed);
+  }
+}
+
 // 0 until the thread's first metric update; then its cell index + 1.
 inline thread_local uint32_t tl_shard_plus_one = 0;
 inline thread_local bool tl_shard_exclusive = false;
@@ -51,11 +62,6 @@ inline ShardSlot CurrentShard() {
   return {plus_one - 1, internal::tl_shard_exclusive};
 }
 
-/// Index of the calling thread's shard.
-inline size_t ShardIndex() {
-  return CurrentShard().index;
-}
-
 /// Gives the calling thread a cell of its own in every metric, when one is free (else it keeps
 /// a shared one): its updates then need no atomic read-modify-write. Released when the thread
 /// exits. Returns whether a cell was claimed.
@@ -64,14 +70,7 @@ bool ClaimExclusiveShard();
 struct alignas(64) PaddedU64 {
   std::atomic<uint64_t> value{0};
 
-  void Add(uint64_t n, bool exclusive) {
-    if (exclusive) {
-      // The only writer: a plain add, published with a relaxed store for scrapes.
-      value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    } else {
-      value.fetch_add(n, std::memory_order_relaxed);
-    }
-  }
+  void Add(uint64_t n, bool exclusive) { internal::AddToCell(value, n, exclusive); }
 };
 
 /// A monotonically increasing count.

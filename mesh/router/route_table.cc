@@ -144,18 +144,17 @@ void RouteCache::BuildKey(const RouteTable& table, const RequestHeaders& request
 void RouteCache::Remember(const RouteEntry* route) {
   last_key_.assign(key_);  // reuses its capacity
   last_route_ = route;
-  has_last_ = true;
 }
 
 const RouteEntry* RouteCache::Match(const RouteTable& table, const RequestHeaders& request) {
   if (table.id() != table_id_) {
     entries_.clear();
-    has_last_ = false;
+    last_key_.clear();
     table_id_ = table.id();
   }
   BuildKey(table, request);
   // Consecutive requests mostly name the same service: one comparison, no hashing.
-  if (has_last_ && key_ == last_key_) {
+  if (key_ == last_key_) {
     ++hits_;
     return last_route_;
   }

@@ -102,10 +102,10 @@ class RouteCache {
   uint64_t table_id_ = 0;  // 0: none yet (table ids start at 1)
   std::unordered_map<std::string, const RouteEntry*> entries_;
   std::string key_;  // reused across calls so a hit does not allocate
-  // The last key looked up and its result, checked before the map.
+  // The last key looked up (empty: none; a built key never is) and its result, checked before
+  // the map.
   std::string last_key_;
   const RouteEntry* last_route_ = nullptr;
-  bool has_last_ = false;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
 };

@@ -148,17 +148,27 @@ cpu_ticks() {
   echo "$total"
 }
 
-# write_bolt_config FILE SERVER_PORT WORKERS [SERVICE]: Ottava's config for the Bolt benches: one
-# bolt listener (port from the kernel), one route for SERVICE (com.example.Echo:1.0) to a one-host
-# bolt cluster at SERVER_PORT; the gRPC, actuator and Dapr HTTP ports from the kernel too.
-write_bolt_config() {
-  cat >"$1" <<EOF
+# bench_config_head: the opening lines every bench's Ottava config shares: app id "bench", the
+# gRPC, actuator and Dapr HTTP ports from the kernel, warnings only, no components. The caller
+# appends its own keys and the closing brace.
+bench_config_head() {
+  cat <<EOF
 {"app": {"id": "bench"},
  "grpc": {"address": "127.0.0.1:0"},
  "actuator": {"address": "127.0.0.1:0"},
  "dapr": {"http_address": "127.0.0.1:0"},
  "log": {"level": "warn"},
  "components": {},
+EOF
+}
+
+# write_bolt_config FILE SERVER_PORT WORKERS [SERVICE]: Ottava's config for the Bolt benches: one
+# bolt listener (port from the kernel), one route for SERVICE (com.example.Echo:1.0) to a one-host
+# bolt cluster at SERVER_PORT.
+write_bolt_config() {
+  {
+    bench_config_head
+    cat <<EOF
  "mesh": {
    "workers": $3,
    "listeners": [{"name": "bolt", "address": "127.0.0.1:0", "protocol": "bolt", "router": "rb"}],
@@ -167,4 +177,5 @@ write_bolt_config() {
    "clusters": [{"name": "echo", "protocol": "bolt", "lb": "round_robin",
                  "hosts": [{"address": "127.0.0.1:$2"}]}]}}
 EOF
+  } >"$1"
 }

@@ -163,13 +163,9 @@ HAPROXY_PID=$PID
 wait_http haproxy "$HAPROXY_PID" "$HAPROXY_PORT" || exit 1
 
 # ---- Ottava: the mesh with one listener, one router, one cluster.
-cat >"$WORK/ottava.json" <<EOF
-{"app": {"id": "bench"},
- "grpc": {"address": "127.0.0.1:0"},
- "actuator": {"address": "127.0.0.1:0"},
- "dapr": {"http_address": "127.0.0.1:0"},
- "log": {"level": "warn"},
- "components": {},
+{
+  bench_config_head
+  cat <<EOF
  "mesh": {
    "workers": $WORKERS,
    "listeners": [{"name": "http", "address": "127.0.0.1:0", "protocol": "http1", "router": "r"}],
@@ -180,6 +176,7 @@ cat >"$WORK/ottava.json" <<EOF
    "clusters": [{"name": "up", "protocol": "http1", "lb": "round_robin",
                  "hosts": [{"address": "127.0.0.1:$UP_PORT", "weight": 1}]}]}}
 EOF
+} >"$WORK/ottava.json"
 cp "$WORK/ottava.json" "$OUT/mesh-ottava.json"
 OTTAVA_NA="" # why Ottava's rows are "not available", when they are
 OTTAVA_PID=""

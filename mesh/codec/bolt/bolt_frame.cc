@@ -210,13 +210,10 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in,
 
 namespace {
 
-// Whether `wire_meta` still holds exactly the class `class_name` followed by the map `headers`.
-bool WireMetaValid(std::string_view class_name,
-                   const HeaderMap& headers,
-                   std::string_view wire_meta) {
-  return headers.from_wire() && (wire_meta.size() > class_name.size() || headers.empty()) &&
-         wire_meta.size() >= class_name.size() &&
-         wire_meta.compare(0, class_name.size(), class_name) == 0;
+// Whether `wire_meta` (a head's wire_meta(): its class_name(), then the header map as received;
+// empty once the class was set anew) still holds the map `headers`.
+bool WireMetaValid(const HeaderMap& headers, std::string_view wire_meta) {
+  return headers.from_wire() && !wire_meta.empty();
 }
 
 // The fixed header of a frame into `h` (room for kV2RequestHeaderBytes); returns its size.
@@ -316,7 +313,7 @@ size_t AppendMeta(std::string_view class_name,
                   const HeaderMap& headers,
                   std::string_view wire_meta,
                   std::string& out) {
-  if (WireMetaValid(class_name, headers, wire_meta)) {
+  if (WireMetaValid(headers, wire_meta)) {
     out.append(wire_meta);
     return wire_meta.size() - class_name.size();
   }
@@ -349,7 +346,7 @@ void EncodeFrame(const RpcHead& head,
                  Buffer& out) {
   const std::string_view class_name = head.class_name();
   const std::string_view wire_meta = head.wire_meta();
-  const bool reuse = WireMetaValid(class_name, headers, wire_meta);
+  const bool reuse = WireMetaValid(headers, wire_meta);
   const size_t header_len = reuse ? wire_meta.size() - class_name.size() : HeaderMapBytes(headers);
   uint8_t h[kV2RequestHeaderBytes];
   const size_t fixed =

@@ -94,19 +94,21 @@ absl::StatusOr<bool> DecodeFrame(Buffer& in,
 
 /// Encodes a frame onto `out`, taking the content from `content` (moved). Requests carry
 /// `head.timeout_ms`, responses `head.status`. A v2 head with ver1 > 1 and the CRC switch gets
-/// the CRC32 trailer. The class and header map are `head.wire_meta` as received when `headers`
-/// is unchanged since it was decoded (HeaderMap::from_wire) and the class is the same; else they
-/// are serialised from `head.class_name` and `headers`.
+/// the CRC32 trailer. The class and header map are `head.wire_meta()` as received when `headers`
+/// is unchanged since it was decoded (HeaderMap::from_wire) and the class was not set anew; else
+/// they are serialised from `head.class_name()` and `headers`.
 void EncodeFrame(const RpcHead& head,
                  uint32_t request_id,
                  const HeaderMap& headers,
                  Buffer& content,
                  Buffer& out);
 
-/// Appends a frame's class and header map to `out` as they go on the wire (`wire_meta` when it
-/// still describes `class_name` and `headers`, as for EncodeFrame; else serialised). Returns the
-/// header map's length in bytes. With EncodeFrame below, an encoder keeps a request's wire bytes
-/// from its head until its content arrives, without keeping the head or its map.
+/// Appends a frame's class and header map to `out` as they go on the wire. `class_name` and
+/// `wire_meta` are one head's class_name() and wire_meta(), or a class and nothing; the wire
+/// bytes go as they are while `headers` is unchanged (as for EncodeFrame), else the map is
+/// serialised. Returns the header map's length in bytes. With EncodeFrame below, an encoder
+/// keeps a request's wire bytes from its head until its content arrives, without keeping the
+/// head or its map.
 size_t AppendMeta(std::string_view class_name,
                   const HeaderMap& headers,
                   std::string_view wire_meta,
